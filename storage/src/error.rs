@@ -1,0 +1,91 @@
+//! The one error type of nerve-storage.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout nerve-storage.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong inside the storage engines.
+///
+/// Variants are split by who is at fault: `InvalidInput`, `OutOfOrder`, `TooOld` and `Duplicate`
+/// are the caller's data (an HTTP layer answers them with 4xx); `Io` and `Corruption` are ours or
+/// the disk's (5xx); `Overloaded` asks the caller to retry later (503).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A filesystem operation failed.
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        /// File or directory the operation was on.
+        path: PathBuf,
+        /// Underlying OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// On-disk data does not have the expected shape.
+    #[error("corrupt data in {path} at offset {offset}: {reason}")]
+    Corruption {
+        /// File holding the bad bytes.
+        path: PathBuf,
+        /// Byte offset where decoding failed.
+        offset: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The caller passed data that can never be stored (bad labels, bad values).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A sample is older than the newest sample of its series and outside the out-of-order window.
+    #[error("out of order sample for series {series}: timestamp {ts_ms} is before {newest_ms}")]
+    OutOfOrder {
+        /// Series labels in PromQL notation.
+        series: String,
+        /// The rejected sample timestamp.
+        ts_ms: i64,
+        /// Newest timestamp already stored for the series.
+        newest_ms: i64,
+    },
+    /// A sample at an existing timestamp with a different value.
+    #[error("duplicate sample for timestamp {ts_ms} of series {series} with a different value")]
+    Duplicate {
+        /// Series labels in PromQL notation.
+        series: String,
+        /// The timestamp.
+        ts_ms: i64,
+    },
+    /// A sample older than what the head accepts (already cut into blocks or past retention).
+    #[error("sample for series {series} is too old: timestamp {ts_ms} is before {min_ms}")]
+    TooOld {
+        /// Series labels in PromQL notation.
+        series: String,
+        /// The rejected sample timestamp.
+        ts_ms: i64,
+        /// Oldest timestamp the head accepts.
+        min_ms: i64,
+    },
+    /// A limit was hit; the caller may retry later.
+    #[error("overloaded: {0}")]
+    Overloaded(String),
+    /// The database has been closed.
+    #[error("storage is closed")]
+    Closed,
+}
+
+impl Error {
+    /// Wraps an `io::Error` with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// Builds a `Corruption` error.
+    pub fn corruption(path: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
+        Error::Corruption { path: path.into(), offset, reason: reason.into() }
+    }
+
+    /// True when the error is the caller's data and retrying cannot help.
+    pub fn is_bad_data(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidInput(_) | Error::OutOfOrder { .. } | Error::Duplicate { .. } | Error::TooOld { .. }
+        )
+    }
+}

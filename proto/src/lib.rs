@@ -1,1 +1,34 @@
-//! placeholder
+//! Wire formats nerve speaks.
+//!
+//! For now: Prometheus remote write 1.0 ([`prompb`]) and 2.0 ([`write_v2`]),
+//! generated at build time from nerve's own `.proto` files (see `build.rs`),
+//! plus the decoders, encoders and content negotiation in [`remote_write`].
+//!
+//! The usual receiver flow is [`negotiate`] on the request headers, then
+//! [`decode_v1`] + [`flatten_v1`] or [`decode_v2`] + [`flatten_v2`], which
+//! give the same [`DecodedSeries`] view for both protocol versions.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod remote_write;
+
+pub use error::Error;
+pub use remote_write::{
+    DecodedExemplar, DecodedMetadata, DecodedSeries, MetricKind, RemoteWriteVersion, decode_v1, decode_v2, encode_v1,
+    encode_v2, flatten_v1, flatten_v2, negotiate, v1_to_v2,
+};
+
+/// Prometheus remote-write 1.0 messages (protobuf package `prometheus`).
+///
+/// The request body is a snappy block of a serialized [`prompb::WriteRequest`].
+pub mod prompb {
+    include!(concat!(env!("OUT_DIR"), "/prometheus.rs"));
+}
+
+/// Prometheus remote-write 2.0 messages (protobuf package `io.prometheus.write.v2`).
+///
+/// The request body is a snappy block of a serialized [`write_v2::Request`];
+/// strings are interned in `Request::symbols` and referenced by index.
+pub mod write_v2 {
+    include!(concat!(env!("OUT_DIR"), "/io.prometheus.write.v2.rs"));
+}

@@ -1,0 +1,77 @@
+//! The error type of this crate.
+
+/// Everything that can go wrong while negotiating, decoding or flattening a
+/// remote-write request.
+///
+/// [`Error::Unsupported`] means the request announced a format nerve does not
+/// speak (HTTP 415); every other variant means the body itself is bad (HTTP 400).
+/// See [`Error::http_status`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The body is not a valid snappy block.
+    // snap's own messages already start with "snappy: "; say it only once.
+    #[error("snappy: {}", .0.to_string().trim_start_matches("snappy: "))]
+    Snappy(snap::Error),
+
+    /// The snappy header announces more decompressed bytes than allowed.
+    #[error("decompressed size {size} exceeds limit {limit}")]
+    TooLarge {
+        /// Decompressed size announced by the snappy header, in bytes.
+        size: usize,
+        /// The caller's limit, in bytes.
+        limit: usize,
+    },
+
+    /// The decompressed body is not a valid protobuf message of the expected type.
+    #[error(
+        "protobuf: {}",
+        .0.to_string().trim_start_matches("failed to decode Protobuf message: ")
+    )]
+    Protobuf(prost::DecodeError),
+
+    /// A remote-write 2.0 symbol reference points past the end of `symbols`.
+    #[error("series {series}: {field} reference {reference} out of range ({symbols} symbols)")]
+    SymbolOutOfRange {
+        /// Index of the offending series in the request.
+        series: usize,
+        /// Which reference was bad, e.g. `labels_refs` or `metadata.help_ref`.
+        field: String,
+        /// The reference found.
+        reference: u32,
+        /// Length of the symbols table.
+        symbols: usize,
+    },
+
+    /// A remote-write 2.0 `labels_refs` list has an odd length, so it is not
+    /// a list of name/value pairs.
+    #[error("series {series}: {field} has odd length {len}, expected name/value pairs")]
+    OddLabelRefs {
+        /// Index of the offending series in the request.
+        series: usize,
+        /// Which list was bad: `labels_refs` or `exemplars[i].labels_refs`.
+        field: String,
+        /// The list's length.
+        len: usize,
+    },
+
+    /// A content type, protobuf message or content encoding nerve does not accept.
+    #[error("unsupported {what}: {value}")]
+    Unsupported {
+        /// What was unsupported: `content-type`, `proto` or `content-encoding`.
+        what: &'static str,
+        /// The value received.
+        value: String,
+    },
+}
+
+impl Error {
+    /// The HTTP status a receiver should answer with: 415 for
+    /// [`Error::Unsupported`], 400 for everything else (the sender drops the
+    /// data instead of retrying, as Prometheus' own receiver does).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Unsupported { .. } => 415,
+            _ => 400,
+        }
+    }
+}

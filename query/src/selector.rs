@@ -24,10 +24,14 @@ pub fn parse_selector(src: &str) -> Result<Vec<Matcher>> {
         }
     };
     if vs.offset.is_some() || vs.at.is_some() {
-        return Err(Error::BadData("invalid parameter \"match[]\": offset and @ are not allowed in a series selector".into()));
+        return Err(Error::BadData(
+            "invalid parameter \"match[]\": offset and @ are not allowed in a series selector".into(),
+        ));
     }
     if !vs.matchers.or_matchers.is_empty() {
-        return Err(Error::BadData("invalid parameter \"match[]\": `or` in selectors is not supported".into()));
+        return Err(Error::BadData(
+            "invalid parameter \"match[]\": `or` in selectors is not supported".into(),
+        ));
     }
     let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
     if let Some(name) = &vs.name {
@@ -43,7 +47,9 @@ pub fn parse_selector(src: &str) -> Result<Vec<Matcher>> {
         out.push(Matcher::new(op, m.name.clone(), m.value.clone())?);
     }
     if out.iter().all(Matcher::matches_empty) {
-        return Err(Error::BadData("match[] must contain at least one non-empty matcher".into()));
+        return Err(Error::BadData(
+            "match[] must contain at least one non-empty matcher".into(),
+        ));
     }
     Ok(out)
 }

@@ -73,12 +73,19 @@ pub enum Error {
 impl Error {
     /// Wraps an `io::Error` with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// Builds a `Corruption` error.
     pub fn corruption(path: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
-        Error::Corruption { path: path.into(), offset, reason: reason.into() }
+        Error::Corruption {
+            path: path.into(),
+            offset,
+            reason: reason.into(),
+        }
     }
 
     /// True when the error is the caller's data and retrying cannot help.

@@ -21,7 +21,10 @@ pub struct Label {
 impl Label {
     /// Builds a label from anything string-like.
     pub fn new(name: impl Into<Arc<str>>, value: impl Into<Arc<str>>) -> Self {
-        Label { name: name.into(), value: value.into() }
+        Label {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -117,7 +120,10 @@ impl Labels {
         }
         for l in &self.0 {
             if !is_valid_label_name(&l.name) {
-                return Err(Error::InvalidInput(format!("invalid label name {:?} in series {self}", &*l.name)));
+                return Err(Error::InvalidInput(format!(
+                    "invalid label name {:?} in series {self}",
+                    &*l.name
+                )));
             }
         }
         Ok(())

@@ -46,12 +46,24 @@ impl Matcher {
             }
             _ => (None, None),
         };
-        Ok(Matcher { name, op, value, re, literals })
+        Ok(Matcher {
+            name,
+            op,
+            value,
+            re,
+            literals,
+        })
     }
 
     /// Shorthand for an `=` matcher.
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Matcher { name: name.into(), op: MatchOp::Equal, value: value.into(), re: None, literals: None }
+        Matcher {
+            name: name.into(),
+            op: MatchOp::Equal,
+            value: value.into(),
+            re: None,
+            literals: None,
+        }
     }
 
     /// Whether a label value matches; an absent label is passed as `""`.

@@ -5,8 +5,26 @@
 //! (see [`block`]), blocks are compacted and deleted by retention.
 //! Read path: [`Querier`] merges head and blocks over `[mint, maxt]`.
 
+mod appender;
+pub mod block;
+pub mod block_chunk;
 pub mod chunk;
+pub mod compact;
+mod db;
+pub mod encoding;
+mod head;
+pub mod index;
+pub mod postings;
+pub mod querier;
+pub mod record;
 pub mod wal;
+
+use crate::labels::Labels;
+
+pub use appender::Appender;
+pub use db::{Tsdb, TsdbOptions, TsdbStats};
+pub use querier::{Querier, Series, SeriesIter};
+pub use wal::SyncPolicy;
 
 /// One float sample: a millisecond timestamp and a value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,4 +46,79 @@ pub const STALE_NAN: f64 = f64::from_bits(STALE_NAN_BITS);
 #[inline]
 pub fn is_stale_nan(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS
+}
+
+/// An exemplar: a sample of a series tagged with extra labels (typically `trace_id`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exemplar {
+    /// Exemplar labels (e.g. `trace_id`, `span_id`).
+    pub labels: Labels,
+    /// Milliseconds since the epoch.
+    pub t: i64,
+    /// Observed value.
+    pub v: f64,
+}
+
+/// Metric type as carried by exposition formats and remote write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum MetricType {
+    /// Type not given.
+    Unknown = 0,
+    /// Monotonic counter.
+    Counter = 1,
+    /// Gauge.
+    Gauge = 2,
+    /// Classic histogram.
+    Histogram = 3,
+    /// Gauge histogram.
+    GaugeHistogram = 4,
+    /// Summary.
+    Summary = 5,
+    /// Info metric.
+    Info = 6,
+    /// State set.
+    StateSet = 7,
+}
+
+impl MetricType {
+    /// Decodes the on-disk byte.
+    pub fn from_u8(b: u8) -> Option<Self> {
+        Some(match b {
+            0 => MetricType::Unknown,
+            1 => MetricType::Counter,
+            2 => MetricType::Gauge,
+            3 => MetricType::Histogram,
+            4 => MetricType::GaugeHistogram,
+            5 => MetricType::Summary,
+            6 => MetricType::Info,
+            7 => MetricType::StateSet,
+            _ => return None,
+        })
+    }
+
+    /// The lower-case name the Prometheus metadata API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Unknown => "unknown",
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+            MetricType::GaugeHistogram => "gaugehistogram",
+            MetricType::Summary => "summary",
+            MetricType::Info => "info",
+            MetricType::StateSet => "stateset",
+        }
+    }
+}
+
+/// TYPE/HELP/UNIT of a metric family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricMetadata {
+    /// Metric type.
+    pub kind: MetricType,
+    /// Help text.
+    pub help: String,
+    /// Unit (may be empty).
+    pub unit: String,
 }

@@ -1,0 +1,520 @@
+//! The head: the in-memory, writable part of the TSDB.
+//!
+//! Each series keeps its recent samples in Gorilla-compressed [`XorChunk`]s (cut every
+//! [`MAX_CHUNK_SAMPLES`] samples and at every block-range boundary, so whole chunks move to a
+//! block when the head is cut) plus, when the out-of-order window is open, a sorted buffer of
+//! out-of-order samples. Series are found by label hash (sharded maps) or id; postings map
+//! label pairs to ids. The head never touches the WAL: the appender logs first, then applies.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, Result};
+use crate::labels::{Label, Labels};
+use crate::matcher::Matcher;
+use crate::metrics::chunk::{XorChunk, XorIter};
+use crate::metrics::postings::{IndexReader, postings_for_matchers};
+use crate::metrics::{Exemplar, Sample};
+
+/// A head chunk is closed after this many samples (as Prometheus does).
+pub const MAX_CHUNK_SAMPLES: usize = 120;
+const SHARDS: usize = 16;
+
+/// Mutable state of one series, behind its own lock.
+#[derive(Default)]
+pub(crate) struct SeriesData {
+    /// Closed chunks, oldest first; immutable once here.
+    pub closed: Vec<Arc<XorChunk>>,
+    /// The chunk being appended to.
+    pub open: Option<XorChunk>,
+    /// Newest in-order timestamp, `i64::MIN` when empty.
+    pub last_t: i64,
+    /// Value bits of the newest in-order sample.
+    pub last_v: u64,
+    /// Out-of-order samples within the window, sorted by time, unique timestamps.
+    pub ooo: Vec<Sample>,
+    /// Most recent exemplars, oldest first, bounded.
+    pub exemplars: VecDeque<Exemplar>,
+}
+
+/// One series of the head.
+pub(crate) struct MemSeries {
+    pub id: u32,
+    pub labels: Labels,
+    pub data: Mutex<SeriesData>,
+    /// Set once a WAL series record for this id has been written.
+    pub logged: AtomicBool,
+    /// Appenders holding this series without having committed; GC skips such series.
+    pub pending: AtomicU32,
+}
+
+/// Outcome of applying one sample to a series.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// Stored.
+    Stored,
+    /// Same timestamp and identical value: ignored, as Prometheus does.
+    Duplicate,
+}
+
+impl SeriesData {
+    fn new() -> Self {
+        SeriesData {
+            last_t: i64::MIN,
+            ..Default::default()
+        }
+    }
+
+    /// Checks whether `s` could be appended, without changing anything.
+    pub fn check(&self, s: Sample, ooo_window: i64, labels: &Labels) -> Result<Applied> {
+        self.check_against(self.last_t, self.last_v, s, ooo_window, labels)
+    }
+
+    /// Like [`SeriesData::check`] but against a newest sample `(last_t, last_v)` that may still
+    /// be pending in an appender.
+    pub fn check_against(
+        &self,
+        last_t: i64,
+        last_v: u64,
+        s: Sample,
+        ooo_window: i64,
+        labels: &Labels,
+    ) -> Result<Applied> {
+        if s.t > last_t {
+            return Ok(Applied::Stored);
+        }
+        if s.t == last_t {
+            if s.v.to_bits() == last_v {
+                return Ok(Applied::Duplicate);
+            }
+            return Err(Error::Duplicate {
+                series: labels.to_string(),
+                ts_ms: s.t,
+            });
+        }
+        if ooo_window > 0 && s.t >= last_t.saturating_sub(ooo_window) {
+            if let Ok(i) = self.ooo.binary_search_by_key(&s.t, |x| x.t) {
+                if self.ooo[i].v.to_bits() == s.v.to_bits() {
+                    return Ok(Applied::Duplicate);
+                }
+                return Err(Error::Duplicate {
+                    series: labels.to_string(),
+                    ts_ms: s.t,
+                });
+            }
+            return Ok(Applied::Stored);
+        }
+        Err(Error::OutOfOrder {
+            series: labels.to_string(),
+            ts_ms: s.t,
+            newest_ms: last_t,
+        })
+    }
+
+    /// Appends `s`; `chunk_range` aligns chunk cuts with block boundaries.
+    pub fn apply(&mut self, s: Sample, ooo_window: i64, chunk_range: i64, labels: &Labels) -> Result<Applied> {
+        let res = self.check(s, ooo_window, labels)?;
+        if res == Applied::Duplicate {
+            return Ok(res);
+        }
+        if s.t < self.last_t {
+            let i = self.ooo.partition_point(|x| x.t < s.t);
+            self.ooo.insert(i, s);
+            return Ok(Applied::Stored);
+        }
+        let cut = match &self.open {
+            None => true,
+            Some(c) => {
+                c.num_samples() >= MAX_CHUNK_SAMPLES
+                    || c.min_time()
+                        .is_some_and(|m| m.div_euclid(chunk_range) != s.t.div_euclid(chunk_range))
+            }
+        };
+        if cut && let Some(c) = self.open.take() {
+            self.closed.push(Arc::new(c));
+        }
+        self.open.get_or_insert_with(XorChunk::new).append(s.t, s.v);
+        self.last_t = s.t;
+        self.last_v = s.v.to_bits();
+        Ok(Applied::Stored)
+    }
+
+    /// Every stored sample with `mint <= t <= maxt`, sorted, out-of-order ones merged in.
+    pub fn samples_in(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+        let start = out.len();
+        let chunks = self.closed.iter().map(|c| &**c).chain(self.open.as_ref());
+        for c in chunks {
+            let (Some(a), Some(b)) = (c.min_time(), c.max_time()) else {
+                continue;
+            };
+            if b < mint || a > maxt {
+                continue;
+            }
+            out.extend(XorIter::new(c.bytes()).filter(|s| s.t >= mint && s.t <= maxt));
+        }
+        let ooo: Vec<Sample> = self
+            .ooo
+            .iter()
+            .copied()
+            .filter(|s| s.t >= mint && s.t <= maxt)
+            .collect();
+        if !ooo.is_empty() {
+            out.extend(ooo);
+            // Stable sort keeps in-order samples first for equal timestamps; dedup keeps them.
+            out[start..].sort_by_key(|s| s.t);
+            let mut tail: Vec<Sample> = out.split_off(start);
+            tail.dedup_by_key(|s| s.t);
+            out.extend(tail);
+        }
+    }
+
+    /// Drops everything older than `t`; returns true when nothing is left.
+    fn truncate_before(&mut self, t: i64) -> bool {
+        self.closed.retain(|c| c.max_time().is_some_and(|m| m >= t));
+        if self.open.as_ref().is_some_and(|c| c.max_time().is_none_or(|m| m < t)) {
+            self.open = None;
+        }
+        self.ooo.retain(|s| s.t >= t);
+        self.exemplars.retain(|e| e.t >= t);
+        self.closed.is_empty() && self.open.is_none() && self.ooo.is_empty()
+    }
+}
+
+#[derive(Default)]
+struct MemPostings {
+    map: HashMap<Arc<str>, HashMap<Arc<str>, RoaringBitmap>>,
+    all: RoaringBitmap,
+}
+
+/// Head tuning fixed at open.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeadOptions {
+    pub chunk_range: i64,
+    pub ooo_window: i64,
+    pub max_exemplars: usize,
+}
+
+/// The in-memory head. Thread-safe; see the module docs.
+pub(crate) struct Head {
+    pub opts: HeadOptions,
+    by_hash: Vec<RwLock<HashMap<u64, Vec<Arc<MemSeries>>>>>,
+    by_id: Vec<RwLock<HashMap<u32, Arc<MemSeries>>>>,
+    postings: RwLock<MemPostings>,
+    symbols: Mutex<std::collections::HashSet<Arc<str>>>,
+    next_id: AtomicU32,
+    num_series: AtomicU64,
+    pub min_time: AtomicI64,
+    pub max_time: AtomicI64,
+    /// Samples older than this are refused: they belong to ranges already cut into blocks.
+    pub min_valid_time: AtomicI64,
+    pub samples_appended: AtomicU64,
+}
+
+impl Head {
+    pub fn new(opts: HeadOptions, min_valid_time: i64) -> Self {
+        Head {
+            opts,
+            by_hash: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            by_id: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            postings: RwLock::new(MemPostings::default()),
+            symbols: Mutex::new(Default::default()),
+            next_id: AtomicU32::new(1),
+            num_series: AtomicU64::new(0),
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            min_valid_time: AtomicI64::new(min_valid_time),
+            samples_appended: AtomicU64::new(0),
+        }
+    }
+
+    pub fn num_series(&self) -> u64 {
+        self.num_series.load(Ordering::Relaxed)
+    }
+
+    fn intern(&self, l: &Labels) -> Labels {
+        let mut sym = self.symbols.lock();
+        let mut get = |s: &Arc<str>| -> Arc<str> {
+            if let Some(x) = sym.get(s) {
+                return x.clone();
+            }
+            sym.insert(s.clone());
+            s.clone()
+        };
+        Labels::from_sorted_unchecked(
+            l.as_slice()
+                .iter()
+                .map(|x| Label {
+                    name: get(&x.name),
+                    value: get(&x.value),
+                })
+                .collect(),
+        )
+    }
+
+    /// Finds the series with these labels, creating it (with a fresh id, or `want_id` during
+    /// replay) when absent. When `pin` is set the series' pending counter is raised under the
+    /// shard lock, so GC cannot remove it before the caller commits.
+    pub fn get_or_create(&self, labels: &Labels, want_id: Option<u32>, pin: bool) -> Result<(Arc<MemSeries>, bool)> {
+        let h = labels.hash64();
+        let shard = &self.by_hash[(h as usize) % SHARDS];
+        {
+            let m = shard.read();
+            if let Some(s) = m.get(&h).and_then(|v| v.iter().find(|s| s.labels == *labels)) {
+                if pin {
+                    s.pending.fetch_add(1, Ordering::AcqRel);
+                }
+                return Ok((s.clone(), false));
+            }
+        }
+        let mut m = shard.write();
+        if let Some(s) = m.get(&h).and_then(|v| v.iter().find(|s| s.labels == *labels)) {
+            if pin {
+                s.pending.fetch_add(1, Ordering::AcqRel);
+            }
+            return Ok((s.clone(), false));
+        }
+        let id = match want_id.filter(|id| !self.by_id[(*id as usize) % SHARDS].read().contains_key(id)) {
+            Some(id) => {
+                self.next_id.fetch_max(id.saturating_add(1), Ordering::AcqRel);
+                id
+            }
+            None => {
+                let id = self.next_id.fetch_add(1, Ordering::AcqRel);
+                if id == u32::MAX {
+                    return Err(Error::Overloaded(
+                        "head series id space exhausted; restart to compact ids".into(),
+                    ));
+                }
+                id
+            }
+        };
+        let labels = self.intern(labels);
+        let s = Arc::new(MemSeries {
+            id,
+            labels,
+            data: Mutex::new(SeriesData::new()),
+            logged: AtomicBool::new(false),
+            pending: AtomicU32::new(u32::from(pin)),
+        });
+        m.entry(h).or_default().push(s.clone());
+        self.by_id[(id as usize) % SHARDS].write().insert(id, s.clone());
+        {
+            let mut p = self.postings.write();
+            for l in s.labels.as_slice() {
+                p.map
+                    .entry(l.name.clone())
+                    .or_default()
+                    .entry(l.value.clone())
+                    .or_default()
+                    .insert(id);
+            }
+            p.all.insert(id);
+        }
+        self.num_series.fetch_add(1, Ordering::Relaxed);
+        Ok((s, true))
+    }
+
+    pub fn by_id(&self, id: u32) -> Option<Arc<MemSeries>> {
+        self.by_id[(id as usize) % SHARDS].read().get(&id).cloned()
+    }
+
+    /// Widens the head's time bounds to include `t`.
+    pub fn observe_time(&self, t: i64) {
+        self.min_time.fetch_min(t, Ordering::AcqRel);
+        self.max_time.fetch_max(t, Ordering::AcqRel);
+    }
+
+    /// Series ids matching `ms`.
+    pub fn select_ids(&self, ms: &[Matcher]) -> Result<RoaringBitmap> {
+        let p = self.postings.read();
+        postings_for_matchers(&HeadIndex(&p), ms)
+    }
+
+    /// Label names present in the head (all series).
+    pub fn label_names(&self) -> Vec<String> {
+        self.postings.read().map.keys().map(|k| k.to_string()).collect()
+    }
+
+    /// Values of label `name` in the head (all series).
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        self.postings
+            .read()
+            .map
+            .get(name)
+            .map(|m| m.keys().map(|k| k.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// All series, for block cutting and checkpoints.
+    pub fn all_series(&self) -> Vec<Arc<MemSeries>> {
+        let mut v: Vec<Arc<MemSeries>> = self
+            .by_id
+            .iter()
+            .flat_map(|m| m.read().values().cloned().collect::<Vec<_>>())
+            .collect();
+        v.sort_by(|a, b| a.labels.cmp(&b.labels));
+        v
+    }
+
+    /// Removes data older than `t` and series left empty (unless an appender holds them).
+    /// Returns the number of series removed.
+    pub fn truncate(&self, t: i64) -> usize {
+        self.min_valid_time.fetch_max(t, Ordering::AcqRel);
+        let mut removed = Vec::new();
+        for shard in &self.by_hash {
+            let mut m = shard.write();
+            m.retain(|_, v| {
+                v.retain(|s| {
+                    let empty = s.data.lock().truncate_before(t);
+                    let keep = !empty || s.pending.load(Ordering::Acquire) > 0;
+                    if !keep {
+                        removed.push(s.clone());
+                    }
+                    keep
+                });
+                !v.is_empty()
+            });
+        }
+        if !removed.is_empty() {
+            for s in &removed {
+                self.by_id[(s.id as usize) % SHARDS].write().remove(&s.id);
+            }
+            let mut p = self.postings.write();
+            for s in &removed {
+                for l in s.labels.as_slice() {
+                    if let Some(vals) = p.map.get_mut(&l.name) {
+                        if let Some(b) = vals.get_mut(&l.value) {
+                            b.remove(s.id);
+                            if b.is_empty() {
+                                vals.remove(&l.value);
+                            }
+                        }
+                        if vals.is_empty() {
+                            p.map.remove(&l.name);
+                        }
+                    }
+                }
+                p.all.remove(s.id);
+            }
+            drop(p);
+            let mut sym = self.symbols.lock();
+            sym.retain(|a| Arc::strong_count(a) > 1);
+            self.num_series.fetch_sub(removed.len() as u64, Ordering::Relaxed);
+        }
+        let cur = self.min_time.load(Ordering::Acquire);
+        if cur < t {
+            self.min_time.store(t, Ordering::Release);
+        }
+        removed.len()
+    }
+}
+
+struct HeadIndex<'a>(&'a MemPostings);
+
+impl IndexReader for HeadIndex<'_> {
+    fn all_postings(&self) -> Result<RoaringBitmap> {
+        Ok(self.0.all.clone())
+    }
+    fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str)) -> Result<()> {
+        if let Some(m) = self.0.map.get(name) {
+            for v in m.keys() {
+                f(v);
+            }
+        }
+        Ok(())
+    }
+    fn postings(&self, name: &str, value: &str) -> Result<RoaringBitmap> {
+        Ok(self
+            .0
+            .map
+            .get(name)
+            .and_then(|m| m.get(value))
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head() -> Head {
+        Head::new(
+            HeadOptions {
+                chunk_range: 7_200_000,
+                ooo_window: 0,
+                max_exemplars: 4,
+            },
+            i64::MIN,
+        )
+    }
+
+    #[test]
+    fn chunk_cuts_and_samples() {
+        let h = head();
+        let l = Labels::from_pairs([("__name__", "a")]).unwrap();
+        let (s, created) = h.get_or_create(&l, None, false).unwrap();
+        assert!(created);
+        let mut d = s.data.lock();
+        for i in 0..300 {
+            d.apply(
+                Sample {
+                    t: i * 1000,
+                    v: i as f64,
+                },
+                0,
+                7_200_000,
+                &l,
+            )
+            .unwrap();
+        }
+        assert_eq!(d.closed.len(), 2);
+        let mut out = Vec::new();
+        d.samples_in(10_000, 20_000, &mut out);
+        assert_eq!(out.len(), 11);
+        assert!(matches!(
+            d.apply(Sample { t: 5, v: 1.0 }, 0, 7_200_000, &l),
+            Err(Error::OutOfOrder { .. })
+        ));
+        assert_eq!(
+            d.apply(Sample { t: 299_000, v: 299.0 }, 0, 7_200_000, &l).unwrap(),
+            Applied::Duplicate
+        );
+        assert!(matches!(
+            d.apply(Sample { t: 299_000, v: 1.0 }, 0, 7_200_000, &l),
+            Err(Error::Duplicate { .. })
+        ));
+    }
+
+    #[test]
+    fn ooo_window_merges() {
+        let l = Labels::from_pairs([("__name__", "a")]).unwrap();
+        let mut d = SeriesData::new();
+        for t in [10, 30, 20, 25] {
+            d.apply(Sample { t, v: t as f64 }, 15, 1000, &l).unwrap();
+        }
+        assert!(d.apply(Sample { t: 1, v: 0.0 }, 15, 1000, &l).is_err());
+        let mut out = Vec::new();
+        d.samples_in(0, 100, &mut out);
+        assert_eq!(out.iter().map(|s| s.t).collect::<Vec<_>>(), vec![10, 20, 25, 30]);
+    }
+
+    #[test]
+    fn truncate_gc() {
+        let h = head();
+        let a = Labels::from_pairs([("__name__", "a")]).unwrap();
+        let b = Labels::from_pairs([("__name__", "b")]).unwrap();
+        for (l, t) in [(&a, 1000), (&b, 8_000_000)] {
+            let (s, _) = h.get_or_create(l, None, false).unwrap();
+            s.data.lock().apply(Sample { t, v: 1.0 }, 0, 7_200_000, l).unwrap();
+        }
+        assert_eq!(h.truncate(7_200_000), 1);
+        assert_eq!(h.num_series(), 1);
+        assert_eq!(h.select_ids(&[Matcher::equal("__name__", "a")]).unwrap().len(), 0);
+        assert_eq!(h.select_ids(&[Matcher::equal("__name__", "b")]).unwrap().len(), 1);
+    }
+}

@@ -1,1 +1,256 @@
-fn main() {}
+//! The `nerve` binary: one process replacing Prometheus, Loki and Jaeger.
+//!
+//! `nerve [serve]` runs the server; `nerve check config FILE` validates a config file. This
+//! file only wires things together: CLI, logging, startup order, shutdown.
+
+mod api;
+mod buildinfo;
+mod config;
+mod db;
+mod ingest;
+mod selfmetrics;
+mod servers;
+mod shutdown;
+mod state;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use nerve_storage::metrics::Tsdb;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+use crate::config::server::{DEFAULT_HTTP_LISTEN, DEFAULT_OTLP_GRPC_LISTEN, DEFAULT_OTLP_HTTP_LISTEN};
+use crate::db::Db;
+use crate::servers::auth::AccessPolicy;
+use crate::servers::http::Policies;
+use crate::shutdown::Shutdown;
+use crate::state::AppState;
+
+/// How long in-flight HTTP requests may take to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One binary for metrics, logs and traces: Prometheus, Loki and Jaeger/Tempo compatible.
+#[derive(Debug, Parser)]
+#[command(name = "nerve", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default when no command is given).
+    Serve(ServeArgs),
+    /// Validate files without starting the server.
+    #[command(subcommand)]
+    Check(CheckCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CheckCommand {
+    /// Parse and validate a config file; prints SUCCESS (exit 0) or the error (exit 1).
+    Config {
+        /// The YAML config file.
+        file: PathBuf,
+    },
+}
+
+/// Server flags. Each overrides the matching config-file setting.
+#[derive(Debug, Args, Default)]
+struct ServeArgs {
+    /// YAML config file (a Prometheus prometheus.yml works). Without it nerve runs on defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./data, or storage.path from the config].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// HTTP listen address for all APIs, the UI, remote write and /metrics [default: 0.0.0.0:9090].
+    #[arg(long, value_name = "ADDR")]
+    http_listen: Option<String>,
+    /// OTLP gRPC listen address [default: 0.0.0.0:4317]. Reserved: OTLP is not served yet.
+    #[arg(long, value_name = "ADDR")]
+    otlp_grpc_listen: Option<String>,
+    /// OTLP/HTTP listen address [default: 0.0.0.0:4318]. Reserved: OTLP is not served yet.
+    #[arg(long, value_name = "ADDR")]
+    otlp_http_listen: Option<String>,
+    /// Log format on stderr. The level filter comes from RUST_LOG (default: info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check(CheckCommand::Config { file })) => check_config(&file),
+        Some(Command::Serve(args)) => run(args),
+        None => run(cli.serve),
+    }
+}
+
+/// `nerve check config FILE`.
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match Config::load(file) {
+        Ok(cfg) => {
+            let mut err = std::io::stderr().lock();
+            for section in cfg.unimplemented_sections() {
+                let _ = writeln!(err, "  WARNING: {section} is accepted but not implemented yet");
+            }
+            let _ = writeln!(std::io::stdout().lock(), "SUCCESS");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr().lock(), "FAILED: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run(args: ServeArgs) -> ExitCode {
+    init_logging(args.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(serve(args));
+    // Don't hang on exit if a blocking task is stuck (everything important is closed by now).
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "nerve failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Startup order: config → bind HTTP (probes answer at once, `/-/ready` 503) → open the TSDB
+/// on a blocking thread (WAL replay) → ready → wait for a signal → drain HTTP → close the TSDB
+/// (WAL synced).
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let cfg = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    for section in cfg.unimplemented_sections() {
+        tracing::warn!(
+            section,
+            "config section accepted but not implemented yet; it has no effect"
+        );
+    }
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| cfg.storage.path.clone())
+        .unwrap_or_else(|| "./data".into());
+    let pick = |flag: &Option<String>, file: &Option<String>, default: &str| -> anyhow::Result<String> {
+        let v = flag
+            .clone()
+            .or_else(|| file.clone())
+            .unwrap_or_else(|| default.to_owned());
+        config::server::validate_listen_addr(&v).map_err(anyhow::Error::msg)?;
+        Ok(v)
+    };
+    let http_listen = pick(&args.http_listen, &cfg.server.http_listen, DEFAULT_HTTP_LISTEN)?;
+    let otlp_grpc = pick(
+        &args.otlp_grpc_listen,
+        &cfg.server.otlp_grpc_listen,
+        DEFAULT_OTLP_GRPC_LISTEN,
+    )?;
+    let otlp_http = pick(
+        &args.otlp_http_listen,
+        &cfg.server.otlp_http_listen,
+        DEFAULT_OTLP_HTTP_LISTEN,
+    )?;
+    tracing::debug!(%otlp_grpc, %otlp_http, "OTLP listen addresses reserved (OTLP is not served yet)");
+
+    let policies = Policies {
+        read: Arc::new(AccessPolicy::from_rule(cfg.auth.read.as_ref()).map_err(anyhow::Error::msg)?),
+        write: Arc::new(AccessPolicy::from_rule(cfg.auth.write.as_ref()).map_err(anyhow::Error::msg)?),
+    };
+    let db = Arc::new(Db::new());
+    let state = AppState::new(db.clone(), cfg.limits.clone());
+    let shutdown = Shutdown::new();
+    shutdown.listen_for_signals();
+
+    let listener = servers::http::bind(&http_listen)
+        .await
+        .with_context(|| format!("binding the HTTP listener on {http_listen}"))?;
+    let app = servers::http::router(state, &policies);
+    let mut server = tokio::spawn(servers::http::serve(listener, app, shutdown.clone()));
+
+    let metrics_dir = data_dir.join("metrics");
+    let opts = cfg.storage.tsdb_options();
+    tracing::info!(data_dir = %data_dir.display(), "opening metrics TSDB");
+    let opened = tokio::task::spawn_blocking({
+        let dir = metrics_dir.clone();
+        move || Tsdb::open(&dir, opts)
+    })
+    .await
+    .context("TSDB open task failed")?;
+    let tsdb = match opened {
+        Ok(t) => t,
+        Err(e) => {
+            shutdown.trigger();
+            let _ = server.await;
+            return Err(e).with_context(|| format!("opening the metrics TSDB in {}", metrics_dir.display()));
+        }
+    };
+    db.set(tsdb.clone());
+    tracing::info!("ready");
+
+    let served = tokio::select! {
+        r = &mut server => Some(r),
+        () = async { shutdown.wait().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => None,
+    };
+    let serve_result = match served {
+        Some(r) => r.context("HTTP server task failed")?.context("HTTP server failed"),
+        None => {
+            tracing::warn!(
+                timeout_s = DRAIN_TIMEOUT.as_secs(),
+                "in-flight requests did not finish in time"
+            );
+            server.abort();
+            Ok(())
+        }
+    };
+    shutdown.trigger();
+    tracing::info!("closing metrics TSDB (syncing the WAL)");
+    tokio::task::spawn_blocking(move || tsdb.close())
+        .await
+        .context("TSDB close task failed")?
+        .context("closing the metrics TSDB")?;
+    tracing::info!("shutdown complete");
+    serve_result
+}

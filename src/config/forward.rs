@@ -1,0 +1,81 @@
+//! nerve's `forward:` section: where to send a copy of everything ingested once nerve is
+//! outgrown (Mimir/Thanos/VictoriaMetrics via remote write, Tempo via OTLP, Loki via push).
+//! Parsed and validated now; the forwarders come with a later issue, and startup warns when
+//! the section is set.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::http_client::{Authorization, BasicAuth, HttpClientOptions, TlsConfig};
+use super::null_default;
+
+/// The `forward:` section.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardConfig {
+    /// Metrics destinations (remote write).
+    #[serde(default, deserialize_with = "null_default")]
+    pub remote_write: Vec<ForwardTarget>,
+    /// Trace/log/metric destinations speaking OTLP.
+    #[serde(default, deserialize_with = "null_default")]
+    pub otlp: Vec<ForwardTarget>,
+    /// Log destinations speaking Loki push.
+    #[serde(default, deserialize_with = "null_default")]
+    pub loki: Vec<ForwardTarget>,
+}
+
+/// One forwarding destination.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardTarget {
+    /// Endpoint URL (`http://` or `https://`).
+    pub url: String,
+    /// Extra HTTP headers (e.g. `X-Scope-OrgID`).
+    #[serde(default, deserialize_with = "null_default")]
+    pub headers: BTreeMap<String, String>,
+    /// HTTP basic auth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    /// Authorization header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+    /// TLS settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+}
+
+impl HttpClientOptions for ForwardTarget {
+    fn basic_auth(&self) -> Option<&BasicAuth> {
+        self.basic_auth.as_ref()
+    }
+    fn authorization(&self) -> Option<&Authorization> {
+        self.authorization.as_ref()
+    }
+}
+
+impl ForwardConfig {
+    /// True when no destination is configured.
+    pub fn is_empty(&self) -> bool {
+        self.remote_write.is_empty() && self.otlp.is_empty() && self.loki.is_empty()
+    }
+
+    /// Checks URLs and client options.
+    pub fn validate(&self) -> Result<(), String> {
+        let all = [
+            ("remote_write", &self.remote_write),
+            ("otlp", &self.otlp),
+            ("loki", &self.loki),
+        ];
+        for (kind, targets) in all {
+            for (i, t) in targets.iter().enumerate() {
+                let ctx = format!("forward.{kind}[{i}]");
+                if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
+                    return Err(format!("{ctx}: url {:?} must start with http:// or https://", t.url));
+                }
+                t.validate_http_client(&ctx)?;
+            }
+        }
+        Ok(())
+    }
+}

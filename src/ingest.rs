@@ -1,0 +1,5 @@
+//! Ingestion: decoding wire formats (via nerve-proto) into storage writes, with bounded
+//! memory.
+
+pub mod backpressure;
+pub mod remote_write;

@@ -1,0 +1,141 @@
+//! The HTTP server: one port for every API, remote write, self-metrics and probes.
+//!
+//! [`router`] builds the whole `Router` without a socket, so tests drive it with
+//! `tower::ServiceExt::oneshot`; [`serve`] runs it on a bound listener until shutdown.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
+
+use crate::api;
+use crate::ingest;
+use crate::selfmetrics::{self, SelfMetrics};
+use crate::servers::auth::{self, AccessPolicy};
+use crate::servers::error::ApiError;
+use crate::shutdown::Shutdown;
+use crate::state::AppState;
+
+/// Largest body accepted by form-encoded API endpoints (remote write has its own limit).
+const FORM_MAX_BODY: usize = 8 << 20;
+
+/// The access policies for the two route classes (see [`crate::config::auth`]).
+#[derive(Clone, Debug, Default)]
+pub struct Policies {
+    /// Query APIs and `/metrics`.
+    pub read: Arc<AccessPolicy>,
+    /// Ingestion endpoints.
+    pub write: Arc<AccessPolicy>,
+}
+
+/// Builds the router: probes (always open), read routes, write routes, plus tracing,
+/// request-duration metrics and body limits.
+pub fn router(state: AppState, policies: &Policies) -> Router {
+    let probes = Router::new()
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready));
+    let read = guard(
+        Router::new().route("/metrics", get(metrics)).merge(api::prom::routes()),
+        &policies.read,
+    );
+    let write = guard(
+        Router::new().route("/api/v1/write", post(ingest::remote_write::write)),
+        &policies.write,
+    );
+    Router::new()
+        .merge(probes)
+        .merge(read)
+        .merge(write)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), track_duration))
+        .layer(DefaultBodyLimit::max(FORM_MAX_BODY))
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::WARN)))
+        .with_state(state)
+}
+
+/// Puts `routes` behind `policy` unless it is open.
+fn guard(routes: Router<AppState>, policy: &Arc<AccessPolicy>) -> Router<AppState> {
+    if policy.is_open() {
+        routes
+    } else {
+        routes.route_layer(middleware::from_fn_with_state(policy.clone(), auth::require))
+    }
+}
+
+/// Binds the HTTP listener (`:9090` means all interfaces) and logs the one
+/// `http server listening addr=<ip:port>` line, with the address actually bound (tests bind
+/// port 0 and read it from there).
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind(crate::config::server::normalize_listen_addr(addr)).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "http server listening");
+    Ok(listener)
+}
+
+/// Serves `app` on `listener` until `shutdown` triggers, then lets in-flight requests finish.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: Shutdown) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.wait().await })
+        .await?;
+    tracing::info!("http server stopped");
+    Ok(())
+}
+
+/// `/-/healthy`: the process is up.
+async fn healthy() -> &'static str {
+    "nerve is Healthy.\n"
+}
+
+/// `/-/ready`: 200 once the TSDB is open (WAL replayed), 503 before.
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.db.is_ready() {
+        (StatusCode::OK, "nerve is Ready.\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n").into_response()
+    }
+}
+
+/// `/metrics`: nerve's own metrics.
+async fn metrics(State(state): State<AppState>) -> Response {
+    // The TSDB collector reads `Tsdb::stats`, which only takes short locks.
+    match state.metrics.encode() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(selfmetrics::CONTENT_TYPE),
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => ApiError::internal("encoding self-metrics failed").into_response(),
+    }
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+}
+
+/// Records every request's latency by route pattern, method and status.
+async fn track_duration(State(m): State<Arc<SelfMetrics>>, req: Request, next: Next) -> Response {
+    let handler = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("other", MatchedPath::as_str)
+        .to_owned();
+    let method = req.method().clone();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    m.observe_request(&handler, method.as_str(), resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+//! Black-box test harness: runs the real `nerve` binary on 127.0.0.1:0 with its own temp data
+//! dir, and helpers to talk to it and to Debian's Prometheus tools.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running nerve process.
+pub struct Nerve {
+    pub child: Child,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Nerve {
+    /// Starts nerve on `data_dir` with extra args and waits for `/-/ready`.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Nerve {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nerve"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "--http-listen",
+                "127.0.0.1:0",
+                "--otlp-grpc-listen",
+                "127.0.0.1:0",
+                "--otlp-http-listen",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn nerve");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent
+                    && line.contains("http server listening")
+                    && let Some(a) = line.split("addr=").nth(1)
+                {
+                    let a = a.split_whitespace().next().unwrap_or("").trim_matches('"').to_string();
+                    let _ = tx.send(a);
+                    sent = true;
+                }
+                log2.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "nerve did not report its address; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        };
+        let n = Nerve {
+            child,
+            addr,
+            data_dir: data_dir.to_owned(),
+            log,
+        };
+        n.wait_ready(Duration::from_secs(120));
+        n
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn wait_ready(&self, timeout: Duration) {
+        let c = client();
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            if let Ok(r) = c.get(self.url("/-/ready")).send()
+                && r.status().as_u16() == 200
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nerve not ready in {timeout:?}; log:\n{}", self.logs());
+    }
+
+    pub fn logs(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s;
+            }
+            if Instant::now() > until {
+                let _ = self.child.kill();
+                panic!("nerve did not stop on SIGTERM; log:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// GET a Prometheus API path and return the parsed JSON.
+    pub fn get_json(&self, path_and_query: &str) -> serde_json::Value {
+        let r = client().get(self.url(path_and_query)).send().expect("GET");
+        let status = r.status();
+        let body = r.text().unwrap_or_default();
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path_and_query}: {status} {e}: {body}"))
+    }
+}
+
+impl Drop for Nerve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Fails loudly (the test script installs these) when a Debian peer binary is missing.
+pub fn require(bin: &str) -> PathBuf {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {bin}"))
+        .output()
+        .expect("sh");
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        !p.is_empty(),
+        "{bin} is not installed; run scripts/test.sh, which installs Debian's prometheus packages"
+    );
+    PathBuf::from(p)
+}
+
+/// Polls `f` until it returns Some or the timeout passes.
+pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -184,6 +184,16 @@ fn kill9_after_head_cut_and_compaction() {
         levels.len() >= 2,
         "expected a compacted block and a level-1 block: {levels:?}"
     );
+    // A sample inside a range already cut into a block is refused with 400, like Prometheus's
+    // out-of-bounds, and nothing else changes.
+    let mut ignored = Expected::new();
+    let (s, msg) = post(
+        &n,
+        request("crash_block", 0, 1, 1, t0 - 1000, 1000, &mut ignored),
+        "application/x-protobuf",
+    );
+    assert_eq!(s, 400, "{msg}");
+    assert!(msg.contains("too old"), "{msg}");
     // More data after the cut lands in the head and the WAL after the checkpoint.
     let more: Vec<Vec<u8>> = (60..70)
         .map(|r| request("crash_block", r, 20, 20, t0, 30_000, &mut exp))
@@ -355,10 +365,26 @@ fn malformed_writes_get_4xx_and_the_server_keeps_serving() {
     );
     assert_eq!(s, 400, "{msg}");
     assert!(msg.to_lowercase().contains("out of order"), "{msg}");
-    // Oversized body → 413 with a message.
-    let big = vec![0u8; 40 << 20];
-    let (s, msg) = post(&n, big, "application/x-protobuf");
-    assert_eq!(s, 413, "{msg}");
+    // Oversized body → 413 with a message, decided from Content-Length before the body is read
+    // (a raw request, so the client does not race the early answer with its upload).
+    {
+        use std::io::{Read, Write};
+        let mut sock = std::net::TcpStream::connect(&n.addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            sock,
+            "POST /api/v1/write HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-protobuf\r\n\
+             Content-Encoding: snappy\r\nContent-Length: {}\r\n\r\n",
+            n.addr,
+            40u64 << 20
+        )
+        .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let got = sock.read(&mut buf).unwrap();
+        let head = String::from_utf8_lossy(&buf[..got]);
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+        assert!(head.contains("exceeds"), "{head}");
+    }
     // Still serving and the good write is there.
     assert_eq!(series_count(&n, "ooo"), 1);
     let status = n.stop();

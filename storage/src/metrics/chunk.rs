@@ -560,13 +560,15 @@ mod tests {
             1i64..i64::MAX,
             any::<i64>()
         ];
-        (start, prop::collection::vec((gap, value), 0..200)).prop_map(|(mut t, pts)| {
-            pts.into_iter()
-                .map(|(g, v)| {
-                    t = t.wrapping_add(g);
-                    (t, v)
-                })
-                .collect()
+        // Every other series is constant (the value of its first sample).
+        (start, prop::collection::vec((gap, value), 0..200), any::<bool>()).prop_map(|(mut t, pts, constant)| {
+            let first = pts.first().map_or(0, |p| p.1);
+            let pts = pts.into_iter().map(|(g, v)| (g, if constant { first } else { v }));
+            pts.map(|(g, v)| {
+                t = t.wrapping_add(g);
+                (t, v)
+            })
+            .collect()
         })
     }
 

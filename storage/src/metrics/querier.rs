@@ -317,11 +317,24 @@ impl Querier {
             .collect())
     }
 
-    /// Sorted label names of the series matching `matchers` (all series when empty).
+    /// True when the head holds samples inside the querier's range.
+    fn head_overlaps(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let (a, b) = (
+            self.head.min_time.load(Ordering::Acquire),
+            self.head.max_time.load(Ordering::Acquire),
+        );
+        a <= b && a <= self.maxt && b >= self.mint
+    }
+
+    /// Sorted label names of the series matching `matchers` (all series when empty). Without
+    /// matchers the answer is per source (head, block) that overlaps the range, as in Prometheus.
     pub fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
         let mut out = BTreeSet::new();
         if matchers.is_empty() {
-            out.extend(self.head.label_names());
+            if self.head_overlaps() {
+                out.extend(self.head.label_names());
+            }
             for b in &self.blocks {
                 out.extend(b.index().label_names()?);
             }
@@ -337,7 +350,9 @@ impl Querier {
     pub fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
         let mut out = BTreeSet::new();
         if matchers.is_empty() {
-            out.extend(self.head.label_values(name));
+            if self.head_overlaps() {
+                out.extend(self.head.label_values(name));
+            }
             for b in &self.blocks {
                 use crate::metrics::postings::IndexReader;
                 b.index().for_each_value(name, &mut |v| {

@@ -169,7 +169,8 @@ impl Wal {
     ///
     /// The batch is one `write` call into one segment when it fits; a new segment is cut first
     /// when the current one would overflow. A record longer than `u32::MAX` bytes is
-    /// [`Error::InvalidInput`].
+    /// [`Error::InvalidInput`]. When a batch larger than a segment fails half-way, the records
+    /// before the failure may stay logged; a failed write inside a segment is cut off again.
     pub fn log(&self, records: &[&[u8]]) -> Result<()> {
         if let Some(r) = records.iter().find(|r| u32::try_from(r.len()).is_err()) {
             return Err(Error::InvalidInput(format!(

@@ -143,7 +143,10 @@ fn check(db: &Tsdb, model: &Model, ranges: &[(i64, i64)]) {
         let names = q.label_names(&[]).unwrap();
         let any_in_range = model.values().any(|s| s.iter().any(|(t, _)| *t >= mint && *t <= maxt));
         if any_in_range {
-            assert!(names.contains(&"instance".to_string()), "label names in [{mint},{maxt}]: {names:?}");
+            assert!(
+                names.contains(&"instance".to_string()),
+                "label names in [{mint},{maxt}]: {names:?}"
+            );
         }
     }
 }

@@ -12,12 +12,13 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::error::{Error, Result};
 use crate::labels::Labels;
 use crate::matcher::Matcher;
-use crate::metrics::appender::{Appender, push_exemplar};
+use crate::metrics::appender::Appender;
 use crate::metrics::block::{Block, BlockCompaction, BlockWriter, delete_block_dir};
 use crate::metrics::head::{Head, HeadOptions, MemSeries};
 use crate::metrics::querier::Querier;
 use crate::metrics::record::{self, Record};
-use crate::metrics::wal::{self, SyncPolicy, Wal, WalOptions};
+use crate::metrics::recovery::{open_blocks, replay_into};
+use crate::metrics::wal::{SyncPolicy, Wal, WalOptions};
 use crate::metrics::{Exemplar, MetricMetadata, Sample, compact};
 
 /// TSDB settings.
@@ -519,104 +520,4 @@ fn background(db: Weak<Tsdb>) {
             tracing::error!(error = %e, "TSDB maintenance failed");
         }
     }
-}
-
-/// Opens every block in `dir`, removing interrupted writes/deletions and blocks that a
-/// completed compaction superseded (crash between writing the new block and deleting inputs).
-fn open_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
-    let mut blocks = Vec::new();
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for ent in rd {
-        let ent = ent.map_err(|e| Error::io(dir, e))?;
-        let p = ent.path();
-        let name = ent.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".tmp") || name.ends_with(".deleted") {
-            tracing::warn!(path = %p.display(), "removing leftover of an interrupted block write or deletion");
-            std::fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
-            continue;
-        }
-        if !p.is_dir() {
-            continue;
-        }
-        match Block::open(&p) {
-            Ok(b) => blocks.push(Arc::new(b)),
-            Err(e) => {
-                // Keep serving: move the bad block aside for inspection instead of refusing to start.
-                tracing::error!(error = %e, path = %p.display(), "cannot open block; moving it aside");
-                let mut aside = p.as_os_str().to_owned();
-                aside.push(".corrupt");
-                std::fs::rename(&p, PathBuf::from(aside)).map_err(|e| Error::io(&p, e))?;
-            }
-        }
-    }
-    let superseded: Vec<usize> = (0..blocks.len())
-        .filter(|&i| {
-            blocks.iter().enumerate().any(|(j, o)| {
-                j != i
-                    && o.meta.compaction.level > blocks[i].meta.compaction.level
-                    && blocks[i]
-                        .meta
-                        .compaction
-                        .sources
-                        .iter()
-                        .all(|s| o.meta.compaction.sources.contains(s))
-            })
-        })
-        .collect();
-    for &i in superseded.iter().rev() {
-        let b = blocks.remove(i);
-        tracing::warn!(block = %b.meta.ulid, "removing block superseded by a finished compaction");
-        delete_block_dir(&b.dir)?;
-    }
-    blocks.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
-    Ok(blocks)
-}
-
-/// Replays the WAL into `head`, skipping samples already covered by blocks.
-fn replay_into(dir: &Path, head: &Head, metadata: &mut HashMap<String, MetricMetadata>) -> Result<wal::ReplayReport> {
-    let mut ids: HashMap<u32, Arc<MemSeries>> = HashMap::new();
-    let mut bad_records = 0u64;
-    let (window, range) = (head.opts.ooo_window, head.opts.chunk_range);
-    let min_valid = head.min_valid_time.load(Ordering::Acquire);
-    let max_ex = head.opts.max_exemplars;
-    let report = wal::replay(dir, |raw| {
-        match record::decode(raw) {
-            Ok(Record::Series(v)) => {
-                for (id, l) in v {
-                    let (s, _) = head.get_or_create(&l, Some(id), false)?;
-                    s.logged.store(true, Ordering::Release);
-                    ids.insert(id, s);
-                }
-            }
-            Ok(Record::Samples(v)) => {
-                for (id, x) in v {
-                    if x.t < min_valid {
-                        continue;
-                    }
-                    if let Some(s) = ids.get(&id)
-                        && s.data.lock().apply(x, window, range, &s.labels).is_ok()
-                    {
-                        head.observe_time(x.t);
-                    }
-                }
-            }
-            Ok(Record::Exemplars(v)) => {
-                for (id, e) in v {
-                    if let Some(s) = ids.get(&id) {
-                        push_exemplar(&mut s.data.lock().exemplars, e, max_ex);
-                    }
-                }
-            }
-            Ok(Record::Metadata(v)) => metadata.extend(v),
-            Err(e) => {
-                bad_records += 1;
-                tracing::warn!(offset = e.offset, what = e.what, "skipping undecodable WAL record");
-            }
-        }
-        Ok(())
-    })?;
-    if bad_records > 0 {
-        tracing::warn!(bad_records, "WAL replay skipped undecodable records");
-    }
-    Ok(report)
 }

@@ -17,6 +17,7 @@ pub mod index;
 pub mod postings;
 pub mod querier;
 pub mod record;
+mod recovery;
 pub mod wal;
 
 use crate::labels::Labels;

@@ -9,8 +9,8 @@ use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::metrics::Sample;
 use crate::metrics::block::Block;
-use crate::metrics::chunk::{XorChunk, XorIter};
-use crate::metrics::head::Head;
+use crate::metrics::chunk::XorIter;
+use crate::metrics::head::{Head, SealedChunk};
 use crate::metrics::index::ChunkMeta;
 use crate::metrics::postings::postings_for_matchers;
 
@@ -18,7 +18,7 @@ use crate::metrics::postings::postings_for_matchers;
 #[derive(Clone)]
 enum ChunkSrc {
     /// A closed, immutable head chunk.
-    Head(Arc<XorChunk>),
+    Head(Arc<SealedChunk>),
     /// A copy of the head's open chunk taken at select time.
     HeadOpen(Arc<[u8]>),
     /// A chunk of a block.
@@ -123,7 +123,7 @@ impl<'a> SeriesIter<'a> {
         let (mint, maxt) = (self.series.mint, self.series.maxt);
         let start = out.len();
         match &c.src {
-            ChunkSrc::Head(x) => push_xor(x.bytes(), out)?,
+            ChunkSrc::Head(x) => x.decode(out)?,
             ChunkSrc::HeadOpen(b) => push_xor(b, out)?,
             ChunkSrc::Block(b, m) => b.read_chunk(m, out)?,
             ChunkSrc::Samples(s) => out.extend_from_slice(s),
@@ -269,18 +269,13 @@ impl Querier {
             let Some(s) = self.head.by_id(id) else { continue };
             let d = s.data.lock();
             let refs = map.entry(s.labels.clone()).or_default();
-            for c in &d.closed {
-                if let (Some(a), Some(b)) = (c.min_time(), c.max_time())
-                    && b >= mint
-                    && a <= maxt
-                {
-                    refs.push(ChunkRef {
-                        src: ChunkSrc::Head(c.clone()),
-                        mint: a,
-                        maxt: b,
-                        prio: head_prio,
-                    });
-                }
+            for c in d.closed.iter().filter(|c| c.maxt >= mint && c.mint <= maxt) {
+                refs.push(ChunkRef {
+                    src: ChunkSrc::Head(c.clone()),
+                    mint: c.mint,
+                    maxt: c.maxt,
+                    prio: head_prio,
+                });
             }
             if let Some(c) = &d.open
                 && let (Some(a), Some(b)) = (c.min_time(), c.max_time())

@@ -52,7 +52,7 @@ pub struct Config {
     /// Rule file globs (rule evaluation is a later issue).
     #[serde(default, deserialize_with = "null_default")]
     pub rule_files: Vec<String>,
-    /// Scrape jobs (scraping is a later issue).
+    /// Scrape jobs (see `crate::scrape`); none means nerve scrapes itself.
     #[serde(default, deserialize_with = "null_default")]
     pub scrape_configs: Vec<ScrapeConfig>,
     /// Alertmanagers (notification is a later issue).
@@ -148,9 +148,6 @@ impl Config {
     /// Sections that parse but whose feature is not implemented yet, for a startup warning.
     pub fn unimplemented_sections(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
-        if !self.scrape_configs.is_empty() {
-            v.push("scrape_configs (scraping)");
-        }
         if !self.rule_files.is_empty() {
             v.push("rule_files (rule evaluation)");
         }

@@ -8,6 +8,7 @@ mod buildinfo;
 mod config;
 mod db;
 mod ingest;
+mod scrape;
 mod selfmetrics;
 mod servers;
 mod shutdown;
@@ -207,6 +208,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = servers::http::bind(&http_listen)
         .await
         .with_context(|| format!("binding the HTTP listener on {http_listen}"))?;
+    let self_target = listener.local_addr().ok().map(|a| scrape_address(&a));
+    state.scrape.set_origin(self_target, args.config.clone());
+    let scrape = state.scrape.clone();
     let app = servers::http::router(state, &policies);
     let mut server = tokio::spawn(servers::http::serve(listener, app, shutdown.clone()));
 
@@ -228,6 +232,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     db.set(tsdb.clone());
+    if let Err(e) = scrape.apply(&cfg) {
+        shutdown.trigger();
+        let _ = server.await;
+        anyhow::bail!("starting scrape pools: {e}");
+    }
+    listen_for_reload(scrape.clone(), shutdown.clone());
     tracing::info!("ready");
 
     let served = tokio::select! {
@@ -246,6 +256,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     shutdown.trigger();
+    scrape.shutdown().await;
     tracing::info!("closing metrics TSDB (syncing the WAL)");
     tokio::task::spawn_blocking(move || tsdb.close())
         .await
@@ -253,4 +264,45 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("closing the metrics TSDB")?;
     tracing::info!("shutdown complete");
     serve_result
+}
+
+/// The address nerve scrapes itself at: the bound address, with an unspecified IP replaced
+/// by loopback.
+fn scrape_address(bound: &std::net::SocketAddr) -> String {
+    let mut a = *bound;
+    if a.ip().is_unspecified() {
+        a.set_ip(match a.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    a.to_string()
+}
+
+/// Reloads the scrape configuration on every SIGHUP until shutdown.
+fn listen_for_reload(scrape: Arc<scrape::Manager>, shutdown: Shutdown) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload with POST /-/reload");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    if let Err(e) = scrape.reload().await {
+                        tracing::error!(error = %e, "reloading the configuration failed; keeping the running one");
+                    }
+                }
+                () = shutdown.wait() => return,
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (scrape, shutdown);
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::limits::LimitsConfig;
 use crate::db::Db;
 use crate::ingest::backpressure::InflightLimiter;
+use crate::scrape::Manager as ScrapeManager;
 use crate::selfmetrics::SelfMetrics;
 
 /// Shared state of the HTTP router.
@@ -19,6 +20,8 @@ pub struct AppState {
     pub limits: Arc<LimitsConfig>,
     /// In-flight bounds for remote write.
     pub remote_write_gate: Arc<InflightLimiter>,
+    /// The scrape manager (targets API, reload).
+    pub scrape: Arc<ScrapeManager>,
 }
 
 impl AppState {
@@ -30,9 +33,11 @@ impl AppState {
             limits.remote_write_max_inflight_bytes(),
             metrics.remote_write_inflight_bytes.clone(),
         ));
+        let scrape = Arc::new(ScrapeManager::new(db.clone()));
         AppState {
             db,
             metrics,
+            scrape,
             limits: Arc::new(limits),
             remote_write_gate,
         }

@@ -1,6 +1,8 @@
 //! Wire formats nerve speaks.
 //!
-//! For now: Prometheus remote write 1.0 ([`prompb`]) and 2.0 ([`write_v2`]),
+//! Prometheus text exposition 0.0.4 and OpenMetrics 1.0 are parsed by [`exposition`].
+//!
+//! Prometheus remote write 1.0 ([`prompb`]) and 2.0 ([`write_v2`]),
 //! generated at build time from nerve's own `.proto` files (see `build.rs`),
 //! plus the decoders, encoders and content negotiation in [`remote_write`].
 //!
@@ -10,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod exposition;
 pub mod remote_write;
 
 pub use error::Error;

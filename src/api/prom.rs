@@ -7,6 +7,8 @@
 
 pub mod envelope;
 pub mod params;
+pub mod query;
+pub mod targets;
 pub mod timestamp;
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Relabeling rules (`relabel_configs`, `metric_relabel_configs`, `write_relabel_configs`,
-//! `alert_relabel_configs`), parsed and checked as Prometheus does. Applying them belongs to
-//! the scrape manager, which comes with a later issue.
+//! `alert_relabel_configs`), parsed and checked as Prometheus does. `crate::scrape::relabel`
+//! applies them.
 
 use serde::{Deserialize, Serialize};
 

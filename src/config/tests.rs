@@ -159,7 +159,6 @@ fn loads_a_real_prometheus_yml() {
     assert_eq!(
         cfg.unimplemented_sections(),
         vec![
-            "scrape_configs (scraping)",
             "rule_files (rule evaluation)",
             "alerting (notifications)",
             "remote_write (sending)"

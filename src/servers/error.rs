@@ -21,13 +21,10 @@ pub enum ErrorKind {
     /// 400 `bad_data`: the request is wrong; retrying cannot help.
     BadData,
     /// 422 `execution`: the query failed while running.
-    #[allow(dead_code, reason = "returned by the PromQL query endpoints (a later issue)")]
     Execution,
     /// 503 `timeout`.
-    #[allow(dead_code, reason = "returned by the PromQL query endpoints (a later issue)")]
     Timeout,
     /// 499 `canceled`.
-    #[allow(dead_code, reason = "returned by the PromQL query endpoints (a later issue)")]
     Canceled,
     /// 500 `internal`: our fault or the disk's.
     Internal,
@@ -230,10 +227,18 @@ impl From<nerve_storage::Error> for ApiError {
 
 impl From<nerve_query::Error> for ApiError {
     fn from(e: nerve_query::Error) -> Self {
-        match e {
-            nerve_query::Error::BadData(m) => ApiError::bad_data(m),
-            nerve_query::Error::Storage(s) => s.into(),
-        }
+        use nerve_query::Error as E;
+        let kind = match &e {
+            E::BadData(_) | E::NotSupported(_) => ErrorKind::BadData,
+            E::Execution(_) | E::TooManySamples(_) => ErrorKind::Execution,
+            E::Timeout(_) => ErrorKind::Timeout,
+            E::Canceled(_) => ErrorKind::Canceled,
+            E::Storage(_) => match e {
+                E::Storage(s) => return s.into(),
+                _ => ErrorKind::Internal,
+            },
+        };
+        ApiError::new(kind, e.to_string())
     }
 }
 

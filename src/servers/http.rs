@@ -43,11 +43,20 @@ pub fn router(state: AppState, policies: &Policies) -> Router {
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready));
     let read = guard(
-        Router::new().route("/metrics", get(metrics)).merge(api::prom::routes()),
+        Router::new()
+            .route("/metrics", get(metrics))
+            .merge(api::prom::targets::routes())
+            .merge(api::prom::query::routes())
+            .merge(api::prom::routes()),
         &policies.read,
     );
     let write = guard(
-        Router::new().route("/api/v1/write", post(ingest::remote_write::write)),
+        Router::new()
+            .route("/api/v1/write", post(ingest::remote_write::write))
+            .route(
+                "/-/reload",
+                post(crate::scrape::reload_handler).put(crate::scrape::reload_handler),
+            ),
         &policies.write,
     );
     Router::new()

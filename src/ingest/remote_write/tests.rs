@@ -109,7 +109,7 @@ async fn v1_is_stored_and_answered_204() {
     let req = prompb::WriteRequest {
         timeseries: vec![
             v1_series(&[("__name__", "up"), ("job", "a")], &[(T0, 1.0), (T0 + 15_000, 0.0)]),
-            v1_series(&[("job", "b"), ("__name__", "http_requests_total")], &[(T0, 42.0)]),
+            v1_series(&[("__name__", "http_requests_total"), ("job", "b")], &[(T0, 42.0)]),
         ],
         metadata: vec![prompb::MetricMetadata {
             r#type: prompb::metric_metadata::MetricType::Counter as i32,

@@ -1,0 +1,207 @@
+//! The PromQL engine: instant and range queries over a [`Queryable`], with Prometheus 2.42
+//! semantics (5 m lookback, staleness markers, `offset`, `@`, subqueries, extrapolated rates,
+//! `__name__` dropping, its matching errors) and limits (samples, timeout).
+//!
+//! Parsing is promql-parser's; [`plan`] refuses what Prometheus 2.42 does not accept and works
+//! out selector time ranges; [`eval`] evaluates one step; [`binary`], [`aggregate`] and
+//! [`functions`] implement the operators. Unimplemented parts fail with
+//! [`Error::NotSupported`](crate::Error::NotSupported), never with a wrong number.
+
+mod aggregate;
+mod binary;
+mod eval;
+pub mod format;
+mod functions;
+pub mod labels;
+pub mod plan;
+pub mod source;
+pub mod value;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use nerve_storage::Labels;
+use nerve_storage::metrics::Sample;
+use promql_parser::parser::Expr;
+use promql_parser::parser::value::ValueType;
+
+pub use source::{MemSource, Queryable, SelectHints, SelectedSeries};
+pub use value::{InstantSample, Matrix, QueryValue, RangeSeries, Vector};
+
+use self::eval::{EvalParams, Evaluator};
+use self::value::StepValue;
+use crate::error::{Error, Result};
+
+/// Most points a range query may return per series (Prometheus' API limit).
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample (Prometheus: 5 m).
+    pub lookback_delta: Duration,
+    /// Longest a query may run (Prometheus: 2 m).
+    pub timeout: Duration,
+    /// Most samples a query may hold (Prometheus: 50 M).
+    pub max_samples: usize,
+    /// Step of subqueries written without one (Prometheus: the evaluation interval, 1 m).
+    pub default_subquery_step: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta: Duration::from_secs(300),
+            timeout: Duration::from_secs(120),
+            max_samples: 50_000_000,
+            default_subquery_step: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Runs PromQL queries. Cheap to clone; holds no state between queries.
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+impl Engine {
+    /// An engine with `opts`.
+    pub fn new(opts: EngineOptions) -> Self {
+        Engine { opts }
+    }
+
+    /// The engine's settings.
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    fn params(&self, start: i64, end: i64, timeout: Option<Duration>) -> EvalParams {
+        let timeout = timeout.map_or(self.opts.timeout, |t| t.min(self.opts.timeout));
+        EvalParams {
+            start,
+            end,
+            lookback: ms(self.opts.lookback_delta),
+            subquery_step: ms(self.opts.default_subquery_step).max(1),
+            max_samples: self.opts.max_samples,
+            deadline: Instant::now().checked_add(timeout),
+        }
+    }
+
+    /// Evaluates `query` at `t_ms`. `timeout` may only shorten the engine's own.
+    pub fn instant(
+        &self,
+        src: &dyn Queryable,
+        query: &str,
+        t_ms: i64,
+        timeout: Option<Duration>,
+    ) -> Result<QueryValue> {
+        let expr = plan::parse(query)?;
+        self.instant_expr(src, &expr, t_ms, timeout)
+    }
+
+    /// Evaluates a parsed expression at `t_ms`.
+    pub fn instant_expr(
+        &self,
+        src: &dyn Queryable,
+        expr: &Expr,
+        t_ms: i64,
+        timeout: Option<Duration>,
+    ) -> Result<QueryValue> {
+        let mut ev = Evaluator::new(src, expr, self.params(t_ms, t_ms, timeout));
+        Ok(match ev.eval(expr, t_ms)? {
+            StepValue::Scalar(v) => QueryValue::Scalar { t: t_ms, v },
+            StepValue::String(s) => QueryValue::String { t: t_ms, s },
+            StepValue::Vector(samples) => QueryValue::Vector {
+                t: t_ms,
+                samples: samples.into_iter().map(|s| InstantSample { t: t_ms, ..s }).collect(),
+            },
+            StepValue::Matrix(mut m) => {
+                m.sort_by(|a, b| a.labels.cmp(&b.labels));
+                QueryValue::Matrix(m)
+            }
+        })
+    }
+
+    /// Evaluates `query` at `start_ms`, `start_ms + step_ms`, … ≤ `end_ms`; the result is a
+    /// matrix sorted by labels. The caller checks the API's limits on the number of steps.
+    pub fn range(
+        &self,
+        src: &dyn Queryable,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        timeout: Option<Duration>,
+    ) -> Result<Matrix> {
+        let expr = plan::parse(query)?;
+        self.range_expr(src, &expr, start_ms, end_ms, step_ms, timeout)
+    }
+
+    /// [`Engine::range`] for a parsed expression.
+    pub fn range_expr(
+        &self,
+        src: &dyn Queryable,
+        expr: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        timeout: Option<Duration>,
+    ) -> Result<Matrix> {
+        match expr.value_type() {
+            ValueType::Vector | ValueType::Scalar => {}
+            ValueType::Matrix => {
+                return Err(Error::BadData(
+                    "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector".into(),
+                ));
+            }
+            ValueType::String => {
+                return Err(Error::BadData(
+                    "invalid expression type \"string\" for range query, must be Scalar or instant Vector".into(),
+                ));
+            }
+        }
+        if step_ms <= 0 || end_ms < start_ms {
+            return Err(Error::BadData(
+                "range query needs end >= start and a positive step".into(),
+            ));
+        }
+        let mut ev = Evaluator::new(src, expr, self.params(start_ms, end_ms, timeout));
+        let mut series: HashMap<Labels, Vec<Sample>> = HashMap::new();
+        let mut points = 0usize;
+        let mut t = start_ms;
+        while t <= end_ms {
+            match ev.eval(expr, t)? {
+                StepValue::Scalar(v) => series.entry(Labels::empty()).or_default().push(Sample { t, v }),
+                StepValue::Vector(vec) => {
+                    points += vec.len();
+                    for s in vec {
+                        series.entry(s.labels).or_default().push(Sample { t, v: s.v });
+                    }
+                }
+                other => return Err(eval::type_error("range query result", &other)),
+            }
+            ev.account(0)?;
+            if points > self.opts.max_samples {
+                return Err(Error::TooManySamples("query execution"));
+            }
+            t = match t.checked_add(step_ms) {
+                Some(n) => n,
+                None => break,
+            };
+        }
+        let mut m: Matrix = series
+            .into_iter()
+            .map(|(labels, samples)| RangeSeries { labels, samples })
+            .collect();
+        m.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(m)
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,227 @@
+//! The HTTP side of a scrape: one client per scrape pool, the headers Prometheus sends,
+//! credentials, gzip, the timeout and the body size limit.
+//!
+//! TLS: the workspace's reqwest is built without a TLS backend (the default one needs a C
+//! build), so `https` targets fail with a clear error; `tls_config` is accepted but unused.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nerve_proto::exposition::ACCEPT_HEADER;
+use reqwest::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+
+use crate::buildinfo;
+use crate::config::http_client::Secret;
+use crate::config::scrape::ScrapeConfig;
+
+/// How a scrape authenticates.
+#[derive(Clone, Debug)]
+enum Credentials {
+    None,
+    Basic {
+        username: Secretish,
+        password: Secretish,
+    },
+    /// `Authorization: <kind> <credentials>`.
+    Header {
+        kind: String,
+        credentials: Secretish,
+    },
+}
+
+/// A credential given inline or as a file read at every scrape (so rotated files work).
+#[derive(Clone, Debug)]
+enum Secretish {
+    Inline(Secret),
+    File(PathBuf),
+}
+
+impl Secretish {
+    fn from_parts(inline: Option<&Secret>, file: Option<&PathBuf>) -> Secretish {
+        match (inline, file) {
+            (_, Some(f)) => Secretish::File(f.clone()),
+            (Some(s), None) => Secretish::Inline(s.clone()),
+            (None, None) => Secretish::Inline(Secret::default()),
+        }
+    }
+
+    fn read(&self) -> Result<String, String> {
+        match self {
+            Secretish::Inline(s) => Ok(s.expose().to_owned()),
+            Secretish::File(p) => std::fs::read_to_string(p)
+                .map(|s| s.trim().to_owned())
+                .map_err(|e| format!("reading credentials file {}: {e}", p.display())),
+        }
+    }
+}
+
+/// A scrape pool's HTTP client. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    credentials: Credentials,
+    body_size_limit: u64,
+}
+
+/// A successful response.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The (decompressed) body.
+    pub body: Vec<u8>,
+    /// The response `Content-Type`, if any.
+    pub content_type: Option<String>,
+}
+
+impl Fetcher {
+    /// Builds the client for a scrape config. `body_size_limit` 0 means none.
+    pub fn new(cfg: &ScrapeConfig, body_size_limit: u64) -> Result<Fetcher, String> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_HEADER));
+        let compression = cfg.enable_compression.unwrap_or(true);
+        if !compression {
+            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        }
+        let redirect = if cfg.follow_redirects.unwrap_or(true) {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        };
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(format!("nerve/{}", buildinfo::VERSION))
+            .redirect(redirect)
+            .gzip(compression);
+        if cfg.enable_http2 == Some(false) {
+            builder = builder.http1_only();
+        }
+        if cfg.proxy_url.is_none() && !cfg.proxy_from_environment.unwrap_or(false) {
+            builder = builder.no_proxy();
+        } else if let Some(p) = &cfg.proxy_url {
+            let proxy = reqwest::Proxy::all(p).map_err(|e| format!("invalid proxy_url {p:?}: {e}"))?;
+            builder = builder.proxy(proxy);
+        }
+        let client = builder.build().map_err(|e| format!("building the HTTP client: {e}"))?;
+        let credentials = if let Some(b) = &cfg.basic_auth {
+            let username = match &b.username_file {
+                Some(f) => Secretish::File(f.clone()),
+                None => Secretish::Inline(Secret(b.username.clone())),
+            };
+            Credentials::Basic {
+                username,
+                password: Secretish::from_parts(b.password.as_ref(), b.password_file.as_ref()),
+            }
+        } else if let Some(a) = &cfg.authorization {
+            Credentials::Header {
+                kind: a.kind.clone().unwrap_or_else(|| "Bearer".to_owned()),
+                credentials: Secretish::from_parts(a.credentials.as_ref(), a.credentials_file.as_ref()),
+            }
+        } else if cfg.bearer_token.is_some() || cfg.bearer_token_file.is_some() {
+            Credentials::Header {
+                kind: "Bearer".to_owned(),
+                credentials: Secretish::from_parts(cfg.bearer_token.as_ref(), cfg.bearer_token_file.as_ref()),
+            }
+        } else {
+            Credentials::None
+        };
+        Ok(Fetcher {
+            client,
+            credentials,
+            body_size_limit,
+        })
+    }
+
+    /// GETs `url` within `timeout`. Errors read like Prometheus' `lastError` strings.
+    pub async fn fetch(&self, url: &str, timeout: Duration) -> Result<Fetched, String> {
+        if url.starts_with("https:") {
+            return Err(format!(
+                "Get {url:?}: https targets are not supported by this build (no TLS backend)"
+            ));
+        }
+        let mut req = self
+            .client
+            .get(url)
+            .header("X-Prometheus-Scrape-Timeout-Seconds", timeout_header(timeout));
+        match &self.credentials {
+            Credentials::None => {}
+            Credentials::Basic { username, password } => {
+                req = req.basic_auth(username.read()?, Some(password.read()?));
+            }
+            Credentials::Header { kind, credentials } => {
+                let value = format!("{kind} {}", credentials.read()?);
+                let mut hv =
+                    HeaderValue::from_str(&value).map_err(|_| "invalid authorization credentials".to_owned())?;
+                hv.set_sensitive(true);
+                req = req.header(AUTHORIZATION, hv);
+            }
+        }
+        let run = async {
+            let mut resp = req
+                .send()
+                .await
+                .map_err(|e| format!("Get {url:?}: {}", error_chain(&e)))?;
+            let status = resp.status();
+            if status != reqwest::StatusCode::OK {
+                let reason = status.canonical_reason().unwrap_or("");
+                return Err(format!("server returned HTTP status {} {reason}", status.as_u16()));
+            }
+            let content_type = resp
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let mut body = Vec::new();
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| format!("reading body: {}", error_chain(&e)))?
+            {
+                if self.body_size_limit > 0 && (body.len() + chunk.len()) as u64 > self.body_size_limit {
+                    return Err("body size limit exceeded".to_owned());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Fetched { body, content_type })
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("Get {url:?}: context deadline exceeded")),
+        }
+    }
+}
+
+/// The timeout in seconds as Go's `FormatFloat(s, 'f', -1, 64)` prints it (`10`, `0.5`).
+fn timeout_header(timeout: Duration) -> String {
+    let s = timeout.as_secs_f64();
+    let mut out = format!("{s}");
+    if out.ends_with(".0") {
+        out.truncate(out.len() - 2);
+    }
+    out
+}
+
+/// An error with its sources, e.g. `error sending request: connection refused`.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let m = s.to_string();
+        if !out.contains(&m) {
+            out.push_str(": ");
+            out.push_str(&m);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_header_formats_like_go() {
+        assert_eq!(timeout_header(Duration::from_secs(10)), "10");
+        assert_eq!(timeout_header(Duration::from_millis(500)), "0.5");
+        assert_eq!(timeout_header(Duration::from_millis(1500)), "1.5");
+    }
+}

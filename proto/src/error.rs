@@ -13,6 +13,11 @@ pub enum Error {
     #[error("snappy: {}", .0.to_string().trim_start_matches("snappy: "))]
     Snappy(snap::Error),
 
+    /// The decompressed body is not a valid protobuf message (zero-copy reader; same wording
+    /// as [`Error::Protobuf`]).
+    #[error("{0}")]
+    Malformed(String),
+
     /// The snappy header announces more decompressed bytes than allowed.
     #[error("decompressed size {size} exceeds limit {limit}")]
     TooLarge {

@@ -6,6 +6,7 @@
 //! [`prompb::WriteRequest`] for 1.0, [`write_v2::Request`] for 2.0. Which one
 //! is announced by the `Content-Type` header, see [`negotiate`].
 
+mod borrowed;
 mod convert;
 mod flatten;
 #[cfg(test)]
@@ -15,6 +16,7 @@ use prost::Message;
 
 use crate::{Error, prompb, write_v2};
 
+pub use borrowed::{SeriesView, for_each_series_v1};
 pub use convert::v1_to_v2;
 pub use flatten::{DecodedExemplar, DecodedMetadata, DecodedSeries, MetricKind, flatten_v1, flatten_v2};
 
@@ -127,7 +129,7 @@ fn unsupported(what: &'static str, value: &str) -> Error {
 
 /// Decompresses a snappy block, refusing (before allocating) if the header
 /// announces more than `max_decoded` bytes.
-fn decompress(body: &[u8], max_decoded: usize) -> Result<Vec<u8>, Error> {
+pub fn decompress(body: &[u8], max_decoded: usize) -> Result<Vec<u8>, Error> {
     let size = snap::raw::decompress_len(body).map_err(Error::Snappy)?;
     if size > max_decoded {
         return Err(Error::TooLarge {

@@ -93,6 +93,13 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
     let max_decoded = limits.remote_write_max_decoded();
     let label_limits = LabelLimits::from(limits.as_ref());
     let outcome = tokio::task::spawn_blocking(move || -> Result<Outcome, ApiError> {
+        if version == RemoteWriteVersion::V1 {
+            // Zero-copy path: existing series are found without allocating their labels.
+            let raw = nerve_proto::remote_write::decompress(&body, max_decoded)
+                .map_err(|e| ApiError::bad_data(e.to_string()))?;
+            drop(body);
+            return fast_v1::store_v1(&tsdb, &raw, &label_limits);
+        }
         let (series, metadata) = decode(version, &body, max_decoded)?;
         drop(body);
         store(&tsdb, series, metadata, &label_limits)
@@ -212,7 +219,7 @@ impl From<&LimitsConfig> for LabelLimits {
 }
 
 impl LabelLimits {
-    fn check(&self, labels: &[(String, String)]) -> Result<(), String> {
+    fn check<N: AsRef<str>, V: AsRef<str>>(&self, labels: &[(N, V)]) -> Result<(), String> {
         if self.max_labels > 0 && labels.len() > self.max_labels {
             return Err(format!(
                 "series has {} labels, more than limits.max_labels_per_series ({})",
@@ -221,6 +228,7 @@ impl LabelLimits {
             ));
         }
         for (n, v) in labels {
+            let (n, v) = (n.as_ref(), v.as_ref());
             if self.max_name_len > 0 && n.len() > self.max_name_len {
                 return Err(format!(
                     "label name {n:?} is longer than limits.max_label_name_length ({})",
@@ -241,16 +249,14 @@ impl LabelLimits {
 
 /// Remote write requires label names sorted and unique (the sender's label set is the series
 /// identity; an unsorted or duplicated one is a sender bug whose data must be dropped).
-fn check_label_order(labels: &[(String, String)]) -> Result<(), String> {
+fn check_label_order<N: AsRef<str>, V: AsRef<str>>(labels: &[(N, V)]) -> Result<(), String> {
     for w in labels.windows(2) {
-        match w[0].0.cmp(&w[1].0) {
+        let (a, b) = (w[0].0.as_ref(), w[1].0.as_ref());
+        match a.cmp(b) {
             std::cmp::Ordering::Less => {}
-            std::cmp::Ordering::Equal => return Err(format!("duplicate label name {:?} in series", w[0].0)),
+            std::cmp::Ordering::Equal => return Err(format!("duplicate label name {a:?} in series")),
             std::cmp::Ordering::Greater => {
-                return Err(format!(
-                    "labels are not sorted by name: {:?} comes after {:?}",
-                    w[1].0, w[0].0
-                ));
+                return Err(format!("labels are not sorted by name: {b:?} comes after {a:?}"));
             }
         }
     }
@@ -327,6 +333,11 @@ fn store(
             }
         }
     }
+    commit(app, out)
+}
+
+/// Commits a batch, folding a commit-time refusal into the outcome.
+fn commit(app: nerve_storage::metrics::Appender<'_>, mut out: Outcome) -> Result<Outcome, ApiError> {
     match app.commit() {
         Ok(()) => Ok(out),
         // A concurrent writer got in between `append` and `commit` and the head refused a
@@ -360,5 +371,6 @@ fn to_metadata(md: &DecodedMetadata) -> MetricMetadata {
     }
 }
 
+mod fast_v1;
 #[cfg(test)]
 mod tests;

@@ -102,10 +102,21 @@ impl Labels {
     }
 
     /// A 64-bit hash of the set, stable within one process (used for sharding and maps).
+    /// Equal to [`hash_pairs`] over the same pairs, so raw wire labels can be looked up
+    /// without building a `Labels` first.
     pub fn hash64(&self) -> u64 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.hash(&mut h);
-        h.finish()
+        hash_pairs(self.iter())
+    }
+
+    /// True when this set equals `pairs` (sorted by name; pairs with empty values ignored).
+    pub fn eq_pairs<'a>(&self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+        let mut mine = self.iter();
+        for (n, v) in pairs.into_iter().filter(|p| !p.1.is_empty()) {
+            if mine.next() != Some((n, v)) {
+                return false;
+            }
+        }
+        mine.next().is_none()
     }
 
     /// Checks what Prometheus checks before storing: a non-empty metric name and label names
@@ -152,6 +163,19 @@ impl fmt::Display for Labels {
         }
         f.write_str("}")
     }
+}
+
+/// Hash of label pairs as [`Labels::hash64`] computes it; pairs with empty values are skipped,
+/// like absent labels.
+pub fn hash_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (n, v) in pairs.into_iter().filter(|p| !p.1.is_empty()) {
+        h.write(n.as_bytes());
+        h.write_u8(0xff);
+        h.write(v.as_bytes());
+        h.write_u8(0xfe);
+    }
+    h.finish()
 }
 
 /// `[a-zA-Z_][a-zA-Z0-9_]*`, Prometheus's legacy label name rule.

@@ -40,6 +40,11 @@ impl<'a> Appender<'a> {
 
     fn series(&mut self, labels: &Labels) -> Result<Arc<MemSeries>> {
         let (s, _) = self.db.head.get_or_create(labels, None, true)?;
+        Ok(self.track(s))
+    }
+
+    /// Records a freshly pinned series in this batch (dropping the extra pin if already held).
+    fn track(&mut self, s: Arc<MemSeries>) -> Arc<MemSeries> {
         match self.pinned.entry(s.id) {
             std::collections::hash_map::Entry::Occupied(_) => {
                 s.pending.fetch_sub(1, Ordering::AcqRel);
@@ -48,7 +53,23 @@ impl<'a> Appender<'a> {
                 v.insert((s.clone(), i64::MIN, 0));
             }
         }
-        Ok(s)
+        s
+    }
+
+    /// Like [`Appender::append`] for labels given as raw pairs sorted by name (as remote write
+    /// carries them). An existing series is found without allocating; a new one is validated
+    /// and created as `append` would.
+    pub fn append_pairs(&mut self, pairs: &[(&str, &str)], t_ms: i64, v: f64) -> Result<()> {
+        match self.db.head.find_by_pairs(pairs, true) {
+            Some(s) => {
+                let s = self.track(s);
+                self.append_to(s, t_ms, v)
+            }
+            None => {
+                let labels = Labels::from_pairs(pairs.iter().copied())?;
+                self.append(&labels, t_ms, v)
+            }
+        }
     }
 
     /// Queues one sample. Errors: `InvalidInput` (labels), `TooOld` (before the head's range),
@@ -65,6 +86,19 @@ impl<'a> Appender<'a> {
             });
         }
         let s = self.series(labels)?;
+        self.append_to(s, t_ms, v)
+    }
+
+    /// Checks and queues a sample for a series already tracked by this batch.
+    fn append_to(&mut self, s: Arc<MemSeries>, t_ms: i64, v: f64) -> Result<()> {
+        let min_valid = self.db.head.min_valid_time.load(Ordering::Acquire);
+        if t_ms < min_valid {
+            return Err(Error::TooOld {
+                series: s.labels.to_string(),
+                ts_ms: t_ms,
+                min_ms: min_valid,
+            });
+        }
         let sample = Sample { t: t_ms, v };
         let (pt, pv) = self.pinned.get(&s.id).map(|p| (p.1, p.2)).unwrap_or((i64::MIN, 0));
         let res = {

@@ -355,6 +355,18 @@ impl Head {
         Ok((s, true))
     }
 
+    /// Finds an existing series by raw label pairs (sorted by name) without allocating; pins
+    /// it like [`Head::get_or_create`] when `pin` is set.
+    pub fn find_by_pairs(&self, pairs: &[(&str, &str)], pin: bool) -> Option<Arc<MemSeries>> {
+        let h = crate::labels::hash_pairs(pairs.iter().copied());
+        let m = self.by_hash[(h as usize) % SHARDS].read();
+        let s = m.get(&h)?.iter().find(|s| s.labels.eq_pairs(pairs.iter().copied()))?;
+        if pin {
+            s.pending.fetch_add(1, Ordering::AcqRel);
+        }
+        Some(s.clone())
+    }
+
     pub fn by_id(&self, id: u32) -> Option<Arc<MemSeries>> {
         self.by_id[(id as usize) % SHARDS].read().get(&id).cloned()
     }

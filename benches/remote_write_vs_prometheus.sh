@@ -126,6 +126,8 @@ rss_sampler() {
   done
 }
 
+# Busy CPU seconds of the whole machine (all CPUs), from /proc/stat.
+machine_busy() { awk '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / 100; exit }' /proc/stat; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_seconds() { # utime + stime of PID, in seconds
   awk '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / 100 }' "/proc/$1/stat" 2>/dev/null || echo 0
@@ -137,7 +139,10 @@ NOW_MS=$(($(date +%s) * 1000))
 START_MS=$(((NOW_MS - ROUNDS * INTERVAL_MS) / TWO_HOURS_MS * TWO_HOURS_MS))
 log "workload: $SERIES series × $ROUNDS rounds every ${INTERVAL_MS} ms from $START_MS, batch $BATCH, $CONCURRENCY connections"
 
-printf 'global:\n  scrape_interval: 15s\nscrape_configs: []\n' >"$WORK/prometheus.yml"
+# One config for both servers: no scraping at all. The job without targets matters for
+# nerve, which scrapes itself when no job is configured; its wall-clock samples would stretch
+# the head past 3 h and cut the backfilled data into a block early.
+printf 'global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: none\n    static_configs: []\n' >"$WORK/scrape.yml"
 
 # Prints the directory of the first block (smallest minTime) among $1/*/meta.json.
 first_block() {
@@ -163,13 +168,13 @@ run_one() {
   case $name in
   nerve)
     # shellcheck disable=SC2086 # NERVE_ENV is a list of VAR=value words
-    env $NERVE_ENV "$NERVE" serve --data-dir "$data" --http-listen "127.0.0.1:$port" \
+    env $NERVE_ENV "$NERVE" serve --config "$WORK/scrape.yml" --data-dir "$data" --http-listen "127.0.0.1:$port" \
       --otlp-grpc-listen 127.0.0.1:0 --otlp-http-listen 127.0.0.1:0 >"$WORK/$name.log" 2>&1 &
     blocks_root=$data/metrics/blocks
     ;;
   prometheus)
     prometheus --web.enable-remote-write-receiver --storage.tsdb.path="$data" \
-      --web.listen-address="127.0.0.1:$port" --config.file="$WORK/prometheus.yml" >"$WORK/$name.log" 2>&1 &
+      --web.listen-address="127.0.0.1:$port" --config.file="$WORK/scrape.yml" >"$WORK/$name.log" 2>&1 &
     blocks_root=$data
     ;;
   *) die "unknown server $name" ;;
@@ -191,9 +196,10 @@ run_one() {
 
   rss_sampler "$SERVER_PID" "$WORK/$name.rss" &
   SAMPLER_PID=$!
-  local cpu0 cpu1 rss_idle
+  local cpu0 cpu1 busy0 busy1 rss_idle
   rss_idle=$(status_kb "$SERVER_PID" VmRSS)
   cpu0=$(cpu_seconds "$SERVER_PID")
+  busy0=$(machine_busy)
   local pre=()
   [[ $PRE_ENCODE == 1 ]] && pre=(--pre-encode)
   log "$name: load starts (idle RSS ${rss_idle} kB)"
@@ -202,14 +208,24 @@ run_one() {
     --start-ms "$START_MS" --batch "$BATCH" --concurrency "$CONCURRENCY" --encoder-threads "$ENCODER_THREADS" \
     --max-seconds "$LOAD_TIMEOUT" "${pre[@]}" >"$WORK/$name.load.json" 2> >(tee -a "$WORK/$name.loadgen.log" >&2) || rc=$?
   cpu1=$(cpu_seconds "$SERVER_PID")
+  busy1=$(machine_busy)
   local rss_after_load hwm_after_load
   rss_after_load=$(status_kb "$SERVER_PID" VmRSS)
   hwm_after_load=$(status_kb "$SERVER_PID" VmHWM)
-  local load
+  local load other_cpu
   load=$(tail -1 "$WORK/$name.load.json")
   [[ -n $load ]] || die "$name: loadgen printed no result (exit $rc)"
+  # CPU time neither the server nor the loadgen used while the load ran: other programs
+  # competing for the same cores (should be near 0 for a clean run).
+  other_cpu=$(awk -v b0="$busy0" -v b1="$busy1" -v s0="$cpu0" -v s1="$cpu1" -v c="$(echo "$load" | jq '.client_cpu_seconds // 0')" \
+    'BEGIN { o = (b1 - b0) - (s1 - s0) - c; printf "%.2f", o < 0 ? 0 : o }')
+  log "$name: CPU seconds during the load: server $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.1f", b - a}'), other programs $other_cpu"
   log "$name: load done (exit $rc): $load"
   kill -0 "$SERVER_PID" 2>/dev/null || die "$name died during the load; log tail: $(tail -5 "$WORK/$name.log")"
+  if [[ $(echo "$load" | jq '.complete') != true ]]; then
+    log "$name: WARNING: the load did not complete (see above); its figures are not comparable"
+    INCOMPLETE=1
+  fi
 
   # First block: poll until a block dir with meta.json exists and its size is stable.
   local block= size=-1 prev=-2 waited=0
@@ -256,9 +272,10 @@ run_one() {
     --argjson bmin "$bmin" --argjson bmax "$bmax" --argjson chunks_bytes "$chunks_bytes" \
     --argjson peak_kb "$peak" --argjson hwm_after_load_kb "$hwm_after_load" --argjson rss_after_load_kb "$rss_after_load" \
     --argjson rss_idle_kb "$rss_idle" --argjson rss_end_kb "$rss_end" --argjson data_bytes "$data_bytes" \
-    --argjson wal_bytes "${wal_bytes:-0}" --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.2f", b - a}')" \
+    --argjson wal_bytes "${wal_bytes:-0}" --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.2f", b - a}')" --argjson other_cpu "$other_cpu" \
     '{name: $name, load: $load, samples_per_sec: $load.samples_per_sec, server_cpu_seconds_during_load: $cpu,
       samples_per_server_cpu_second: (if $cpu > 0 then ($load.samples / $cpu | floor) else null end),
+      other_programs_cpu_seconds_during_load: $other_cpu,
       peak_rss_kb: $peak_kb, rss_idle_kb: $rss_idle_kb, hwm_after_load_kb: $hwm_after_load_kb,
       rss_after_load_kb: $rss_after_load_kb, rss_end_kb: $rss_end_kb,
       block: {bytes: $block_bytes, chunks_bytes: $chunks_bytes, num_samples: $num_samples, num_series: $num_series,
@@ -266,6 +283,7 @@ run_one() {
       data_dir_bytes: $data_bytes, wal_bytes: $wal_bytes}' >"$WORK/$name.result.json"
 }
 
+INCOMPLETE=0
 for s in $SERVERS; do
   run_one "$s"
 done
@@ -275,10 +293,11 @@ results=$(jq -s '.' "$WORK"/*.result.json)
 [[ -n $RESULTS_JSON ]] && echo "$results" >"$RESULTS_JSON"
 echo
 echo "remote-write benchmark: $SERIES series × $ROUNDS rounds (${INTERVAL_MS} ms), batch $BATCH, concurrency $CONCURRENCY, $(nproc) CPUs"
+echo "nerve: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?') (binary built $(date -r "$NERVE" '+%F %T' 2>/dev/null || echo '?')); $(prometheus --version 2>&1 | head -1)"
 echo "$results" | jq -r '
-  ["server", "samples/s", "srv CPU s", "samples/CPU-s", "client CPU", "peak RSS MiB", "block B/sample", "block MiB", "retries", "errors"],
-  (.[] | [.name, (.samples_per_sec | floor), .server_cpu_seconds_during_load, .samples_per_server_cpu_second,
-          .load.client_cpu_seconds, ((.peak_rss_kb / 1024 * 10 | floor) / 10), .block.bytes_per_sample,
+  ["server", "samples/s", "load s", "srv CPU s", "samples/CPU-s", "client CPU s", "other CPU s", "peak RSS MiB", "block B/sample", "block MiB", "retries", "errors"],
+  (.[] | [.name, (.samples_per_sec | floor), .load.seconds, .server_cpu_seconds_during_load, .samples_per_server_cpu_second,
+          .load.client_cpu_seconds, .other_programs_cpu_seconds_during_load, ((.peak_rss_kb / 1024 * 10 | floor) / 10), .block.bytes_per_sample,
           (if .block.bytes then ((.block.bytes / 1048576 * 10 | floor) / 10) else null end), .load.retries, .load.errors])
   | map(tostring) | @tsv' | column -t -s $'\t'
 echo
@@ -299,4 +318,8 @@ if [[ -n $nerve_r && -n $prom_r ]]; then
   ratio '.samples_per_sec' '>=' 2 "samples/s"
   ratio '.block.bytes_per_sample' '<=' 0.40 "bytes/sample"
   ratio '.peak_rss_kb' '<=' 0.30 "peak RSS"
+fi
+if ((INCOMPLETE)); then
+  log "at least one load run did not complete: the figures above are not comparable"
+  exit 1
 fi

@@ -2,4 +2,5 @@
 //! memory.
 
 pub mod backpressure;
+pub mod otlp_metrics;
 pub mod remote_write;

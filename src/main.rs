@@ -76,10 +76,10 @@ struct ServeArgs {
     /// HTTP listen address for all APIs, the UI, remote write and /metrics [default: 0.0.0.0:9090].
     #[arg(long, value_name = "ADDR")]
     http_listen: Option<String>,
-    /// OTLP gRPC listen address [default: 0.0.0.0:4317]. Reserved: OTLP is not served yet.
+    /// OTLP gRPC listen address [default: 0.0.0.0:4317] (metrics today).
     #[arg(long, value_name = "ADDR")]
     otlp_grpc_listen: Option<String>,
-    /// OTLP/HTTP listen address [default: 0.0.0.0:4318]. Reserved: OTLP is not served yet.
+    /// OTLP/HTTP listen address [default: 0.0.0.0:4318] (`/v1/metrics` today).
     #[arg(long, value_name = "ADDR")]
     otlp_http_listen: Option<String>,
     /// Log format on stderr. The level filter comes from RUST_LOG (default: info).
@@ -156,7 +156,8 @@ fn run(args: ServeArgs) -> ExitCode {
     }
 }
 
-/// Startup order: config → bind HTTP (probes answer at once, `/-/ready` 503) → open the TSDB
+/// Startup order: config → bind HTTP, OTLP gRPC and OTLP/HTTP (probes answer at once,
+/// `/-/ready` 503, ingest 503) → open the TSDB
 /// on a blocking thread (WAL replay) → ready → wait for a signal → drain HTTP → close the TSDB
 /// (WAL synced).
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -194,7 +195,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &cfg.server.otlp_http_listen,
         DEFAULT_OTLP_HTTP_LISTEN,
     )?;
-    tracing::debug!(%otlp_grpc, %otlp_http, "OTLP listen addresses reserved (OTLP is not served yet)");
 
     let policies = Policies {
         read: Arc::new(AccessPolicy::from_rule(cfg.auth.read.as_ref()).map_err(anyhow::Error::msg)?),
@@ -208,9 +208,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = servers::http::bind(&http_listen)
         .await
         .with_context(|| format!("binding the HTTP listener on {http_listen}"))?;
+    let grpc_listener = servers::grpc::bind(&otlp_grpc)
+        .await
+        .with_context(|| format!("binding the OTLP gRPC listener on {otlp_grpc}"))?;
+    let otlp_http_listener = servers::http::bind_otlp(&otlp_http)
+        .await
+        .with_context(|| format!("binding the OTLP/HTTP listener on {otlp_http}"))?;
     let self_target = listener.local_addr().ok().map(|a| scrape_address(&a));
     state.scrape.set_origin(self_target, args.config.clone());
     let scrape = state.scrape.clone();
+    let otlp_servers = [
+        tokio::spawn(servers::grpc::serve(
+            grpc_listener,
+            servers::grpc::router(state.clone(), &policies.write),
+            shutdown.clone(),
+        )),
+        tokio::spawn(servers::http::serve(
+            otlp_http_listener,
+            servers::http::otlp_router(state.clone(), &policies),
+            shutdown.clone(),
+        )),
+    ];
     let app = servers::http::router(state, &policies);
     let mut server = tokio::spawn(servers::http::serve(listener, app, shutdown.clone()));
 
@@ -256,6 +274,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     shutdown.trigger();
+    for otlp_server in otlp_servers {
+        match tokio::time::timeout(DRAIN_TIMEOUT, otlp_server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "OTLP server failed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "OTLP server task failed"),
+            Err(_) => tracing::warn!("OTLP calls did not finish in time"),
+        }
+    }
     scrape.shutdown().await;
     tracing::info!("closing metrics TSDB (syncing the WAL)");
     tokio::task::spawn_blocking(move || tsdb.close())

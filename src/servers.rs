@@ -1,6 +1,7 @@
 //! Network servers and what they share: the HTTP router, the error type, authentication.
-//! (OTLP gRPC joins here in a later issue.)
+//! `grpc` serves OTLP over gRPC.
 
 pub mod auth;
 pub mod error;
+pub mod grpc;
 pub mod http;

@@ -1,7 +1,7 @@
 //! The error type of this crate.
 
 /// Everything that can go wrong while negotiating, decoding or flattening a
-/// remote-write request.
+/// remote-write or OTLP request.
 ///
 /// [`Error::Unsupported`] means the request announced a format nerve does not
 /// speak (HTTP 415); every other variant means the body itself is bad (HTTP 400).
@@ -33,6 +33,10 @@ pub enum Error {
         .0.to_string().trim_start_matches("failed to decode Protobuf message: ")
     )]
     Protobuf(prost::DecodeError),
+
+    /// The body is not valid OTLP JSON (the OTLP JSON mapping of the expected message).
+    #[error("json: {0}")]
+    Json(serde_json::Error),
 
     /// A remote-write 2.0 symbol reference points past the end of `symbols`.
     #[error("series {series}: {field} reference {reference} out of range ({symbols} symbols)")]

@@ -9,13 +9,24 @@
 //! The usual receiver flow is [`negotiate`] on the request headers, then
 //! [`decode_v1`] + [`flatten_v1`] or [`decode_v2`] + [`flatten_v2`], which
 //! give the same [`DecodedSeries`] view for both protocol versions.
+//!
+//! OTLP messages come from the `opentelemetry-proto` crate (re-exported as [`otlp_proto`]);
+//! [`otlp`] holds the OTLP/HTTP encodings and [`otlp_metrics`] translates OTLP metrics into
+//! the same [`DecodedSeries`] view, the way Prometheus' OTLP receiver names them.
 #![warn(missing_docs)]
 
 pub mod error;
 pub mod exposition;
+pub mod otlp;
+pub mod otlp_metrics;
 pub mod remote_write;
 
+/// The OTLP protobuf types (with their gRPC services and the OTLP JSON mapping).
+pub use opentelemetry_proto as otlp_proto;
+
 pub use error::Error;
+pub use otlp::{OtlpEncoding, RpcStatus};
+pub use otlp_metrics::{MetricsBatch, decode_and_translate, translate_metrics};
 pub use remote_write::{
     DecodedExemplar, DecodedMetadata, DecodedSeries, MetricKind, RemoteWriteVersion, decode_v1, decode_v2, encode_v1,
     encode_v2, flatten_v1, flatten_v2, negotiate, v1_to_v2,

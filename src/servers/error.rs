@@ -1,5 +1,5 @@
 //! The one error type of every HTTP handler, and the one place storage and query errors are
-//! mapped to HTTP statuses.
+//! mapped to HTTP statuses (and gRPC codes).
 //!
 //! Prometheus API errors render as its JSON envelope
 //! (`{"status":"error","errorType":"bad_data","error":"..."}`); ingestion endpoints render
@@ -54,6 +54,20 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The gRPC code of this kind: retryable kinds map to UNAVAILABLE (what OTLP clients
+    /// retry), the caller's mistakes to INVALID_ARGUMENT (never retried).
+    pub fn grpc_code(self) -> tonic::Code {
+        match self {
+            ErrorKind::BadData | ErrorKind::Execution | ErrorKind::UnsupportedMediaType => tonic::Code::InvalidArgument,
+            ErrorKind::Timeout | ErrorKind::Unavailable => tonic::Code::Unavailable,
+            ErrorKind::Canceled => tonic::Code::Cancelled,
+            ErrorKind::Internal => tonic::Code::Internal,
+            ErrorKind::NotFound => tonic::Code::NotFound,
+            ErrorKind::PayloadTooLarge => tonic::Code::ResourceExhausted,
+            ErrorKind::Unauthorized => tonic::Code::Unauthenticated,
         }
     }
 
@@ -138,6 +152,14 @@ impl ApiError {
     /// The client-facing message.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The gRPC status of this error (see [`ErrorKind::grpc_code`]).
+    pub fn into_grpc_status(self) -> tonic::Status {
+        if self.kind == ErrorKind::Internal {
+            tracing::error!(error = %self.message, "internal error answering gRPC call");
+        }
+        tonic::Status::new(self.kind.grpc_code(), self.message)
     }
 }
 

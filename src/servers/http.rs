@@ -53,6 +53,7 @@ pub fn router(state: AppState, policies: &Policies) -> Router {
     let write = guard(
         Router::new()
             .route("/api/v1/write", post(ingest::remote_write::write))
+            .merge(ingest::otlp_metrics::routes())
             .route(
                 "/-/reload",
                 post(crate::scrape::reload_handler).put(crate::scrape::reload_handler),
@@ -66,6 +67,17 @@ pub fn router(state: AppState, policies: &Policies) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.metrics.clone(), track_duration))
         .layer(DefaultBodyLimit::max(FORM_MAX_BODY))
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::WARN)))
+        .with_state(state)
+}
+
+/// The router of the OTLP/HTTP port (`:4318`): `/v1/metrics` (and Prometheus' OTLP path)
+/// behind the write policy; everything else is 404.
+pub fn otlp_router(state: AppState, policies: &Policies) -> Router {
+    Router::new()
+        .merge(guard(ingest::otlp_metrics::routes(), &policies.write))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), track_duration))
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::WARN)))
         .with_state(state)
 }
@@ -86,6 +98,14 @@ pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
     let listener = TcpListener::bind(crate::config::server::normalize_listen_addr(addr)).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "http server listening");
+    Ok(listener)
+}
+
+/// Binds the OTLP/HTTP listener and logs `otlp http server listening addr=<ip:port>`.
+pub async fn bind_otlp(addr: &str) -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind(crate::config::server::normalize_listen_addr(addr)).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "otlp http server listening");
     Ok(listener)
 }
 

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 pub struct Nerve {
     pub child: Child,
     pub addr: String,
+    /// The OTLP gRPC address (`otlp grpc server listening addr=`), "" if not logged.
+    pub otlp_grpc_addr: String,
+    /// The OTLP/HTTP address (`otlp http server listening addr=`), "" if not logged.
+    pub otlp_http_addr: String,
     pub data_dir: PathBuf,
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -46,9 +50,9 @@ impl Nerve {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if !sent
                     && line.contains("http server listening")
-                    && let Some(a) = line.split("addr=").nth(1)
+                    && !line.contains("otlp http server listening")
+                    && let Some(a) = logged_addr(&line)
                 {
-                    let a = a.split_whitespace().next().unwrap_or("").trim_matches('"').to_string();
                     let _ = tx.send(a);
                     sent = true;
                 }
@@ -65,14 +69,33 @@ impl Nerve {
                 );
             }
         };
-        let n = Nerve {
+        let mut n = Nerve {
             child,
             addr,
+            otlp_grpc_addr: String::new(),
+            otlp_http_addr: String::new(),
             data_dir: data_dir.to_owned(),
             log,
         };
         n.wait_ready(Duration::from_secs(120));
+        // Every listener is bound (and logged) before nerve reports ready.
+        let find = |what: &str| {
+            n.log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(what))
+                .and_then(|l| logged_addr(l))
+                .unwrap_or_default()
+        };
+        n.otlp_grpc_addr = find("otlp grpc server listening");
+        n.otlp_http_addr = find("otlp http server listening");
         n
+    }
+
+    /// `http://<otlp http addr><path>`.
+    pub fn otlp_http_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.otlp_http_addr, path)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -136,6 +159,13 @@ impl Drop for Nerve {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The `addr=` value of a log line.
+fn logged_addr(line: &str) -> Option<String> {
+    let a = line.split("addr=").nth(1)?;
+    let a = a.split_whitespace().next().unwrap_or("").trim_matches('"');
+    (!a.is_empty()).then(|| a.to_string())
 }
 
 pub fn client() -> reqwest::blocking::Client {

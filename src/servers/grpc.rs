@@ -1,0 +1,176 @@
+//! The OTLP gRPC server (`:4317`): `opentelemetry.proto.collector.metrics.v1.MetricsService`
+//! today; the trace and logs services are added to [`router`] the same way.
+//!
+//! tonic's routes are an axum router, so the server is axum's (HTTP/2 prior knowledge is
+//! detected per connection) and shares the HTTP server's shutdown handling. gzip requests
+//! are accepted and answers are gzipped when the client accepts it.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware;
+use nerve_proto::otlp_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use nerve_proto::otlp_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use prost::Message as _;
+use tokio::net::TcpListener;
+use tonic::codec::CompressionEncoding;
+use tower_http::trace::TraceLayer;
+
+use crate::ingest::otlp_metrics;
+use crate::servers::auth::{self, AccessPolicy};
+use crate::servers::error::ApiError;
+use crate::shutdown::Shutdown;
+use crate::state::AppState;
+
+/// `MetricsService/Export` → [`otlp_metrics::ingest`].
+#[derive(Debug, Clone)]
+pub struct OtlpMetricsService {
+    state: AppState,
+}
+
+#[tonic::async_trait]
+impl MetricsService for OtlpMetricsService {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let req = request.into_inner();
+        let size = req.encoded_len();
+        let outcome = otlp_metrics::ingest(&self.state, size, move || Ok(req))
+            .await
+            .map_err(ApiError::into_grpc_status)?;
+        Ok(tonic::Response::new(outcome.response()))
+    }
+}
+
+/// The gRPC routes, behind the write policy unless it is open.
+pub fn router(state: AppState, write: &Arc<AccessPolicy>) -> Router {
+    let metrics = MetricsServiceServer::new(OtlpMetricsService { state })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(otlp_metrics::MAX_BODY_BYTES);
+    let routes = tonic::service::Routes::new(metrics).into_axum_router();
+    let routes = if write.is_open() {
+        routes
+    } else {
+        routes.route_layer(middleware::from_fn_with_state(write.clone(), auth::require))
+    };
+    routes.layer(TraceLayer::new_for_grpc())
+}
+
+/// Binds the gRPC listener and logs `otlp grpc server listening addr=<ip:port>` with the
+/// address actually bound.
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind(crate::config::server::normalize_listen_addr(addr)).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "otlp grpc server listening");
+    Ok(listener)
+}
+
+/// Serves `app` until `shutdown` triggers, then lets in-flight calls finish.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: Shutdown) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.wait().await })
+        .await?;
+    tracing::info!("otlp grpc server stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use nerve_proto::otlp_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+    use nerve_proto::otlp_proto::tonic::metrics::v1::{
+        AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric::Data,
+        number_data_point,
+    };
+
+    use super::*;
+    use crate::config::limits::LimitsConfig;
+    use crate::db::Db;
+
+    /// Serves `state` on a loopback port; returns a connected client.
+    async fn client_for(state: AppState, shutdown: &Shutdown) -> MetricsServiceClient<tonic::transport::Channel> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = router(state, &Arc::new(AccessPolicy::default()));
+        tokio::spawn(serve(listener, app, shutdown.clone()));
+        MetricsServiceClient::connect(format!("http://{addr}")).await.unwrap()
+    }
+
+    fn sum_request(temporality: AggregationTemporality) -> ExportMetricsServiceRequest {
+        let point = |t_s: u64, v: f64| NumberDataPoint {
+            time_unix_nano: t_s * 1_000_000_000,
+            value: Some(number_data_point::Value::AsDouble(v)),
+            ..Default::default()
+        };
+        let metric = Metric {
+            name: "jobs.done".into(),
+            data: Some(Data::Sum(Sum {
+                data_points: vec![point(1_718_000_000, 2.0), point(1_718_000_015, 3.0)],
+                aggregation_temporality: temporality as i32,
+                is_monotonic: true,
+            })),
+            ..Default::default()
+        };
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![metric],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn otlp_unavailable_until_the_tsdb_is_open() {
+        let shutdown = Shutdown::new();
+        let state = AppState::new(Arc::new(Db::new()), LimitsConfig::default());
+        let mut client = client_for(state, &shutdown).await;
+        let err = client
+            .export(sum_request(AggregationTemporality::Cumulative))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unavailable, "{err}");
+        shutdown.trigger();
+    }
+
+    #[tokio::test]
+    async fn otlp_export_stores_and_reports_partial_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let shutdown = Shutdown::new();
+        let (state, tsdb) = AppState::for_tests(dir.path(), LimitsConfig::default());
+        let mut client = client_for(state, &shutdown).await;
+
+        let resp = client
+            .export(sum_request(AggregationTemporality::Cumulative))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(resp.partial_success, None);
+        let q = tsdb.querier(i64::MIN, i64::MAX).unwrap();
+        let samples: Vec<(i64, f64)> = q
+            .select(&[nerve_storage::Matcher::equal("__name__", "jobs_done_total")])
+            .unwrap()
+            .iter()
+            .flat_map(|s| s.samples().unwrap())
+            .map(|s| (s.t, s.v))
+            .collect();
+        assert_eq!(samples, vec![(1_718_000_000_000, 2.0), (1_718_000_015_000, 3.0)]);
+
+        let resp = client
+            .export(sum_request(AggregationTemporality::Delta))
+            .await
+            .unwrap()
+            .into_inner();
+        let partial = resp.partial_success.unwrap();
+        assert_eq!(partial.rejected_data_points, 2);
+        assert!(partial.error_message.contains("delta"), "{}", partial.error_message);
+        shutdown.trigger();
+    }
+}

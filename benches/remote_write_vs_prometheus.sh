@@ -73,6 +73,9 @@ if [[ $SKIP_BUILD != 1 ]]; then
   nice cargo build --release --features loadgen --bin nerve-loadgen >&2
 fi
 [[ -x $NERVE || " $SERVERS " != *" nerve "* ]] || die "$NERVE missing"
+# Taken now: the shared target/ may be rebuilt by someone else while this runs.
+NERVE_REV=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')
+NERVE_BUILT=$(date -r "$NERVE" '+%F %T' 2>/dev/null || echo '?')
 [[ -x $LOADGEN ]] || die "$LOADGEN missing"
 
 WORK=$(mktemp -d /tmp/nerve-bench.XXXXXX)
@@ -293,7 +296,7 @@ results=$(jq -s '.' "$WORK"/*.result.json)
 [[ -n $RESULTS_JSON ]] && echo "$results" >"$RESULTS_JSON"
 echo
 echo "remote-write benchmark: $SERIES series × $ROUNDS rounds (${INTERVAL_MS} ms), batch $BATCH, concurrency $CONCURRENCY, $(nproc) CPUs"
-echo "nerve: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?') (binary built $(date -r "$NERVE" '+%F %T' 2>/dev/null || echo '?')); $(prometheus --version 2>&1 | head -1)"
+echo "nerve: $NERVE_REV at start (binary built $NERVE_BUILT); $(prometheus --version 2>&1 | head -1)"
 echo "$results" | jq -r '
   ["server", "samples/s", "load s", "srv CPU s", "samples/CPU-s", "client CPU s", "other CPU s", "peak RSS MiB", "block B/sample", "block MiB", "retries", "errors"],
   (.[] | [.name, (.samples_per_sec | floor), .load.seconds, .server_cpu_seconds_during_load, .samples_per_server_cpu_second,

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nerve_storage::metrics::chunk::{XorChunk, XorIter};
-use nerve_storage::metrics::wal::{SyncPolicy, Wal, WalOptions};
 use nerve_storage::metrics::{Sample, block_chunk};
+use nerve_storage::wal::{SyncPolicy, Wal, WalOptions};
 
 /// Samples per series: 2 h at a 15 s scrape interval, what one block chunk holds.
 const SAMPLES: usize = 480;

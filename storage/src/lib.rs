@@ -5,12 +5,17 @@
 //! `spawn_blocking`.
 //!
 //! - [`metrics`]: the time-series database (head + WAL + immutable mmapped blocks).
+//! - [`logs`]: the log store (WAL + memory head + time-partitioned tantivy indexes).
+//! - [`wal`]: the segmented write-ahead log both stores write through.
 #![warn(missing_docs)]
 
+pub mod encoding;
 pub mod error;
 pub mod labels;
+pub mod logs;
 pub mod matcher;
 pub mod metrics;
+pub mod wal;
 
 pub use error::{Error, Result};
 pub use labels::{Label, Labels};

@@ -18,8 +18,8 @@ use crate::metrics::head::{Head, HeadOptions, MemSeries};
 use crate::metrics::querier::Querier;
 use crate::metrics::record::{self, Record};
 use crate::metrics::recovery::{open_blocks, replay_into};
-use crate::metrics::wal::{SyncPolicy, Wal, WalOptions};
 use crate::metrics::{Exemplar, MetricMetadata, Sample, compact};
+use crate::wal::{SyncPolicy, Wal, WalOptions};
 
 /// TSDB settings.
 #[derive(Clone, Debug)]

@@ -23,9 +23,9 @@ use std::sync::Arc;
 use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
+use crate::encoding::{Reader, put_uvarint, put_varint};
 use crate::error::{Error, Result};
 use crate::labels::{Label, Labels};
-use crate::metrics::encoding::{Reader, put_uvarint, put_varint};
 use crate::metrics::postings::IndexReader;
 
 const MAGIC: &[u8; 8] = b"NRVIDX1\0";
@@ -297,7 +297,7 @@ impl IndexFile {
                 .get(o..)
                 .ok_or_else(|| self.corrupt(off, "series out of bounds"))?,
         );
-        let e = |e: crate::metrics::encoding::DecodeError| self.corrupt(off + e.offset as u64, e.what);
+        let e = |e: crate::encoding::DecodeError| self.corrupt(off + e.offset as u64, e.what);
         let n = r.len(256).map_err(e)?;
         let mut labels = Vec::with_capacity(n);
         for _ in 0..n {

@@ -11,21 +11,19 @@ pub mod block_chunk;
 pub mod chunk;
 pub mod compact;
 mod db;
-pub mod encoding;
 mod head;
 pub mod index;
 pub mod postings;
 pub mod querier;
 pub mod record;
 mod recovery;
-pub mod wal;
 
 use crate::labels::Labels;
 
+pub use crate::wal::SyncPolicy;
 pub use appender::Appender;
 pub use db::{Tsdb, TsdbOptions, TsdbStats};
 pub use querier::{Querier, Series, SeriesIter};
-pub use wal::SyncPolicy;
 
 /// One float sample: a millisecond timestamp and a value.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -12,8 +12,8 @@
 
 use std::sync::Arc;
 
+use crate::encoding::{DecodeError, Reader, put_bytes, put_uvarint, put_varint};
 use crate::labels::{Label, Labels};
-use crate::metrics::encoding::{DecodeError, Reader, put_bytes, put_uvarint, put_varint};
 use crate::metrics::{Exemplar, MetricMetadata, MetricType, Sample};
 
 const T_SERIES: u8 = 1;

@@ -12,7 +12,7 @@ use crate::metrics::appender::push_exemplar;
 use crate::metrics::block::{Block, delete_block_dir};
 use crate::metrics::head::{Head, MemSeries};
 use crate::metrics::record::{self, Record};
-use crate::metrics::wal;
+use crate::wal;
 
 /// Opens every block in `dir`, removing interrupted writes/deletions and blocks that a
 /// completed compaction superseded (crash between writing the new block and deleting inputs).

@@ -1,0 +1,93 @@
+//! Opening a log store: existing partitions and WAL replay.
+
+use super::head::{HeadBatch, HeadEntry};
+use super::partition::Partition;
+use super::record;
+use super::store::{LogStoreOptions, now_ns, ns};
+use super::streams::Registry;
+use crate::error::{Error, Result};
+use crate::wal;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+pub(super) fn dir_size(p: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+    rd.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+pub(super) fn open_partitions(parts_dir: &Path, opts: &LogStoreOptions) -> Result<BTreeMap<i64, Arc<Partition>>> {
+    let mut partitions = BTreeMap::new();
+    let span = ns(opts.partition).max(1);
+    for ent in std::fs::read_dir(parts_dir).map_err(|e| Error::io(parts_dir, e))? {
+        let ent = ent.map_err(|e| Error::io(parts_dir, e))?;
+        let Some(start) = ent.file_name().to_str().and_then(|s| s.parse::<i64>().ok()) else {
+            tracing::warn!(path = %ent.path().display(), "ignoring unknown entry in log partitions");
+            continue;
+        };
+        let p = Partition::open(&ent.path(), start, start.saturating_add(span), opts.writer_memory)?;
+        partitions.insert(start, Arc::new(p));
+    }
+    Ok(partitions)
+}
+
+/// Replays the WAL into partition heads, skipping what partitions already committed and what
+/// retention has dropped. Returns the last sequence number seen.
+pub(super) fn replay(
+    wal_dir: &Path,
+    parts_dir: &Path,
+    opts: &LogStoreOptions,
+    registry: &mut Registry,
+    partitions: &mut BTreeMap<i64, Arc<Partition>>,
+) -> Result<(u64, wal::ReplayReport)> {
+    let mut last_seq = partitions.values().map(|p| p.committed_seq()).max().unwrap_or(0);
+    let span = ns(opts.partition).max(1);
+    let min_keep = now_ns().saturating_sub(ns(opts.retention));
+    let report = wal::replay(wal_dir, |raw| {
+        let rec = record::decode_push(raw).map_err(|e| Error::corruption(wal_dir, e.offset as u64, e.what))?;
+        last_seq = last_seq.max(rec.seq);
+        let mut by_part: BTreeMap<i64, Vec<HeadEntry>> = BTreeMap::new();
+        for (labels, entries) in rec.streams {
+            let id = registry.get_or_create(&labels)?;
+            for e in entries {
+                if e.ts_ns < min_keep {
+                    continue;
+                }
+                if let Some(info) = registry.info_mut(id) {
+                    info.newest_ns = info.newest_ns.max(e.ts_ns);
+                }
+                by_part
+                    .entry(e.ts_ns.div_euclid(span) * span)
+                    .or_default()
+                    .push(HeadEntry { stream: id, entry: e });
+            }
+        }
+        for (start, entries) in by_part {
+            let p = match partitions.get(&start) {
+                Some(p) => p.clone(),
+                None => {
+                    let dir = parts_dir.join(start.to_string());
+                    let p = Arc::new(Partition::open(
+                        &dir,
+                        start,
+                        start.saturating_add(span),
+                        opts.writer_memory,
+                    )?);
+                    partitions.insert(start, p.clone());
+                    p
+                }
+            };
+            if rec.seq > p.committed_seq() {
+                p.add(Arc::new(HeadBatch { seq: rec.seq, entries }));
+            }
+        }
+        Ok(())
+    })?;
+    Ok((last_seq, report))
+}

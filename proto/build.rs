@@ -1,10 +1,14 @@
-//! Compiles nerve's remote-write `.proto` files with `protox` (pure Rust, no
+//! Compiles nerve's remote-write and Loki push `.proto` files with `protox` (pure Rust, no
 //! `protoc` needed) and generates the prost types into `OUT_DIR`.
 
 use std::error::Error;
 
 const PROTO_ROOT: &str = "proto";
-const FILES: [&str; 2] = ["prometheus/remote_write.proto", "io/prometheus/write/v2/request.proto"];
+const FILES: [&str; 3] = [
+    "prometheus/remote_write.proto",
+    "io/prometheus/write/v2/request.proto",
+    "loki/push.proto",
+];
 
 fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");

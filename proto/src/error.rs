@@ -1,7 +1,7 @@
 //! The error type of this crate.
 
 /// Everything that can go wrong while negotiating, decoding or flattening a
-/// remote-write or OTLP request.
+/// remote-write, Loki push or OTLP request.
 ///
 /// [`Error::Unsupported`] means the request announced a format nerve does not
 /// speak (HTTP 415); every other variant means the body itself is bad (HTTP 400).
@@ -63,6 +63,34 @@ pub enum Error {
         len: usize,
     },
 
+    /// A compressed body (`Content-Encoding` gzip, deflate or zstd) could not be decompressed.
+    #[error("{encoding}: {message}")]
+    Decompress {
+        /// The content encoding: `gzip`, `deflate` or `zstd`.
+        encoding: &'static str,
+        /// What the decompressor reported.
+        message: String,
+    },
+
+    /// The decompressed body is larger than the caller's limit (HTTP 413). Raised by
+    /// streaming decompressors, which cannot know the full size up front.
+    #[error("decompressed body exceeds the limit of {limit} bytes")]
+    DecodedTooLarge {
+        /// The caller's limit, in bytes.
+        limit: usize,
+    },
+
+    /// A stream label set is not valid: bad selector syntax, an invalid label name, a
+    /// duplicate name, or no labels at all. The message quotes the input and says why.
+    #[error("{0}")]
+    InvalidLabels(String),
+
+    /// A Loki push body decoded but is not a valid push request; the message names the
+    /// stream and entry index and what is wrong, e.g.
+    /// `streams[0].values[2][0]: timestamp must be a string of nanoseconds, got a number`.
+    #[error("{0}")]
+    InvalidPush(String),
+
     /// A content type, protobuf message or content encoding nerve does not accept.
     #[error("unsupported {what}: {value}")]
     Unsupported {
@@ -75,11 +103,13 @@ pub enum Error {
 
 impl Error {
     /// The HTTP status a receiver should answer with: 415 for
-    /// [`Error::Unsupported`], 400 for everything else (the sender drops the
-    /// data instead of retrying, as Prometheus' own receiver does).
+    /// [`Error::Unsupported`], 413 for [`Error::DecodedTooLarge`], 400 for everything
+    /// else (the sender drops the data instead of retrying, as Prometheus' own receiver
+    /// does).
     pub fn http_status(&self) -> u16 {
         match self {
             Error::Unsupported { .. } => 415,
+            Error::DecodedTooLarge { .. } => 413,
             _ => 400,
         }
     }

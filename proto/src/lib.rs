@@ -13,11 +13,18 @@
 //! OTLP messages come from the `opentelemetry-proto` crate (re-exported as [`otlp_proto`]);
 //! [`otlp`] holds the OTLP/HTTP encodings and [`otlp_metrics`] translates OTLP metrics into
 //! the same [`DecodedSeries`] view, the way Prometheus' OTLP receiver names them.
+//!
+//! Logs: [`loki`] decodes Loki push bodies (JSON and snappy protobuf, [`logproto`]) into a
+//! [`PushRequest`] and holds Loki's ingest-time enrichment (`service_name`,
+//! `detected_level`) and trace-id extraction; [`otlp_logs`] decodes OTLP/HTTP logs bodies
+//! and translates them into the same [`PushRequest`] the way Loki's OTLP endpoint does.
 #![warn(missing_docs)]
 
 pub mod error;
 pub mod exposition;
+pub mod loki;
 pub mod otlp;
+pub mod otlp_logs;
 pub mod otlp_metrics;
 pub mod remote_write;
 
@@ -25,7 +32,12 @@ pub mod remote_write;
 pub use opentelemetry_proto as otlp_proto;
 
 pub use error::Error;
+pub use loki::{
+    PushEntry, PushRequest, PushStream, decode_push, detect_level, encode_push_protobuf, ensure_service_name,
+    extract_span_id, extract_trace_id, parse_labels,
+};
 pub use otlp::{OtlpEncoding, RpcStatus};
+pub use otlp_logs::{decode_logs_request, translate_logs};
 pub use otlp_metrics::{MetricsBatch, decode_and_translate, translate_metrics};
 pub use remote_write::{
     DecodedExemplar, DecodedMetadata, DecodedSeries, MetricKind, RemoteWriteVersion, decode_v1, decode_v2, encode_v1,
@@ -45,4 +57,12 @@ pub mod prompb {
 /// strings are interned in `Request::symbols` and referenced by index.
 pub mod write_v2 {
     include!(concat!(env!("OUT_DIR"), "/io.prometheus.write.v2.rs"));
+}
+
+/// Loki push messages (protobuf package `logproto`).
+///
+/// The protobuf push body is a snappy block of a serialized [`logproto::PushRequest`];
+/// [`loki`] decodes it into the validated [`PushRequest`] view.
+pub mod logproto {
+    include!(concat!(env!("OUT_DIR"), "/logproto.rs"));
 }

@@ -323,6 +323,13 @@ impl Parser {
 
     /// `a="x" and (b > 1 or c != "y"), d=~"z"`.
     pub(super) fn label_filter(&mut self) -> Result<LabelFilter> {
+        self.enter()?;
+        let r = self.label_filter_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn label_filter_inner(&mut self) -> Result<LabelFilter> {
         let mut l = self.lf_and()?;
         while self.is_ident("or") {
             self.bump();

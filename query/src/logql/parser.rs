@@ -24,7 +24,7 @@ pub fn is_function_name(w: &str) -> bool {
 /// Parses a LogQL query.
 pub fn parse(input: &str) -> Result<Expr> {
     let toks = tokenize(input)?;
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser { toks, pos: 0, depth: 0 };
     let e = p.expr(0)?;
     if *p.peek() != Tok::Eof {
         return Err(p.unexpected());
@@ -36,7 +36,13 @@ pub fn parse(input: &str) -> Result<Expr> {
 pub(super) struct Parser {
     pub(super) toks: Vec<Token>,
     pub(super) pos: usize,
+    /// Current nesting depth, bounded by [`MAX_DEPTH`] so hostile input cannot overflow the
+    /// stack.
+    pub(super) depth: usize,
 }
+
+/// Deepest nesting of expressions and label filters accepted.
+pub(super) const MAX_DEPTH: usize = 64;
 
 impl Parser {
     pub(super) fn peek(&self) -> &Tok {
@@ -138,6 +144,22 @@ impl Parser {
 
     /// Precedence climbing over binary operators.
     pub(super) fn expr(&mut self, min_prec: u8) -> Result<Expr> {
+        self.enter()?;
+        let r = self.expr_inner(min_prec);
+        self.depth -= 1;
+        r
+    }
+
+    /// Counts one nesting level; fails past [`MAX_DEPTH`].
+    pub(super) fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(parse_err(0, 0, "query is nested too deeply"));
+        }
+        Ok(())
+    }
+
+    fn expr_inner(&mut self, min_prec: u8) -> Result<Expr> {
         let mut lhs = self.unary()?;
         while let Some(op) = self.binop() {
             let prec = op.precedence();

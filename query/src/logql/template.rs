@@ -267,6 +267,7 @@ impl Template {
             src,
             pos: 0,
             uses_line: false,
+            depth: 0,
         };
         let (nodes, end) = p.parse_list()?;
         if let Some(e) = end {
@@ -696,7 +697,11 @@ struct TplParser<'a> {
     src: &'a str,
     pos: usize,
     uses_line: bool,
+    /// Nesting of `if` and parentheses, bounded so hostile templates cannot overflow the stack.
+    depth: usize,
 }
+
+const MAX_TEMPLATE_DEPTH: usize = 64;
 
 impl TplParser<'_> {
     fn rest(&self) -> &str {
@@ -760,6 +765,16 @@ impl TplParser<'_> {
     }
 
     fn parse_if(&mut self, cond_src: &str) -> Result<Node, String> {
+        self.depth += 1;
+        if self.depth > MAX_TEMPLATE_DEPTH {
+            return Err("template: line:1: nested too deeply".into());
+        }
+        let r = self.parse_if_inner(cond_src);
+        self.depth -= 1;
+        r
+    }
+
+    fn parse_if_inner(&mut self, cond_src: &str) -> Result<Node, String> {
         if cond_src.is_empty() {
             return Err("template: line:1: missing value for if".into());
         }
@@ -797,6 +812,16 @@ impl TplParser<'_> {
     }
 
     fn pipeline_from(&mut self, toks: &[TplTok], pos: &mut usize) -> Result<Pipeline, String> {
+        self.depth += 1;
+        if self.depth > MAX_TEMPLATE_DEPTH {
+            return Err("template: line:1: nested too deeply".into());
+        }
+        let r = self.pipeline_from_inner(toks, pos);
+        self.depth -= 1;
+        r
+    }
+
+    fn pipeline_from_inner(&mut self, toks: &[TplTok], pos: &mut usize) -> Result<Pipeline, String> {
         let mut cmds = Vec::new();
         loop {
             let mut args = Vec::new();
@@ -1029,6 +1054,8 @@ mod tests {
         assert!(Template::parse("{{ if .a }}x").is_err());
         assert!(Template::parse("{{ .a").is_err());
         assert!(Template::parse("{{ $x := 1 }}").is_err());
+        assert!(Template::parse(&format!("{{{{ {}1{} }}}}", "(".repeat(5000), ")".repeat(5000))).is_err());
+        assert!(Template::parse(&"{{ if .a }}".repeat(5000)).is_err());
         assert!(run(r#"{{ if eq .n 42 }}x{{ end }}"#).is_err());
     }
 }

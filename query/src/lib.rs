@@ -4,10 +4,13 @@
 //!   series/labels APIs) into storage matchers.
 //! - [`promql`] is the PromQL engine (instant and range queries, Prometheus 2.42 semantics).
 //!
-//! LogQL and trace search are separate, later pieces of work and are not here yet.
+//! - [`logql`] is the LogQL engine (own parser and evaluator, Loki 3 semantics).
+//!
+//! Trace search is a separate, later piece of work and is not here yet.
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod logql;
 pub mod promql;
 pub mod selector;
 

@@ -1,0 +1,85 @@
+//! Facts about a parsed query the storage and HTTP layers need: the substrings every line must
+//! contain (full-text pushdown) and the stream selectors.
+
+use nerve_storage::Matcher;
+
+use super::ast::{Expr, LineFilterOp, LineMatcher, LogExpr, RangeAgg, Stage};
+
+/// Substrings a raw line must contain to pass `log`'s pipeline: the single-literal `|=`
+/// filters met before any stage that rewrites the line (`line_format`, `decolorize`,
+/// `unpack`). Filters with `or` alternatives and empty literals are not pushed down.
+pub fn pushdown_for(log: &LogExpr) -> Vec<String> {
+    let mut out = Vec::new();
+    for st in &log.stages {
+        match st {
+            Stage::LineFormat(_) | Stage::Decolorize | Stage::Unpack => break,
+            Stage::LineFilter(f) if f.op == LineFilterOp::Contains && f.alts.len() == 1 => {
+                if let LineMatcher::Literal(s) = &f.alts[0]
+                    && !s.is_empty()
+                    && !out.contains(s)
+                {
+                    out.push(s.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The pushed-down substrings of the whole query: those required by every selector in it
+/// (for a single selector, exactly [`pushdown_for`]; the evaluator itself pushes down per
+/// selector).
+pub fn pushdown_contains(e: &Expr) -> Vec<String> {
+    let logs = log_exprs(e);
+    let Some((first, rest)) = logs.split_first() else {
+        return Vec::new();
+    };
+    let mut out = pushdown_for(first);
+    for l in rest {
+        let other = pushdown_for(l);
+        out.retain(|s| other.contains(s));
+    }
+    out
+}
+
+/// The matchers of every stream selector in the query, in order of appearance (for the
+/// labels/series endpoints, which accept LogQL selectors).
+pub fn selector_matchers(e: &Expr) -> Vec<Vec<Matcher>> {
+    log_exprs(e).into_iter().map(|l| l.matchers.clone()).collect()
+}
+
+/// Every log expression in the query, in order.
+pub fn log_exprs(e: &Expr) -> Vec<&LogExpr> {
+    let mut out = Vec::new();
+    walk(e, &mut |x| match x {
+        Expr::Log(l) => out.push(l),
+        Expr::RangeAgg(r) => out.push(&r.range.log),
+        _ => {}
+    });
+    out
+}
+
+/// Every range aggregation in the query, in order.
+pub fn range_aggs(e: &Expr) -> Vec<&RangeAgg> {
+    let mut out = Vec::new();
+    walk(e, &mut |x| {
+        if let Expr::RangeAgg(r) = x {
+            out.push(r);
+        }
+    });
+    out
+}
+
+fn walk<'a>(e: &'a Expr, f: &mut dyn FnMut(&'a Expr)) {
+    f(e);
+    match e {
+        Expr::VectorAgg(v) => walk(&v.inner, f),
+        Expr::Binary(b) => {
+            walk(&b.lhs, f);
+            walk(&b.rhs, f);
+        }
+        Expr::LabelReplace(l) => walk(&l.inner, f),
+        _ => {}
+    }
+}

@@ -31,33 +31,13 @@ pub enum Error {
     /// The storage layer failed while answering.
     #[error(transparent)]
     Storage(#[from] nerve_storage::Error),
-    /// A LogQL query does not parse (HTTP 400 `bad_data`). Displays like Loki's `ParseError`:
-    /// `parse error at line 1, col 17: syntax error: ...`, or `parse error : ...` when the
-    /// problem has no position (line and col both 0).
-    #[error("{}", logql_parse_error_text(*.line, *.col, .msg))]
-    LogqlParse {
-        /// 1-based line of the offending token (0 when unknown or, as in Loki, for range tokens).
-        line: usize,
-        /// 1-based column (in characters) of the offending token; 0 when unknown.
-        col: usize,
-        /// The message after the position, e.g. `syntax error: unexpected IDENTIFIER`.
-        msg: String,
-    },
-}
-
-fn logql_parse_error_text(line: usize, col: usize, msg: &str) -> String {
-    if line == 0 && col == 0 {
-        format!("parse error : {msg}")
-    } else {
-        format!("parse error at line {line}, col {col}: {msg}")
-    }
 }
 
 impl Error {
     /// The Prometheus API `errorType` of this error (`storage` errors are decided by the caller).
     pub fn error_type(&self) -> &'static str {
         match self {
-            Error::BadData(_) | Error::NotSupported(_) | Error::LogqlParse { .. } => "bad_data",
+            Error::BadData(_) | Error::NotSupported(_) => "bad_data",
             Error::Execution(_) | Error::TooManySamples(_) => "execution",
             Error::Timeout(_) => "timeout",
             Error::Canceled(_) => "canceled",

@@ -168,13 +168,16 @@ pub fn punct_text(t: &Tok) -> &'static str {
     }
 }
 
-/// A parse error at a position.
+/// A parse error at a position, as [`Error::BadData`] whose text reads like Loki's
+/// `ParseError`: `parse error at line 1, col 17: <msg>`, or `parse error : <msg>` when line
+/// and col are both 0 (no position).
 pub fn parse_err(line: usize, col: usize, msg: impl Into<String>) -> Error {
-    Error::LogqlParse {
-        line,
-        col,
-        msg: msg.into(),
-    }
+    let msg = msg.into();
+    Error::BadData(if line == 0 && col == 0 {
+        format!("parse error : {msg}")
+    } else {
+        format!("parse error at line {line}, col {col}: {msg}")
+    })
 }
 
 struct Lexer {

@@ -4,7 +4,7 @@
 //! # Entry points (for the HTTP layer)
 //!
 //! - [`parse`]`(query) -> Result<Expr>`: parse errors are
-//!   [`Error::LogqlParse`](crate::Error::LogqlParse) and display like Loki's
+//!   [`Error::BadData`](crate::Error::BadData) (HTTP 400) whose text is Loki's
 //!   (`parse error at line 1, col 17: syntax error: unexpected ...`).
 //! - [`eval_instant`]`(src, query, time_ns, limit, direction, &limits)`: `/loki/api/v1/query`.
 //!   Metric queries give [`LogValue::Vector`] (or [`LogValue::Scalar`] for literals); log
@@ -53,6 +53,7 @@ mod source;
 mod stages;
 mod step;
 mod template;
+mod template_funcs;
 mod units;
 mod value;
 

@@ -312,6 +312,16 @@ impl LogStore {
         Ok(out)
     }
 
+    /// How many of `labels` are not registered streams yet (duplicates counted once).
+    pub fn count_new_streams<'a>(&self, labels: impl IntoIterator<Item = &'a Labels>) -> usize {
+        let w = self.write.lock();
+        let mut seen = std::collections::HashSet::new();
+        labels
+            .into_iter()
+            .filter(|l| w.registry.get(l).is_none() && seen.insert(l.hash64()))
+            .count()
+    }
+
     fn partition_start(&self, ts_ns: i64) -> i64 {
         let span = ns(self.opts.partition).max(1);
         ts_ns.div_euclid(span) * span

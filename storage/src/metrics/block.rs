@@ -63,19 +63,35 @@ pub struct BlockMeta {
     pub version: u32,
 }
 
-/// A new block id: 16 hex digits of nanoseconds since the epoch then a process counter, so ids
-/// sort by creation time.
+/// A new block id: a ULID (26 Crockford base32 characters: 48 bits of milliseconds since the
+/// epoch, then 80 bits of entropy), as Prometheus names its blocks, so `promtool tsdb` tools
+/// and humans read them alike and ids sort by creation time. The entropy mixes the clock's
+/// nanoseconds, the process id, a process-wide counter and a per-process random seed.
 pub fn new_block_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    format!(
-        "{nanos:016X}{:06X}{:04X}",
-        SEQ.fetch_add(1, Ordering::Relaxed) & 0xff_ffff,
-        std::process::id() & 0xffff
-    )
+        .unwrap_or_default();
+    let ms = (now.as_millis() as u64) & ((1 << 48) - 1);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(now.subsec_nanos());
+    h.write_u32(std::process::id());
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    h.write_u64(seq);
+    let entropy_hi = h.finish() & 0xffff; // 16 bits
+    let entropy_lo = (h.finish().rotate_left(17) & !0xffff) | (seq & 0xffff); // 64 bits
+    let value: u128 = (u128::from(ms) << 80) | (u128::from(entropy_hi) << 64) | u128::from(entropy_lo);
+    encode_ulid(value)
+}
+
+/// Crockford base32 of a 128-bit ULID value, most significant first (26 characters).
+fn encode_ulid(v: u128) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    (0..26)
+        .rev()
+        .map(|i| ALPHABET[((v >> (i * 5)) & 0x1f) as usize] as char)
+        .collect()
 }
 
 /// Writes `data` to `path` and fsyncs it.
@@ -310,6 +326,12 @@ mod tests {
         let meta = w.finish().unwrap().unwrap();
         assert_eq!(meta.stats.num_samples, 40_001);
         let blk = Block::open(&dir.path().join(&meta.ulid)).unwrap();
+        assert_eq!(meta.ulid.len(), 26, "{}", meta.ulid);
+        assert!(
+            meta.ulid
+                .bytes()
+                .all(|b| b"0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(&b))
+        );
         assert_eq!(blk.index().all_postings().unwrap().len(), 2);
         let (l, chunks) = blk.index().series(0).unwrap();
         assert_eq!(l, a);

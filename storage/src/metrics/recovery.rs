@@ -28,7 +28,7 @@ pub(crate) fn open_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
             std::fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
             continue;
         }
-        if !p.is_dir() {
+        if !p.is_dir() || name.ends_with(".corrupt") {
             continue;
         }
         match Block::open(&p) {

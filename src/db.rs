@@ -1,50 +1,62 @@
-//! The handle through which handlers reach the metrics TSDB.
+//! The handles through which handlers reach the stores.
 //!
-//! The HTTP port is bound before the TSDB is opened (WAL replay can take a while), so the
+//! The HTTP port is bound before the stores are opened (WAL replay can take a while), so a
 //! handle starts empty: `/-/ready` answers 503 and storage-backed endpoints answer
-//! 503 + Retry-After until [`Db::set`] is called.
+//! 503 + Retry-After until [`Opening::set`] is called.
 
 use std::sync::{Arc, OnceLock};
 
+use nerve_storage::logs::LogStore;
 use nerve_storage::metrics::Tsdb;
 
 use crate::servers::error::ApiError;
 
-/// The metrics TSDB once it is open. Thread-safe; shared through an `Arc`.
-#[derive(Default)]
-pub struct Db {
-    tsdb: OnceLock<Arc<Tsdb>>,
+/// A store that is being opened: empty until [`set`](Self::set). Thread-safe; shared through
+/// an `Arc`.
+pub struct Opening<T> {
+    tsdb: OnceLock<Arc<T>>,
 }
 
-impl std::fmt::Debug for Db {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("ready", &self.is_ready()).finish()
+/// The metrics TSDB handle.
+pub type Db = Opening<Tsdb>;
+/// The log store handle.
+pub type LogsDb = Opening<LogStore>;
+
+impl<T> Default for Opening<T> {
+    fn default() -> Self {
+        Opening { tsdb: OnceLock::new() }
     }
 }
 
-impl Db {
+impl<T> std::fmt::Debug for Opening<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opening").field("ready", &self.is_ready()).finish()
+    }
+}
+
+impl<T> Opening<T> {
     /// An empty handle (not ready).
     pub fn new() -> Self {
-        Db::default()
+        Opening::default()
     }
 
     /// A handle that is ready at once (tests).
     #[cfg(test)]
-    pub fn with(tsdb: Arc<Tsdb>) -> Self {
-        let db = Db::new();
+    pub fn with(tsdb: Arc<T>) -> Self {
+        let db = Opening::new();
         db.set(tsdb);
         db
     }
 
     /// Publishes the opened TSDB; later calls are ignored (it is opened once per process).
-    pub fn set(&self, tsdb: Arc<Tsdb>) {
+    pub fn set(&self, tsdb: Arc<T>) {
         if self.tsdb.set(tsdb).is_err() {
-            tracing::warn!("BUG: TSDB handle set twice; keeping the first");
+            tracing::warn!("BUG: store handle set twice; keeping the first");
         }
     }
 
     /// The TSDB if it is open.
-    pub fn get(&self) -> Option<Arc<Tsdb>> {
+    pub fn get(&self) -> Option<Arc<T>> {
         self.tsdb.get().cloned()
     }
 
@@ -54,7 +66,7 @@ impl Db {
     }
 
     /// The TSDB, or the 503 answer handlers give while it is still opening.
-    pub fn ready(&self) -> Result<Arc<Tsdb>, ApiError> {
+    pub fn ready(&self) -> Result<Arc<T>, ApiError> {
         self.get().ok_or_else(ApiError::not_ready)
     }
 }

@@ -2,5 +2,9 @@
 //! memory.
 
 pub mod backpressure;
+pub mod body;
+pub mod loki;
+pub mod otlp_logs;
 pub mod otlp_metrics;
+pub mod ratelimit;
 pub mod remote_write;

@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::db::Db;
+use crate::db::{Db, LogsDb};
 
 /// The content type of [`SelfMetrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -64,12 +64,45 @@ pub struct SelfMetrics {
     pub remote_write_inflight_bytes: Gauge,
     /// HTTP request latency.
     pub http_request_duration: Family<RequestLabels, Histogram>,
+    /// Log lines stored.
+    pub log_ingested_lines: Counter,
+    /// Bytes of log lines stored.
+    pub log_ingested_bytes: Counter,
+    /// Log lines refused by validation or the store.
+    pub log_rejected_lines: Counter,
+    /// Log lines refused by the ingestion rate limit.
+    pub log_rejected_rate: Counter,
 }
 
 impl SelfMetrics {
     /// Registers every metric, plus the TSDB collector reading `db`.
-    pub fn new(db: Arc<Db>) -> Self {
+    pub fn new(db: Arc<Db>, logs: Arc<LogsDb>) -> Self {
         let mut registry = Registry::default();
+        let log_ingested_lines = Counter::default();
+        let log_ingested_bytes = Counter::default();
+        let log_rejected_lines = Counter::default();
+        let log_rejected_rate = Counter::default();
+        registry.register(
+            "nerve_log_ingested_lines",
+            "Log lines stored",
+            log_ingested_lines.clone(),
+        );
+        registry.register(
+            "nerve_log_ingested_bytes",
+            "Bytes of log lines stored",
+            log_ingested_bytes.clone(),
+        );
+        registry.register(
+            "nerve_log_rejected_lines",
+            "Log lines refused by validation or the store (too old, too long, bad labels)",
+            log_rejected_lines.clone(),
+        );
+        registry.register(
+            "nerve_log_rate_limited_lines",
+            "Log lines refused with 429 by the ingestion rate limit",
+            log_rejected_rate.clone(),
+        );
+        registry.register_collector(Box::new(LogsCollector { logs }));
         let ingested_samples = Family::<SourceLabels, Counter>::default();
         let rejected_samples = Family::<SourceLabels, Counter>::default();
         let ingested_exemplars = Family::<SourceLabels, Counter>::default();
@@ -125,6 +158,10 @@ impl SelfMetrics {
             throttled_requests,
             remote_write_inflight_bytes,
             http_request_duration,
+            log_ingested_lines,
+            log_ingested_bytes,
+            log_rejected_lines,
+            log_rejected_rate,
         }
     }
 
@@ -212,6 +249,50 @@ impl Collector for TsdbCollector {
     }
 }
 
+/// Reads log store figures at scrape time; nothing while the store is opening.
+#[derive(Debug)]
+struct LogsCollector {
+    logs: Arc<LogsDb>,
+}
+
+impl Collector for LogsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(logs) = self.logs.get() else { return Ok(()) };
+        let s = logs.stats();
+        gauge(
+            &mut encoder,
+            "nerve_log_streams",
+            "Log streams",
+            to_i64(s.streams as u64),
+        )?;
+        gauge(
+            &mut encoder,
+            "nerve_log_partitions",
+            "Log index partitions on disk",
+            to_i64(s.partitions as u64),
+        )?;
+        gauge(
+            &mut encoder,
+            "nerve_log_head_entries",
+            "Log lines not yet committed to the full-text index",
+            to_i64(s.head_entries as u64),
+        )?;
+        gauge(
+            &mut encoder,
+            "nerve_log_indexed_entries",
+            "Log lines in the full-text index",
+            to_i64(s.indexed_entries),
+        )?;
+        gauge(
+            &mut encoder,
+            "nerve_log_disk_bytes",
+            "Bytes of the log store on disk (WAL and indexes)",
+            to_i64(s.disk_bytes),
+        )?;
+        Ok(())
+    }
+}
+
 /// `nerve_build_info{version,revision} 1`.
 #[derive(Debug)]
 struct BuildInfoCollector;
@@ -251,7 +332,7 @@ mod tests {
 
     #[test]
     fn encodes_without_tsdb() {
-        let m = SelfMetrics::new(Arc::new(Db::new()));
+        let m = SelfMetrics::new(Arc::new(Db::new()), Arc::new(LogsDb::new()));
         m.ingested_samples
             .get_or_create(&SourceLabels { source: "remote_write" })
             .inc_by(3);

@@ -1,11 +1,12 @@
-//! What every HTTP handler can reach: the TSDB handle, self-metrics, limits and the
+//! What every HTTP handler can reach: the store handles, self-metrics, limits and the
 //! ingestion back-pressure gate. Cheap to clone (all `Arc`s).
 
 use std::sync::Arc;
 
 use crate::config::limits::LimitsConfig;
-use crate::db::Db;
+use crate::db::{Db, LogsDb};
 use crate::ingest::backpressure::InflightLimiter;
+use crate::ingest::ratelimit::ByteRateLimiter;
 use crate::scrape::Manager as ScrapeManager;
 use crate::selfmetrics::SelfMetrics;
 
@@ -22,22 +23,30 @@ pub struct AppState {
     pub remote_write_gate: Arc<InflightLimiter>,
     /// The scrape manager (targets API, reload).
     pub scrape: Arc<ScrapeManager>,
+    /// The log store (empty until its WAL replay is done).
+    pub logs: Arc<LogsDb>,
+    /// Log ingestion rate limit.
+    pub log_rate: Arc<ByteRateLimiter>,
 }
 
 impl AppState {
     /// Builds the state for a TSDB handle and the configured limits.
     pub fn new(db: Arc<Db>, limits: LimitsConfig) -> Self {
-        let metrics = Arc::new(SelfMetrics::new(db.clone()));
+        let logs = Arc::new(LogsDb::new());
+        let metrics = Arc::new(SelfMetrics::new(db.clone(), logs.clone()));
         let remote_write_gate = Arc::new(InflightLimiter::new(
             limits.remote_write_max_inflight_requests(),
             limits.remote_write_max_inflight_bytes(),
             metrics.remote_write_inflight_bytes.clone(),
         ));
         let scrape = Arc::new(ScrapeManager::new(db.clone()));
+        let (rate, burst) = limits.logs_rate();
         AppState {
             db,
             metrics,
             scrape,
+            logs,
+            log_rate: Arc::new(ByteRateLimiter::new(rate, burst)),
             limits: Arc::new(limits),
             remote_write_gate,
         }
@@ -50,6 +59,16 @@ impl AppState {
     pub fn for_tests(dir: &std::path::Path, limits: LimitsConfig) -> (AppState, Arc<nerve_storage::metrics::Tsdb>) {
         let tsdb = nerve_storage::metrics::Tsdb::open(dir, nerve_storage::metrics::TsdbOptions::default())
             .expect("open test TSDB");
-        (AppState::new(Arc::new(Db::with(tsdb.clone())), limits), tsdb)
+        let state = AppState::new(Arc::new(Db::with(tsdb.clone())), limits);
+        let logs = nerve_storage::logs::LogStore::open(
+            &dir.join("logs"),
+            nerve_storage::logs::LogStoreOptions {
+                sync: nerve_storage::metrics::SyncPolicy::Never,
+                ..Default::default()
+            },
+        )
+        .expect("open test log store");
+        state.logs.set(logs);
+        (state, tsdb)
     }
 }

@@ -13,6 +13,21 @@ pub const DEFAULT_REMOTE_WRITE_MAX_INFLIGHT_BYTES: u64 = 256 << 20;
 /// Default cap on remote-write requests being processed at once.
 pub const DEFAULT_REMOTE_WRITE_MAX_INFLIGHT_REQUESTS: usize = 32;
 
+/// Default cap on a Loki push or OTLP logs body as sent.
+pub const DEFAULT_LOGS_MAX_BODY: u64 = 64 << 20;
+/// Default cap on a decompressed log push body.
+pub const DEFAULT_LOGS_MAX_DECODED: u64 = 256 << 20;
+/// Default longest log line (Loki's `max_line_size`).
+pub const DEFAULT_LOGS_MAX_LINE: u64 = 256 << 10;
+/// Default label names per log stream (Loki's `max_label_names_per_series`).
+pub const DEFAULT_LOGS_MAX_LABELS: usize = 15;
+/// Default number of log streams.
+pub const DEFAULT_LOGS_MAX_STREAMS: usize = 10_000;
+/// Default sustained log ingestion rate, bytes of lines per second.
+pub const DEFAULT_LOGS_RATE: u64 = 64 << 20;
+/// Default log ingestion burst, bytes.
+pub const DEFAULT_LOGS_BURST: u64 = 128 << 20;
+
 /// The `limits:` section. Every field is optional; the accessors give the effective value.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +56,27 @@ pub struct LimitsConfig {
     /// Longest label value accepted on ingest, in bytes (0 = no limit). Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_label_value_length: Option<usize>,
+    /// Largest Loki push / OTLP logs body as sent; larger → 413. Default 64MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_max_body_bytes: Option<ByteSize>,
+    /// Largest log push body after decompression; larger → 413. Default 256MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_max_decoded_bytes: Option<ByteSize>,
+    /// Longest log line; longer entries are refused (400). Default 256KB (Loki's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_max_line_size: Option<ByteSize>,
+    /// Label names per log stream; more → 400. Default 15 (Loki's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_max_labels_per_stream: Option<usize>,
+    /// Log streams in the store; a push creating more → 429. Default 10000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_max_streams: Option<usize>,
+    /// Sustained log ingestion rate in line bytes per second; over it → 429. Default 64MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_ingestion_rate: Option<ByteSize>,
+    /// Log ingestion burst in bytes. Default 128MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_ingestion_burst: Option<ByteSize>,
 }
 
 impl LimitsConfig {
@@ -75,6 +111,41 @@ impl LimitsConfig {
             .unwrap_or(DEFAULT_REMOTE_WRITE_MAX_INFLIGHT_REQUESTS)
     }
 
+    /// Effective log push body cap (as sent).
+    pub fn logs_max_body(&self) -> usize {
+        to_usize(self.logs_max_body_bytes.map_or(DEFAULT_LOGS_MAX_BODY, ByteSize::bytes))
+    }
+
+    /// Effective decompressed log push cap.
+    pub fn logs_max_decoded(&self) -> usize {
+        to_usize(
+            self.logs_max_decoded_bytes
+                .map_or(DEFAULT_LOGS_MAX_DECODED, ByteSize::bytes),
+        )
+    }
+
+    /// Effective longest log line.
+    pub fn logs_max_line(&self) -> usize {
+        to_usize(self.logs_max_line_size.map_or(DEFAULT_LOGS_MAX_LINE, ByteSize::bytes))
+    }
+
+    /// Effective label names per log stream.
+    pub fn logs_max_labels(&self) -> usize {
+        self.logs_max_labels_per_stream.unwrap_or(DEFAULT_LOGS_MAX_LABELS)
+    }
+
+    /// Effective stream cap.
+    pub fn logs_max_streams(&self) -> usize {
+        self.logs_max_streams.unwrap_or(DEFAULT_LOGS_MAX_STREAMS)
+    }
+
+    /// Effective `(rate, burst)` of log ingestion in bytes.
+    pub fn logs_rate(&self) -> (u64, u64) {
+        let rate = self.logs_ingestion_rate.map_or(DEFAULT_LOGS_RATE, ByteSize::bytes);
+        let burst = self.logs_ingestion_burst.map_or(DEFAULT_LOGS_BURST, ByteSize::bytes);
+        (rate, burst.max(rate))
+    }
+
     /// Checks value ranges.
     pub fn validate(&self) -> Result<(), String> {
         if self.remote_write_max_body() == 0 || self.remote_write_max_decoded() == 0 {
@@ -90,6 +161,15 @@ impl LimitsConfig {
                 "limits.remote_write_max_inflight_bytes ({b}) must be at least limits.remote_write_max_decoded_bytes ({})",
                 ByteSize(self.remote_write_max_decoded() as u64)
             ));
+        }
+        if self.logs_max_body() == 0 || self.logs_max_decoded() == 0 || self.logs_max_line() == 0 {
+            return Err(
+                "limits.logs_max_body_bytes, logs_max_decoded_bytes and logs_max_line_size must be greater than 0"
+                    .to_owned(),
+            );
+        }
+        if self.logs_rate().0 == 0 {
+            return Err("limits.logs_ingestion_rate must be greater than 0".to_owned());
         }
         if self.remote_write_max_inflight_requests() == 0 {
             return Err("limits.remote_write_max_inflight_requests must be greater than 0".to_owned());

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use nerve_storage::logs::LogStoreOptions;
 use nerve_storage::metrics::{SyncPolicy, TsdbOptions};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -25,9 +26,9 @@ pub struct StorageConfig {
     /// The write-ahead log shared policy.
     #[serde(default)]
     pub wal: WalConfig,
-    /// The log store (used once log ingestion lands).
+    /// The log store.
     #[serde(default)]
-    pub logs: SignalRetention,
+    pub logs: LogsStorageConfig,
     /// The span store (used once trace ingestion lands).
     #[serde(default)]
     pub traces: SignalRetention,
@@ -75,7 +76,28 @@ pub struct WalConfig {
     pub segment_size: Option<ByteSize>,
 }
 
-/// `storage.logs` / `storage.traces`.
+/// `storage.logs`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsStorageConfig {
+    /// How long log lines are kept (default `7d`); whole partitions are deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<PromDuration>,
+    /// Time span of one index partition (default `1d`): the retention granularity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<PromDuration>,
+    /// How far behind its stream's newest line a line is still accepted (default `1h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_order_window: Option<PromDuration>,
+    /// How far in the future a line's timestamp may be (default `10m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub future_grace: Option<PromDuration>,
+    /// How often new lines are committed to the full-text index (default `1s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_interval: Option<PromDuration>,
+}
+
+/// `storage.traces`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignalRetention {
@@ -170,12 +192,55 @@ impl StorageConfig {
         {
             return Err("storage.metrics.retention must be greater than 0".to_owned());
         }
+        for (name, d, min) in [
+            ("storage.logs.retention", self.logs.retention, Duration::from_secs(60)),
+            ("storage.logs.partition", self.logs.partition, Duration::from_secs(60)),
+            (
+                "storage.logs.commit_interval",
+                self.logs.commit_interval,
+                Duration::from_millis(10),
+            ),
+        ] {
+            if let Some(d) = d
+                && d.get() < min
+            {
+                return Err(format!("{name} {d} is too short (minimum {})", PromDuration(min)));
+            }
+        }
         if let Some(s) = self.wal.segment_size
             && !(MIN_SEGMENT..=MAX_SEGMENT).contains(&s.bytes())
         {
             return Err(format!("storage.wal.segment_size {s} must be between 1MB and 1GB"));
         }
         Ok(())
+    }
+
+    /// The options the log store is opened with.
+    pub fn log_store_options(&self) -> LogStoreOptions {
+        let mut o = LogStoreOptions::default();
+        let l = &self.logs;
+        if let Some(r) = l.retention {
+            o.retention = r.get();
+        }
+        if let Some(p) = l.partition {
+            o.partition = p.get();
+        }
+        if let Some(w) = l.out_of_order_window {
+            o.out_of_order_window = w.get();
+        }
+        if let Some(g) = l.future_grace {
+            o.future_grace = g.get();
+        }
+        if let Some(c) = l.commit_interval {
+            o.commit_interval = c.get();
+        }
+        if let Some(s) = self.wal.segment_size {
+            o.wal_segment_size = s.bytes();
+        }
+        if let Some(f) = self.wal.fsync {
+            o.sync = f.to_sync_policy();
+        }
+        o
     }
 
     /// The options the metrics TSDB is opened with: the storage defaults, overridden by

@@ -15,10 +15,8 @@
 //! outcomes to OK (with partial success), INVALID_ARGUMENT, RESOURCE_EXHAUSTED and
 //! UNAVAILABLE.
 
-use std::pin::Pin;
-
 use axum::Router;
-use axum::body::{Body, HttpBody as _};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -32,6 +30,7 @@ use nerve_storage::metrics::{Exemplar, MetricMetadata, MetricType, Tsdb};
 use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::config::limits::LimitsConfig;
+use crate::ingest::body::read_body;
 use crate::selfmetrics::SourceLabels;
 use crate::servers::error::{ApiError, ErrorKind, RETRY_AFTER_SECS};
 use crate::state::AppState;
@@ -174,16 +173,16 @@ pub async fn http_export(State(state): State<AppState>, headers: HeaderMap, body
 
 /// An error as OTLP/HTTP wants it: the status of its kind, a `google.rpc.Status` body in
 /// the request's encoding, `Retry-After` when the client should come back.
-fn status_response(e: &ApiError, encoding: OtlpEncoding) -> Response {
+pub(crate) fn status_response(e: &ApiError, encoding: OtlpEncoding) -> Response {
     let kind = e.kind();
     if kind == ErrorKind::Internal {
-        tracing::error!(error = %e.message(), "OTLP metrics request failed");
+        tracing::error!(error = %e.message(), "OTLP request failed");
     } else {
-        tracing::debug!(error = %e.message(), "OTLP metrics request refused");
+        tracing::debug!(error = %e.message(), "OTLP request refused");
     }
     let code = match kind {
         ErrorKind::Unavailable | ErrorKind::Timeout => otlp::CODE_UNAVAILABLE,
-        ErrorKind::PayloadTooLarge => otlp::CODE_RESOURCE_EXHAUSTED,
+        ErrorKind::PayloadTooLarge | ErrorKind::TooManyRequests => otlp::CODE_RESOURCE_EXHAUSTED,
         ErrorKind::Internal => otlp::CODE_INTERNAL,
         _ => otlp::CODE_INVALID_ARGUMENT,
     };
@@ -197,42 +196,11 @@ fn status_response(e: &ApiError, encoding: OtlpEncoding) -> Response {
         status.encode(encoding),
     )
         .into_response();
-    if kind == ErrorKind::Unavailable {
+    if matches!(kind, ErrorKind::Unavailable | ErrorKind::TooManyRequests) {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
     }
     resp
-}
-
-/// Reads the (already decompressed) body, refusing with 413 once it exceeds `max`.
-async fn read_body(headers: &HeaderMap, mut body: Body, max: usize) -> Result<Vec<u8>, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            ErrorKind::PayloadTooLarge,
-            format!("OTLP request body exceeds {max} bytes"),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(too_large());
-    }
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(max));
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        let frame = frame.map_err(|e| {
-            // Over the limit while decompressing shows up here as a body error too.
-            ApiError::bad_data(format!("reading request body: {e}"))
-        })?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > max {
-                return Err(too_large());
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Ok(buf)
 }
 
 /// Label bounds from `limits:` (unset = unbounded).

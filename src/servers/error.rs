@@ -38,6 +38,8 @@ pub enum ErrorKind {
     UnsupportedMediaType,
     /// 401: credentials missing or wrong.
     Unauthorized,
+    /// 429 + `Retry-After`: a rate or count limit was hit; retry later.
+    TooManyRequests,
 }
 
 impl ErrorKind {
@@ -54,6 +56,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -68,6 +71,7 @@ impl ErrorKind {
             ErrorKind::NotFound => tonic::Code::NotFound,
             ErrorKind::PayloadTooLarge => tonic::Code::ResourceExhausted,
             ErrorKind::Unauthorized => tonic::Code::Unauthenticated,
+            ErrorKind::TooManyRequests => tonic::Code::ResourceExhausted,
         }
     }
 
@@ -82,6 +86,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::TooManyRequests => "too_many_requests",
         }
     }
 }
@@ -217,7 +222,7 @@ impl IntoResponse for ApiError {
             }
         };
         match self.kind {
-            ErrorKind::Unavailable => {
+            ErrorKind::Unavailable | ErrorKind::TooManyRequests => {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }

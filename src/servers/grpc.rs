@@ -1,5 +1,5 @@
 //! The OTLP gRPC server (`:4317`): `opentelemetry.proto.collector.metrics.v1.MetricsService`
-//! today; the trace and logs services are added to [`router`] the same way.
+//! and `…logs.v1.LogsService`; the trace service is added to [`router`] the same way.
 //!
 //! tonic's routes are an axum router, so the server is axum's (HTTP/2 prior knowledge is
 //! detected per connection) and shares the HTTP server's shutdown handling. gzip requests
@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware;
+use nerve_proto::otlp_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
+use nerve_proto::otlp_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use nerve_proto::otlp_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -20,7 +22,7 @@ use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 use tower_http::trace::TraceLayer;
 
-use crate::ingest::otlp_metrics;
+use crate::ingest::{otlp_logs, otlp_metrics};
 use crate::servers::auth::{self, AccessPolicy};
 use crate::servers::error::ApiError;
 use crate::shutdown::Shutdown;
@@ -47,13 +49,39 @@ impl MetricsService for OtlpMetricsService {
     }
 }
 
+/// `LogsService/Export` → [`otlp_logs::ingest`].
+#[derive(Debug, Clone)]
+pub struct OtlpLogsService {
+    state: AppState,
+}
+
+#[tonic::async_trait]
+impl LogsService for OtlpLogsService {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        let summary = otlp_logs::ingest(&self.state, request.into_inner())
+            .await
+            .map_err(ApiError::into_grpc_status)?;
+        Ok(tonic::Response::new(otlp_logs::response(&summary)))
+    }
+}
+
 /// The gRPC routes, behind the write policy unless it is open.
 pub fn router(state: AppState, write: &Arc<AccessPolicy>) -> Router {
+    let max_logs = state.limits.logs_max_decoded();
+    let logs = LogsServiceServer::new(OtlpLogsService { state: state.clone() })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_logs);
     let metrics = MetricsServiceServer::new(OtlpMetricsService { state })
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(otlp_metrics::MAX_BODY_BYTES);
-    let routes = tonic::service::Routes::new(metrics).into_axum_router();
+    let routes = tonic::service::Routes::new(metrics)
+        .add_service(logs)
+        .into_axum_router();
     let routes = if write.is_open() {
         routes
     } else {

@@ -41,19 +41,23 @@ pub struct Policies {
 pub fn router(state: AppState, policies: &Policies) -> Router {
     let probes = Router::new()
         .route("/-/healthy", get(healthy))
-        .route("/-/ready", get(ready));
+        .route("/-/ready", get(ready))
+        .route("/ready", get(api::loki::ready));
     let read = guard(
         Router::new()
             .route("/metrics", get(metrics))
             .merge(api::prom::targets::routes())
             .merge(api::prom::query::routes())
-            .merge(api::prom::routes()),
+            .merge(api::prom::routes())
+            .merge(api::loki::routes()),
         &policies.read,
     );
     let write = guard(
         Router::new()
             .route("/api/v1/write", post(ingest::remote_write::write))
             .merge(ingest::otlp_metrics::routes())
+            .merge(ingest::otlp_logs::routes())
+            .route("/loki/api/v1/push", post(ingest::loki::push))
             .route(
                 "/-/reload",
                 post(crate::scrape::reload_handler).put(crate::scrape::reload_handler),
@@ -75,7 +79,10 @@ pub fn router(state: AppState, policies: &Policies) -> Router {
 /// behind the write policy; everything else is 404.
 pub fn otlp_router(state: AppState, policies: &Policies) -> Router {
     Router::new()
-        .merge(guard(ingest::otlp_metrics::routes(), &policies.write))
+        .merge(guard(
+            ingest::otlp_metrics::routes().merge(ingest::otlp_logs::routes()),
+            &policies.write,
+        ))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.metrics.clone(), track_duration))
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::WARN)))
@@ -123,9 +130,9 @@ async fn healthy() -> &'static str {
     "nerve is Healthy.\n"
 }
 
-/// `/-/ready`: 200 once the TSDB is open (WAL replayed), 503 before.
+/// `/-/ready`: 200 once the TSDB and the log store are open (WALs replayed), 503 before.
 async fn ready(State(state): State<AppState>) -> Response {
-    if state.db.is_ready() {
+    if state.db.is_ready() && state.logs.is_ready() {
         (StatusCode::OK, "nerve is Ready.\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n").into_response()

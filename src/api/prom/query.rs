@@ -9,9 +9,9 @@ use std::fmt::Write;
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::api::json::{json_response, write_labels, write_point, write_str};
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use nerve_query::promql::format::{sample_value, timestamp};
@@ -248,37 +248,6 @@ async fn format_query(params: Params) -> Result<Response, ApiError> {
     let q = params.first("query").unwrap_or("");
     let pretty = plan::format_query(q).map_err(|e| engine_error(e, true))?;
     Ok(Success::new(pretty).into_response())
-}
-
-fn json_response(body: &str) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        body.to_owned(),
-    )
-        .into_response()
-}
-
-fn write_str(out: &mut String, s: &str) {
-    // serde_json never fails on a &str.
-    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
-}
-
-fn write_labels(out: &mut String, l: &Labels) {
-    out.push('{');
-    for (i, (k, v)) in l.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_str(out, k);
-        out.push(':');
-        write_str(out, v);
-    }
-    out.push('}');
-}
-
-fn write_point(out: &mut String, t: i64, v: f64) {
-    let _ = write!(out, "[{},\"{}\"]", timestamp(t), sample_value(v));
 }
 
 /// The success envelope of a query result, written directly (numbers exactly as Prometheus).

@@ -51,6 +51,19 @@ fn parse_go_float(s: &str) -> Option<f64> {
 /// RFC 3339 (`2006-01-02T15:04:05.999999999Z07:00` in Go's notation) → ms since the epoch,
 /// truncating below the millisecond as Prometheus does.
 fn parse_rfc3339(s: &str) -> Option<i64> {
+    let (secs, nanos) = parse_rfc3339_parts(s)?;
+    Some(secs * 1000 + nanos / 1_000_000)
+}
+
+/// RFC 3339 (with optional fraction and offset) to nanoseconds since the epoch; `None` when
+/// malformed or outside the `i64` nanosecond range (years 1678–2262).
+pub fn parse_rfc3339_ns(s: &str) -> Option<i64> {
+    let (secs, nanos) = parse_rfc3339_parts(s)?;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// Seconds and nanoseconds of an RFC 3339 timestamp.
+fn parse_rfc3339_parts(s: &str) -> Option<(i64, i64)> {
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;
@@ -88,7 +101,7 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
         }
     };
     let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
-    Some(secs * 1000 + nanos / 1_000_000)
+    Some((secs, nanos))
 }
 
 fn num_at(s: &str, r: std::ops::Range<usize>) -> Option<i64> {

@@ -1,0 +1,108 @@
+//! `GET|POST /loki/api/v1/query` and `/loki/api/v1/query_range`.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use nerve_query::logql::{self, Limits};
+
+use super::format::{Encoding, render};
+use super::params;
+use super::source::StoreSource;
+use crate::api::json::json_response;
+use crate::api::prom::params::Params;
+use crate::servers::error::ApiError;
+use crate::state::AppState;
+
+/// Queries running longer are stopped with 503 `timeout` (Loki's default `query_timeout`).
+const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The encoding the client asked for with `X-Loki-Response-Encoding-Flags`.
+fn encoding(headers: &HeaderMap) -> Encoding {
+    let categorize = headers
+        .get_all("x-loki-response-encoding-flags")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|f| f.trim() == "categorize-labels");
+    if categorize {
+        Encoding::Categorized
+    } else {
+        Encoding::Legacy
+    }
+}
+
+fn query_param(p: &Params) -> Result<String, ApiError> {
+    match p.first("query") {
+        None | Some("") => Err(ApiError::bad_data("query parameter is required").plain()),
+        Some(q) => Ok(q.to_owned()),
+    }
+}
+
+fn limits() -> Limits {
+    Limits {
+        deadline: Some(Instant::now() + QUERY_TIMEOUT),
+        ..Limits::default()
+    }
+}
+
+/// `GET|POST /loki/api/v1/query` (`query`, `time`, `limit`, `direction`).
+#[tracing::instrument(skip_all)]
+pub async fn instant(State(state): State<AppState>, headers: HeaderMap, p: Params) -> Result<Response, ApiError> {
+    let run = async {
+        let q = query_param(&p)?;
+        let t = params::time(&p)?;
+        let limit = params::limit(&p)?;
+        let dir = logql_direction(params::direction(&p)?);
+        let enc = encoding(&headers);
+        let started = Instant::now();
+        let value = super::with_logs(&state, move |logs| {
+            logql::eval_instant(&StoreSource(&logs), &q, t, limit, dir, &limits()).map_err(ApiError::from)
+        })
+        .await?;
+        Ok(json_response(&render(&value, enc, started.elapsed().as_secs_f64())))
+    };
+    run.await.map_err(ApiError::plain)
+}
+
+/// `GET|POST /loki/api/v1/query_range` (`query`, `start`, `end`, `step`, `interval`, `limit`,
+/// `direction`).
+#[tracing::instrument(skip_all)]
+pub async fn range(State(state): State<AppState>, headers: HeaderMap, p: Params) -> Result<Response, ApiError> {
+    let run = async {
+        let q = query_param(&p)?;
+        let (start, end) = params::range(&p)?;
+        let step = params::step(&p, start, end)?;
+        let interval = params::interval(&p)?;
+        let limit = params::limit(&p)?;
+        let dir = logql_direction(params::direction(&p)?);
+        let enc = encoding(&headers);
+        let started = Instant::now();
+        let value = super::with_logs(&state, move |logs| {
+            logql::eval_range(
+                &StoreSource(&logs),
+                &q,
+                start,
+                end,
+                step,
+                interval,
+                limit,
+                dir,
+                &limits(),
+            )
+            .map_err(ApiError::from)
+        })
+        .await?;
+        Ok(json_response(&render(&value, enc, started.elapsed().as_secs_f64())))
+    };
+    run.await.map_err(ApiError::plain)
+}
+
+/// The engine's direction for the store's.
+pub fn logql_direction(d: nerve_storage::logs::Direction) -> logql::Direction {
+    match d {
+        nerve_storage::logs::Direction::Forward => logql::Direction::Forward,
+        nerve_storage::logs::Direction::Backward => logql::Direction::Backward,
+    }
+}

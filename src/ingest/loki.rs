@@ -1,0 +1,215 @@
+//! Log ingest: Loki's `POST /loki/api/v1/push` (JSON, gzip/deflate JSON, snappy protobuf), and
+//! [`store`], the one path by which decoded pushes (Loki or OTLP) reach the log store.
+//!
+//! Validation follows Loki's distributor (api-contracts §2.4): streams need labels, at most
+//! `limits.logs_max_labels_per_stream` label names, valid names; lines longer than
+//! `limits.logs_max_line_size` are refused; the store refuses lines too far behind their
+//! stream, past retention or too far in the future. Refused entries are reported in a 400
+//! whose body says what and why, while the valid entries of the same push are stored (Loki's
+//! behaviour). The ingestion rate limit and the stream limit answer 429 + `Retry-After` and
+//! store nothing. Success is 204. Loki adds `service_name` when missing and `detected_level`
+//! to structured metadata; so does nerve. Trace ids are taken from structured metadata, a JSON
+//! line or a logfmt line and indexed.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nerve_proto::loki::{PushRequest, decode_push, detect_level, ensure_service_name, extract_trace_id};
+use nerve_storage::Labels;
+use nerve_storage::labels::is_valid_label_name;
+use nerve_storage::logs::{LogEntry, LogStream, now_ns};
+
+use crate::config::limits::LimitsConfig;
+use crate::ingest::body::read_body;
+use crate::servers::error::{ApiError, ErrorKind};
+use crate::state::AppState;
+
+/// What a push stored.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PushSummary {
+    /// Entries stored.
+    pub accepted: usize,
+    /// Entries refused (validation or store), with the reasons in `errors`.
+    pub rejected: usize,
+    /// One line per refusal reason (bounded).
+    pub errors: Vec<String>,
+}
+
+impl PushSummary {
+    /// The Loki answer: 204, or 400 listing what was refused.
+    pub fn into_loki_response(self) -> Response {
+        if self.rejected == 0 {
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        let mut msg = self.errors.join("\n");
+        msg.push_str(&format!(
+            "\ntotal ignored: {} out of {}",
+            self.rejected,
+            self.rejected + self.accepted
+        ));
+        ApiError::bad_data(msg).plain().into_response()
+    }
+}
+
+/// At most this many refusal messages are kept per push.
+const MAX_ERRORS: usize = 20;
+
+/// `POST /loki/api/v1/push`.
+#[tracing::instrument(skip_all)]
+pub async fn push(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    match push_inner(&state, &headers, body).await {
+        Ok(summary) => summary.into_loki_response(),
+        Err(e) => e.plain().into_response(),
+    }
+}
+
+async fn push_inner(state: &AppState, headers: &HeaderMap, body: Body) -> Result<PushSummary, ApiError> {
+    state.logs.ready()?;
+    let header_str = |h| {
+        headers
+            .get(h)
+            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let content_type = header_str(header::CONTENT_TYPE);
+    let content_encoding = header_str(header::CONTENT_ENCODING);
+    let body = read_body(headers, body, state.limits.logs_max_body()).await?;
+    let max_decoded = state.limits.logs_max_decoded();
+    let req = tokio::task::spawn_blocking(move || {
+        decode_push(&body, content_type.as_deref(), content_encoding.as_deref(), max_decoded)
+    })
+    .await?
+    .map_err(|e| {
+        let kind = if e.http_status() == 413 {
+            ErrorKind::PayloadTooLarge
+        } else {
+            ErrorKind::BadData
+        };
+        ApiError::new(kind, format!("decoding push request: {e}"))
+    })?;
+    store(state, req).await
+}
+
+/// Validates and stores a decoded push: limits, `service_name`, `detected_level`, trace ids.
+pub async fn store(state: &AppState, req: PushRequest) -> Result<PushSummary, ApiError> {
+    let logs = state.logs.ready()?;
+    let limits = state.limits.clone();
+    let (streams, mut summary) = prepare(req, &limits);
+    let bytes: usize = streams.iter().flat_map(|s| &s.entries).map(|e| e.line.len()).sum();
+    let lines: usize = streams.iter().map(|s| s.entries.len()).sum();
+    if lines == 0 {
+        return Ok(summary);
+    }
+    if !state.log_rate.try_take(bytes as u64) {
+        state.metrics.log_rejected_rate.inc_by(lines as u64);
+        return Err(ApiError::new(
+            ErrorKind::TooManyRequests,
+            format!(
+                "Ingestion rate limit exceeded (limit: {} bytes/sec) while attempting to ingest '{lines}' lines totaling '{bytes}' bytes, reduce log volume or raise limits.logs_ingestion_rate",
+                state.log_rate.rate()
+            ),
+        ));
+    }
+    let max_streams = limits.logs_max_streams();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let new = logs.count_new_streams(streams.iter().map(|s| &s.labels));
+        let have = logs.stats().streams;
+        if new > 0 && have + new > max_streams {
+            return Err(ApiError::new(
+                ErrorKind::TooManyRequests,
+                format!(
+                    "Maximum active stream limit exceeded when trying to create {new} streams (limits.logs_max_streams: {max_streams}, streams: {have}), reduce the number of streams (reduce labels or reduce label values)"
+                ),
+            ));
+        }
+        logs.push(streams, now_ns()).map_err(ApiError::from)
+    })
+    .await??;
+    summary.accepted += outcome.accepted;
+    summary.rejected += outcome.rejected.len();
+    for r in outcome
+        .rejected
+        .iter()
+        .take(MAX_ERRORS.saturating_sub(summary.errors.len()))
+    {
+        summary.errors.push(r.to_string());
+    }
+    let m = &state.metrics;
+    m.log_ingested_lines.inc_by(outcome.accepted as u64);
+    m.log_ingested_bytes.inc_by(outcome.accepted_bytes as u64);
+    m.log_rejected_lines.inc_by(summary.rejected as u64);
+    Ok(summary)
+}
+
+/// Turns wire streams into store streams, refusing what breaks a limit.
+fn prepare(req: PushRequest, limits: &LimitsConfig) -> (Vec<LogStream>, PushSummary) {
+    let mut summary = PushSummary::default();
+    let max_labels = limits.logs_max_labels();
+    let max_line = limits.logs_max_line();
+    let mut out = Vec::with_capacity(req.streams.len());
+    let refuse = |summary: &mut PushSummary, n: usize, msg: String| {
+        summary.rejected += n;
+        if summary.errors.len() < MAX_ERRORS {
+            summary.errors.push(msg);
+        }
+    };
+    for s in req.streams {
+        let mut pairs = s.labels;
+        if pairs.is_empty() {
+            refuse(
+                &mut summary,
+                s.entries.len(),
+                "error parsing labels: stream has no labels".into(),
+            );
+            continue;
+        }
+        if let Some((n, _)) = pairs.iter().find(|(n, _)| !is_valid_label_name(n)) {
+            let msg = format!("error parsing labels: invalid label name {n:?}");
+            refuse(&mut summary, s.entries.len(), msg);
+            continue;
+        }
+        let named = pairs.len();
+        ensure_service_name(&mut pairs);
+        let labels = match Labels::from_pairs(pairs) {
+            Ok(l) => l,
+            Err(e) => {
+                refuse(&mut summary, s.entries.len(), format!("error parsing labels: {e}"));
+                continue;
+            }
+        };
+        if named > max_labels {
+            let msg = format!("stream '{labels}' has {named} label names; limit {max_labels}");
+            refuse(&mut summary, s.entries.len(), msg);
+            continue;
+        }
+        let label_pairs: Vec<(String, String)> = labels.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
+        let mut entries = Vec::with_capacity(s.entries.len());
+        for e in s.entries {
+            if e.line.len() > max_line {
+                let msg = format!(
+                    "max entry size '{max_line}' bytes exceeded for stream '{labels}' while adding an entry with length '{}' bytes",
+                    e.line.len()
+                );
+                refuse(&mut summary, 1, msg);
+                continue;
+            }
+            let mut metadata = e.structured_metadata;
+            if !metadata.iter().any(|(k, _)| k == "detected_level") && labels.get("detected_level").is_none() {
+                let level = detect_level(&label_pairs, &metadata, &e.line);
+                metadata.push(("detected_level".to_owned(), level.to_owned()));
+            }
+            let trace_id = extract_trace_id(&e.line, &metadata);
+            entries.push(LogEntry {
+                ts_ns: e.ts_ns,
+                line: e.line,
+                metadata,
+                trace_id,
+            });
+        }
+        if !entries.is_empty() {
+            out.push(LogStream { labels, entries });
+        }
+    }
+    (out, summary)
+}

@@ -11,13 +11,16 @@
 # started is stopped by PID on exit.
 #
 # Environment: BYTES [1073741824], STREAMS [50], CONCURRENCY [4], SKIP_BUILD [0], KEEP_DATA [0],
-#              MAX_SECONDS [1200], RESULTS_JSON [] (also write the figures there).
+#              MAX_SECONDS [1200], RESULTS_JSON [] (also write the figures there),
+#              BIN_DIR [target/release] (where nerve and nerve-logbench are; with SKIP_BUILD=1,
+#              lets a copy of the binaries be measured while the target dir is rebuilt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BYTES=${BYTES:-1073741824}
 STREAMS=${STREAMS:-50}
 CONCURRENCY=${CONCURRENCY:-4}
 MAX_SECONDS=${MAX_SECONDS:-1200}
+BIN_DIR=${BIN_DIR:-target/release}
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   cargo build --release --features loadgen --bin nerve --bin nerve-logbench
 fi
@@ -33,7 +36,7 @@ limits:
   logs_ingestion_rate: 4GB
   logs_ingestion_burst: 8GB
 YML
-target/release/nerve serve --config "$TMP/nerve.yml" --data-dir "$TMP/data" \
+"$BIN_DIR/nerve" serve --config "$TMP/nerve.yml" --data-dir "$TMP/data" \
   --http-listen 127.0.0.1:0 --otlp-grpc-listen 127.0.0.1:0 --otlp-http-listen 127.0.0.1:0 \
   2> "$TMP/nerve.log" &
 NERVE_PID=$!
@@ -44,7 +47,7 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 [[ -n "$ADDR" ]] || { echo "nerve did not start" >&2; cat "$TMP/nerve.log" >&2; exit 1; }
-RESULT=$(target/release/nerve-logbench --url "http://$ADDR" --pid "$NERVE_PID" --bytes "$BYTES" \
+RESULT=$("$BIN_DIR/nerve-logbench" --url "http://$ADDR" --pid "$NERVE_PID" --bytes "$BYTES" \
   --streams "$STREAMS" --concurrency "$CONCURRENCY" --max-seconds "$MAX_SECONDS")
 PEAK_RSS_KB=$(grep VmHWM "/proc/$NERVE_PID/status" | awk '{print $2}')
 kill -TERM "$NERVE_PID"

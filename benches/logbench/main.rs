@@ -11,7 +11,9 @@
 //! nerve's CPU time from `/proc/<--pid>/stat`; (2) wait until the head is committed to the
 //! index (`nerve_log_head_entries` = 0); (3) run `{app="x"} |= "rare-token-zq7"` over the
 //! whole span (limit 1000, backward, like Grafana) and
-//! `sum by (level) (count_over_time({app="x"} | json [1m]))` as a range query over the last
+//! `sum by (level) (count_over_time({app="x", format="json"} | json [1m]))` (the JSON half of
+//! the streams: `| json` over logfmt lines is a pipeline error in Loki and nerve alike) as a
+//! range query over the last
 //! hour, `--repeat` times each. Prints one JSON line with the figures. Loopback URLs only.
 
 use std::net::IpAddr;
@@ -125,8 +127,14 @@ fn build_bodies(a: &Args) -> (Vec<Vec<u8>>, u64, u64) {
         .unwrap_or_default()
         .as_nanos() as i64;
     let span = a.span_secs as i64 * 1_000_000_000;
-    // Estimate the line count from the mean line size to spread timestamps evenly.
-    let mean = (500 + 150) / 2;
+    // Estimate the line count from the mean size of a sample of lines (JSON and logfmt
+    // alternate) to spread timestamps evenly; timestamps never pass `now` (nerve refuses
+    // lines from the future).
+    let mut probe = Rng(a.seed.wrapping_add(7) | 1);
+    let sample: u64 = (0..2000)
+        .map(|k| if k % 2 == 0 { json_line(&mut probe, now).len() } else { logfmt_line(&mut probe).len() } as u64)
+        .sum();
+    let mean = (sample / 2000).max(1);
     let total_lines = (a.bytes / mean).max(1) as i64;
     let step = (span / total_lines).max(1);
     let start = now - span;
@@ -149,7 +157,7 @@ fn build_bodies(a: &Args) -> (Vec<Vec<u8>>, u64, u64) {
         let mut in_batch = 0usize;
         while in_batch < a.batch_bytes && raw < a.bytes {
             let s = (i as usize) % a.streams;
-            let ts = start + i * step;
+            let ts = (start + i * step).min(now);
             let mut line = if s.is_multiple_of(2) {
                 json_line(&mut rng, ts)
             } else {
@@ -298,7 +306,7 @@ async fn main() -> Result<()> {
     );
     let (rare_ms, rare_body) = timed_query(&c, &rare_url, a.repeat).await?;
     let found = rare_body.matches(RARE).count();
-    let metric_q = r#"sum by (level) (count_over_time({app="x"} | json [1m]))"#;
+    let metric_q = r#"sum by (level) (count_over_time({app="x", format="json"} | json [1m]))"#;
     let metric_url = format!(
         "{}/loki/api/v1/query_range?query={}&start={}&end={now}&step=60",
         a.url,

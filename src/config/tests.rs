@@ -156,14 +156,7 @@ fn loads_a_real_prometheus_yml() {
     assert_eq!(cfg.remote_write[0].headers["X-Scope-OrgID"], "demo");
     // Prometheus' storage.tsdb.out_of_order_time_window reaches the TSDB options.
     assert_eq!(cfg.storage.tsdb_options().out_of_order_window, Duration::from_secs(600));
-    assert_eq!(
-        cfg.unimplemented_sections(),
-        vec![
-            "rule_files (rule evaluation)",
-            "alerting (notifications)",
-            "remote_write (sending)"
-        ]
-    );
+    assert_eq!(cfg.unimplemented_sections(), vec!["remote_write (sending)"]);
 }
 
 #[test]

@@ -1,0 +1,212 @@
+//! `/api/v1/rules` and `/api/v1/alerts`, shaped as Prometheus' `web/api/v1/api.go` answers
+//! them (Grafana's rule and alert views read these).
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use super::envelope::Success;
+use super::params::Params;
+use crate::rules::alert::{Alert, AlertState};
+use crate::rules::group::{Group, RuleKind};
+use crate::rules::template_funcs::rfc3339_ms;
+use crate::servers::error::ApiError;
+use crate::state::AppState;
+
+/// Routes of this module, to be merged into the main router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/rules", get(rules))
+        .route("/api/v1/alerts", get(alerts))
+}
+
+/// `lastEvaluation` of a rule never evaluated (Go's zero time).
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiAlert {
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    state: &'static str,
+    active_at: String,
+    value: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_firing_since: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiRule {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'static str>,
+    name: String,
+    query: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_firing_for: Option<f64>,
+    labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerts: Option<Vec<ApiAlert>>,
+    health: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    last_error: String,
+    evaluation_time: f64,
+    last_evaluation: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiGroup {
+    name: String,
+    file: String,
+    rules: Vec<ApiRule>,
+    interval: f64,
+    limit: usize,
+    evaluation_time: f64,
+    last_evaluation: String,
+}
+
+/// Prometheus' `strconv.FormatFloat(v, 'e', -1, 64)`: `1e+00`, `1.5e-01`.
+fn value_e(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    let s = format!("{v:e}");
+    let (m, x) = s.split_once('e').unwrap_or((&s, "0"));
+    let x: i32 = x.parse().unwrap_or(0);
+    format!("{m}e{}{:02}", if x < 0 { '-' } else { '+' }, x.abs())
+}
+
+fn api_alert(a: &Alert) -> ApiAlert {
+    ApiAlert {
+        labels: a.labels.clone(),
+        annotations: a.annotations.clone(),
+        state: a.state.as_str(),
+        active_at: rfc3339_ms(a.active_at_ms),
+        value: value_e(a.value),
+        keep_firing_since: a.keep_firing_since_ms.map(rfc3339_ms),
+    }
+}
+
+fn active(alerts: Vec<&Alert>) -> Vec<ApiAlert> {
+    alerts
+        .into_iter()
+        .filter(|a| a.state != AlertState::Inactive)
+        .map(api_alert)
+        .collect()
+}
+
+fn api_group(g: &Group, want_alerts: bool, want_records: bool) -> ApiGroup {
+    let rules = g
+        .rules
+        .iter()
+        .filter_map(|r| {
+            let (kind, state, duration, keep, annotations, alerts) = match &r.kind {
+                RuleKind::Alerting(a) if want_alerts => (
+                    "alerting",
+                    Some(a.state().as_str()),
+                    Some(a.hold_ms as f64 / 1000.0),
+                    Some(a.keep_firing_ms as f64 / 1000.0),
+                    Some(r.annotations.clone()),
+                    Some(active(a.alerts())),
+                ),
+                RuleKind::Recording(_) if want_records => ("recording", None, None, None, None, None),
+                _ => return None,
+            };
+            Some(ApiRule {
+                state,
+                name: r.name.clone(),
+                query: r.expr.clone(),
+                duration,
+                keep_firing_for: keep,
+                labels: r.labels.clone(),
+                annotations,
+                alerts,
+                health: r.health.as_str(),
+                last_error: r.last_error.clone().unwrap_or_default(),
+                evaluation_time: r.eval_seconds,
+                last_evaluation: r.last_eval_ms.map_or_else(|| ZERO_TIME.to_owned(), rfc3339_ms),
+                kind,
+            })
+        })
+        .collect();
+    ApiGroup {
+        name: g.name.clone(),
+        file: g.file.clone(),
+        rules,
+        interval: g.interval_ms as f64 / 1000.0,
+        limit: g.limit,
+        evaluation_time: g.eval_seconds,
+        last_evaluation: g.last_eval_ms.map_or_else(|| ZERO_TIME.to_owned(), rfc3339_ms),
+    }
+}
+
+#[derive(Serialize)]
+struct RulesData {
+    groups: Vec<ApiGroup>,
+}
+
+/// `GET /api/v1/rules[?type=alert|record]`.
+#[tracing::instrument(skip_all)]
+async fn rules(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
+    let typ = params.first("type").unwrap_or("").to_lowercase();
+    let (want_alerts, want_records) = match typ.as_str() {
+        "" => (true, true),
+        "alert" => (true, false),
+        "record" => (false, true),
+        other => return Err(ApiError::bad_data(format!("not supported value {other:?}"))),
+    };
+    let groups = state
+        .rules
+        .groups()
+        .iter()
+        .map(|g| api_group(&g.lock(), want_alerts, want_records))
+        .collect();
+    Ok(Success::new(RulesData { groups }).into_response())
+}
+
+#[derive(Serialize)]
+struct AlertsData {
+    alerts: Vec<ApiAlert>,
+}
+
+/// `GET /api/v1/alerts`: every pending and firing alert.
+#[tracing::instrument(skip_all)]
+async fn alerts(State(state): State<AppState>) -> Response {
+    let mut alerts = Vec::new();
+    for g in state.rules.groups() {
+        let g = g.lock();
+        for r in &g.rules {
+            if let RuleKind::Alerting(a) = &r.kind {
+                alerts.extend(active(a.alerts()));
+            }
+        }
+    }
+    Success::new(AlertsData { alerts }).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::value_e;
+
+    #[test]
+    fn values_like_go() {
+        assert_eq!(value_e(1.0), "1e+00");
+        assert_eq!(value_e(0.15), "1.5e-01");
+        assert_eq!(value_e(1234.5), "1.2345e+03");
+        assert_eq!(value_e(f64::NAN), "NaN");
+    }
+}

@@ -1,0 +1,334 @@
+//! Recording and alerting rules (Prometheus' rule manager, plus LogQL groups like Loki's
+//! ruler) and alert notification.
+//!
+//! - [`file`]: rule files, validation, `nerve check rules`.
+//! - [`template`] / [`template_exec`] / [`template_funcs`]: alert label and annotation
+//!   templates (Go `text/template` subset with Prometheus' functions).
+//! - [`recording`] / [`alert`]: the two rule kinds; [`alert`] holds the alert lifecycle.
+//! - [`group`]: one group's evaluation; [`querier`]: the stores it reads and writes.
+//! - [`notifier`]: Alertmanager v2 and webhook delivery.
+//!
+//! [`Manager`] runs one task per group. Each evaluation happens at a timestamp aligned to the
+//! group's interval (with a per-group offset), and its output is committed through the TSDB
+//! appender. Reload ([`Manager::apply`]) reads every rule file first, so an invalid file
+//! changes nothing; unchanged groups keep running, changed groups restart with their alerts
+//! carried over, and removed groups get stale markers and resolution notices for their
+//! firing alerts. At startup, alerting rules restore their `for` state from
+//! `ALERTS_FOR_STATE` after the first evaluation.
+
+pub mod alert;
+pub mod file;
+pub mod group;
+pub mod notifier;
+pub mod querier;
+pub mod recording;
+pub mod template;
+pub mod template_exec;
+pub mod template_funcs;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use self::group::{EvalSettings, Group};
+use self::notifier::Notifier;
+use self::querier::Querier;
+use crate::config::Config;
+use crate::db::{Db, LogsDb};
+use crate::selfmetrics::{RuleGroupLabels, SelfMetrics};
+use crate::shutdown::Shutdown;
+
+/// Prometheus' default `global.evaluation_interval`.
+const DEFAULT_EVAL_INTERVAL: Duration = Duration::from_secs(60);
+/// Prometheus' default `--rules.alert.resend-delay`.
+const DEFAULT_RESEND_DELAY: Duration = Duration::from_secs(60);
+
+struct GroupHandle {
+    file: String,
+    name: String,
+    fingerprint: String,
+    group: Arc<Mutex<Group>>,
+    stop: watch::Sender<bool>,
+    join: JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Inner {
+    groups: Vec<GroupHandle>,
+    settings: Arc<EvalSettings>,
+    /// True once the first config was applied (later groups need no restore).
+    started: bool,
+    /// The config file reloads re-read.
+    config_path: Option<PathBuf>,
+    /// nerve's URL, for `generatorURL` and `$externalURL`.
+    external_url: String,
+}
+
+/// Owns the rule groups and the notifier. Thread-safe; shared through an `Arc`.
+pub struct Manager {
+    db: Arc<Db>,
+    logs: Arc<LogsDb>,
+    metrics: Arc<SelfMetrics>,
+    notifier: Arc<Notifier>,
+    inner: Mutex<Inner>,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleManager")
+            .field("groups", &self.inner.lock().groups.len())
+            .finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Expands `rule_files` globs (relative paths are relative to `base`), sorted, de-duplicated.
+pub fn expand_rule_files(globs: &[String], base: Option<&Path>) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for g in globs {
+        let pattern = match base {
+            Some(b) if Path::new(g).is_relative() => b.join(g).to_string_lossy().into_owned(),
+            _ => g.clone(),
+        };
+        let paths = glob::glob(&pattern).map_err(|e| format!("invalid rule_files pattern {g:?}: {e}"))?;
+        for p in paths {
+            out.push(p.map_err(|e| e.to_string())?);
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+impl Manager {
+    /// A manager with no groups; [`Manager::apply`] loads them once the stores are open.
+    pub fn new(db: Arc<Db>, logs: Arc<LogsDb>, metrics: Arc<SelfMetrics>) -> Self {
+        Manager {
+            notifier: Arc::new(Notifier::new(metrics.clone())),
+            db,
+            logs,
+            metrics,
+            inner: Mutex::new(Inner::default()),
+            reload_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Starts the notification sender; it stops with `shutdown`.
+    pub fn start_notifier(&self, shutdown: Shutdown) {
+        tokio::spawn(self.notifier.clone().run(shutdown));
+    }
+
+    /// Snapshots of every group, in file then config order, for the API.
+    pub fn groups(&self) -> Vec<Arc<Mutex<Group>>> {
+        self.inner.lock().groups.iter().map(|g| g.group.clone()).collect()
+    }
+
+    /// Loads the rule files of `cfg` and brings the running groups in line; an error changes
+    /// nothing. `config_path` anchors relative `rule_files`; `external_url` is nerve's URL.
+    /// Must run inside the tokio runtime.
+    pub async fn apply(&self, cfg: &Config, config_path: Option<&Path>, external_url: &str) -> Result<(), String> {
+        let _guard = self.reload_lock.lock().await;
+        let tsdb = self.db.get().ok_or("the metrics TSDB is not open yet")?;
+        let base = config_path.and_then(Path::parent).map(Path::to_path_buf);
+        let globs = cfg.rule_files.clone();
+        let loaded = tokio::task::spawn_blocking(move || -> Result<Vec<_>, String> {
+            let mut out = Vec::new();
+            for path in expand_rule_files(&globs, base.as_deref())? {
+                let f = file::load(&path).map_err(|e| e.join("; "))?;
+                out.push((path.display().to_string(), f));
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        let default_interval = cfg.global.evaluation_interval.map_or(DEFAULT_EVAL_INTERVAL, |d| d.0);
+        let default_ms = i64::try_from(default_interval.as_millis()).unwrap_or(60_000).max(1);
+        let mut compiled = Vec::new();
+        for (path, f) in &loaded {
+            for spec in &f.groups {
+                let g = Group::from_spec(spec, path, default_ms)?;
+                let fp = format!("{}\0{:?}", g.interval_ms, spec);
+                compiled.push((path.clone(), spec.name.clone(), fp, g));
+            }
+        }
+        self.notifier.configure(cfg, external_url)?;
+        let resend = cfg.alerting.resend_delay.map_or(DEFAULT_RESEND_DELAY, |d| d.0);
+        let settings = Arc::new(EvalSettings {
+            external_labels: cfg.global.external_labels.clone(),
+            external_url: external_url.to_owned(),
+            resend_ms: i64::try_from(resend.as_millis()).unwrap_or(60_000),
+        });
+        let querier = Querier::new(tsdb, self.logs.get());
+        let mut retired = Vec::new();
+        {
+            let mut inner = self.inner.lock();
+            let settings_changed = *inner.settings != *settings;
+            inner.settings = settings.clone();
+            let restore = !inner.started;
+            inner.started = true;
+            let mut old: Vec<GroupHandle> = std::mem::take(&mut inner.groups);
+            for (file, name, fp, mut g) in compiled {
+                if let Some(i) = old.iter().position(|h| h.file == file && h.name == name) {
+                    let h = old.remove(i);
+                    if h.fingerprint == fp && !settings_changed {
+                        inner.groups.push(h);
+                        continue;
+                    }
+                    h.stop.send_replace(true);
+                    g.copy_state(&mut h.group.lock());
+                    tracing::info!(group = name, file, "rule group changed, restarting it");
+                } else if restore {
+                    g.await_restore();
+                }
+                let group = Arc::new(Mutex::new(g));
+                let (tx, rx) = watch::channel(false);
+                let join = tokio::spawn(run_group(
+                    group.clone(),
+                    querier.clone(),
+                    settings.clone(),
+                    self.notifier.clone(),
+                    self.metrics.clone(),
+                    rx,
+                ));
+                inner.groups.push(GroupHandle {
+                    file,
+                    name,
+                    fingerprint: fp,
+                    group,
+                    stop: tx,
+                    join,
+                });
+            }
+            for h in old {
+                h.stop.send_replace(true);
+                tracing::info!(group = h.name, file = h.file, "rule group removed");
+                retired.push(h.group);
+            }
+        }
+        if !retired.is_empty() {
+            let notifier = self.notifier.clone();
+            let s = settings.clone();
+            let notes = tokio::task::spawn_blocking(move || {
+                let t = now_ms();
+                retired
+                    .iter()
+                    .flat_map(|g| g.lock().retire(t, &querier, &s))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            notifier.send(notes);
+        }
+        tracing::info!(groups = self.inner.lock().groups.len(), "rules loaded");
+        Ok(())
+    }
+
+    /// Sets the config file reloads re-read and nerve's external URL.
+    pub fn set_origin(&self, config_path: Option<PathBuf>, external_url: String) {
+        let mut inner = self.inner.lock();
+        inner.config_path = config_path;
+        inner.external_url = external_url;
+    }
+
+    /// Re-reads the config file and its rule files; errors leave the running rules alone.
+    pub async fn reload(&self) -> Result<(), String> {
+        let (path, url) = {
+            let inner = self.inner.lock();
+            (inner.config_path.clone(), inner.external_url.clone())
+        };
+        let cfg = match path.clone() {
+            Some(p) => tokio::task::spawn_blocking(move || Config::load(&p))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("{e:#}"))?,
+            None => Config::default(),
+        };
+        self.apply(&cfg, path.as_deref(), &url).await
+    }
+
+    /// Stops every group task (bounded wait).
+    pub async fn shutdown(&self) {
+        let groups: Vec<GroupHandle> = std::mem::take(&mut self.inner.lock().groups);
+        for g in &groups {
+            g.stop.send_replace(true);
+        }
+        for g in groups {
+            let _ = tokio::time::timeout(Duration::from_secs(10), g.join).await;
+        }
+    }
+}
+
+/// A per-group offset within the interval, so groups do not all evaluate at once.
+fn offset_ms(file: &str, name: &str, interval_ms: i64) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in file.bytes().chain([0xff]).chain(name.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % interval_ms.max(1) as u64) as i64
+}
+
+/// Evaluates one group on its schedule until told to stop.
+async fn run_group(
+    group: Arc<Mutex<Group>>,
+    querier: Querier,
+    settings: Arc<EvalSettings>,
+    notifier: Arc<Notifier>,
+    metrics: Arc<SelfMetrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (interval, offset, labels) = {
+        let g = group.lock();
+        (
+            g.interval_ms,
+            offset_ms(&g.file, &g.name, g.interval_ms),
+            RuleGroupLabels {
+                rule_group: format!("{};{}", g.file, g.name),
+            },
+        )
+    };
+    loop {
+        let now = now_ms();
+        let next = (now - offset).div_euclid(interval) * interval + offset + interval;
+        let wait = Duration::from_millis(u64::try_from(next - now).unwrap_or(0));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            r = stop.changed() => if r.is_err() || *stop.borrow() { return },
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let (g, q, s) = (group.clone(), querier.clone(), settings.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let mut g = g.lock();
+            let out = g.eval(next, &q, &s);
+            g.restore(next, &q);
+            out
+        })
+        .await;
+        match done {
+            Ok((notes, stats)) => {
+                metrics
+                    .rule_evaluations
+                    .get_or_create(&labels)
+                    .inc_by(stats.rules as u64);
+                metrics
+                    .rule_evaluation_failures
+                    .get_or_create(&labels)
+                    .inc_by(stats.failures as u64);
+                notifier.send(notes);
+            }
+            Err(e) => tracing::error!(error = %e, "BUG: rule group evaluation panicked"),
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! Sends alerts: Alertmanager API v2 (`POST /api/v2/alerts`) to every configured
+//! Alertmanager, and Alertmanager's webhook JSON to `alerting.webhook_configs` URLs.
+//!
+//! Alerts wait in a bounded queue (the oldest are dropped when it is full); one task sends
+//! them in batches, to every target at once, retrying failed requests with backoff. External
+//! labels are added to every alert (an alert's own label wins). Counters in
+//! [`SelfMetrics`]: sent, failed and dropped alerts, queue length.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use serde::Serialize;
+
+use super::alert::Notification;
+use super::template_funcs::rfc3339_ms;
+use crate::config::Config;
+use crate::selfmetrics::{NotifyLabels, SelfMetrics};
+use crate::shutdown::Shutdown;
+
+/// Most alerts waiting to be sent (Prometheus' `--alertmanager.notification-queue-capacity`).
+pub const QUEUE_CAPACITY: usize = 10_000;
+/// Most alerts per request.
+const MAX_BATCH: usize = 64;
+/// Attempts per batch and target.
+const ATTEMPTS: u32 = 3;
+/// First retry delay; doubled on every further attempt.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// Per-request timeout when the config sets none.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where alerts go.
+#[derive(Clone, Debug)]
+struct Target {
+    url: String,
+    webhook: bool,
+    max_alerts: usize,
+    timeout: Duration,
+    headers: HeaderMap,
+}
+
+/// The alert sender. Thread-safe; shared through an `Arc`.
+pub struct Notifier {
+    queue: Mutex<VecDeque<Notification>>,
+    wake: tokio::sync::Notify,
+    targets: Mutex<Arc<Vec<Target>>>,
+    external_labels: Mutex<BTreeMap<String, String>>,
+    external_url: Mutex<String>,
+    client: reqwest::Client,
+    metrics: Arc<SelfMetrics>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("targets", &self.targets.lock().len())
+            .finish()
+    }
+}
+
+/// One alert in Alertmanager's v2 API.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AmAlert<'a> {
+    labels: &'a BTreeMap<String, String>,
+    annotations: &'a BTreeMap<String, String>,
+    starts_at: String,
+    ends_at: String,
+    #[serde(rename = "generatorURL")]
+    generator_url: &'a str,
+}
+
+/// One alert in Alertmanager's webhook payload.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HookAlert<'a> {
+    status: &'static str,
+    labels: &'a BTreeMap<String, String>,
+    annotations: &'a BTreeMap<String, String>,
+    starts_at: String,
+    ends_at: String,
+    #[serde(rename = "generatorURL")]
+    generator_url: &'a str,
+    fingerprint: String,
+}
+
+/// Alertmanager's webhook payload (version 4).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HookMessage<'a> {
+    version: &'static str,
+    group_key: String,
+    truncated_alerts: usize,
+    status: &'static str,
+    receiver: &'static str,
+    group_labels: BTreeMap<String, String>,
+    common_labels: BTreeMap<String, String>,
+    common_annotations: BTreeMap<String, String>,
+    #[serde(rename = "externalURL")]
+    external_url: String,
+    alerts: Vec<HookAlert<'a>>,
+}
+
+impl Notifier {
+    /// A notifier with no targets yet (see [`Notifier::configure`]).
+    pub fn new(metrics: Arc<SelfMetrics>) -> Self {
+        Notifier {
+            queue: Mutex::new(VecDeque::new()),
+            wake: tokio::sync::Notify::new(),
+            targets: Mutex::new(Arc::new(Vec::new())),
+            external_labels: Mutex::new(BTreeMap::new()),
+            external_url: Mutex::new(String::new()),
+            client: reqwest::Client::new(),
+            metrics,
+        }
+    }
+
+    /// Takes the targets and external labels from `cfg`.
+    pub fn configure(&self, cfg: &Config, external_url: &str) -> Result<(), String> {
+        let mut targets = Vec::new();
+        for (i, am) in cfg.alerting.alertmanagers.iter().enumerate() {
+            if !am.file_sd_configs.is_empty() || !am.relabel_configs.is_empty() {
+                tracing::warn!(
+                    index = i,
+                    "alertmanagers: file_sd_configs and relabel_configs are not supported yet"
+                );
+            }
+            let scheme = am.scheme.as_deref().unwrap_or("http");
+            let prefix = am.path_prefix.as_deref().unwrap_or("").trim_end_matches('/');
+            let mut headers = HeaderMap::new();
+            if let Some(b) = &am.basic_auth {
+                let pass = b.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default();
+                let token = base64(&format!("{}:{pass}", b.username));
+                if let Ok(v) = HeaderValue::from_str(&format!("Basic {token}")) {
+                    headers.insert(AUTHORIZATION, v);
+                }
+            }
+            if let Some(a) = &am.authorization
+                && let Some(c) = &a.credentials
+            {
+                let kind = a.kind.as_deref().unwrap_or("Bearer");
+                if let Ok(v) = HeaderValue::from_str(&format!("{kind} {}", c.expose())) {
+                    headers.insert(AUTHORIZATION, v);
+                }
+            }
+            for sc in &am.static_configs {
+                for t in &sc.targets {
+                    targets.push(Target {
+                        url: format!("{scheme}://{t}{prefix}/api/v2/alerts"),
+                        webhook: false,
+                        max_alerts: 0,
+                        timeout: am.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
+                        headers: headers.clone(),
+                    });
+                }
+            }
+        }
+        for w in &cfg.alerting.webhook_configs {
+            targets.push(Target {
+                url: w.url.clone(),
+                webhook: true,
+                max_alerts: w.max_alerts,
+                timeout: w.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
+                headers: HeaderMap::new(),
+            });
+        }
+        *self.targets.lock() = Arc::new(targets);
+        *self.external_labels.lock() = cfg.global.external_labels.clone();
+        external_url.clone_into(&mut self.external_url.lock());
+        Ok(())
+    }
+
+    /// True when there is somewhere to send alerts.
+    pub fn has_targets(&self) -> bool {
+        !self.targets.lock().is_empty()
+    }
+
+    /// Queues alerts; when the queue is full the oldest are dropped (and counted).
+    pub fn send(&self, alerts: Vec<Notification>) {
+        if alerts.is_empty() || !self.has_targets() {
+            return;
+        }
+        let ext = self.external_labels.lock().clone();
+        let mut q = self.queue.lock();
+        for mut a in alerts {
+            for (k, v) in &ext {
+                a.labels.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            q.push_back(a);
+        }
+        let over = q.len().saturating_sub(QUEUE_CAPACITY);
+        if over > 0 {
+            q.drain(..over);
+            self.metrics.notifications_dropped.inc_by(over as u64);
+        }
+        self.metrics.notifications_queue_length.set(q.len() as i64);
+        drop(q);
+        self.wake.notify_one();
+    }
+
+    /// Sends queued alerts until shutdown.
+    pub async fn run(self: Arc<Self>, shutdown: Shutdown) {
+        loop {
+            let batch: Vec<Notification> = {
+                let mut q = self.queue.lock();
+                let n = q.len().min(MAX_BATCH);
+                let b = q.drain(..n).collect();
+                self.metrics.notifications_queue_length.set(q.len() as i64);
+                b
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    () = self.wake.notified() => continue,
+                    () = shutdown.wait() => return,
+                }
+            }
+            let targets = self.targets.lock().clone();
+            let batch = Arc::new(batch);
+            let mut tasks = Vec::with_capacity(targets.len());
+            for t in targets.iter().cloned() {
+                let me = self.clone();
+                let batch = batch.clone();
+                tasks.push(tokio::spawn(async move { me.deliver(&t, &batch).await }));
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+        }
+    }
+
+    /// Sends one batch to one target, with retries.
+    async fn deliver(&self, t: &Target, batch: &[Notification]) {
+        let labels = NotifyLabels {
+            alertmanager: t.url.clone(),
+        };
+        let chunks: Vec<&[Notification]> = if t.webhook && t.max_alerts > 0 {
+            batch.chunks(t.max_alerts).collect()
+        } else {
+            vec![batch]
+        };
+        for chunk in chunks {
+            let body = if t.webhook {
+                self.webhook_body(chunk)
+            } else {
+                am_body(chunk)
+            };
+            let mut backoff = FIRST_BACKOFF;
+            let mut last_err = String::new();
+            let mut ok = false;
+            for attempt in 1..=ATTEMPTS {
+                match self.post(t, body.clone()).await {
+                    Ok(()) => {
+                        ok = true;
+                        break;
+                    }
+                    Err(e) => {
+                        last_err = e;
+                        if attempt < ATTEMPTS {
+                            tokio::time::sleep(backoff).await;
+                            backoff *= 2;
+                        }
+                    }
+                }
+            }
+            if ok {
+                self.metrics
+                    .notifications_sent
+                    .get_or_create(&labels)
+                    .inc_by(chunk.len() as u64);
+            } else {
+                self.metrics
+                    .notifications_errors
+                    .get_or_create(&labels)
+                    .inc_by(chunk.len() as u64);
+                tracing::warn!(
+                    url = t.url,
+                    alerts = chunk.len(),
+                    error = last_err,
+                    "sending alerts failed"
+                );
+            }
+        }
+    }
+
+    async fn post(&self, t: &Target, body: String) -> Result<(), String> {
+        let r = self
+            .client
+            .post(&t.url)
+            .timeout(t.timeout)
+            .headers(t.headers.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            Err(format!("HTTP {status}: {}", text.chars().take(200).collect::<String>()))
+        }
+    }
+
+    fn webhook_body(&self, alerts: &[Notification]) -> String {
+        let firing = alerts.iter().any(|a| !a.resolved);
+        let common = |f: fn(&Notification) -> &BTreeMap<String, String>| -> BTreeMap<String, String> {
+            let mut c = alerts.first().map(|a| f(a).clone()).unwrap_or_default();
+            for a in alerts.iter().skip(1) {
+                c.retain(|k, v| f(a).get(k) == Some(v));
+            }
+            c
+        };
+        let msg = HookMessage {
+            version: "4",
+            group_key: "{}:{}".into(),
+            truncated_alerts: 0,
+            status: if firing { "firing" } else { "resolved" },
+            receiver: "nerve",
+            group_labels: BTreeMap::new(),
+            common_labels: common(|a| &a.labels),
+            common_annotations: common(|a| &a.annotations),
+            external_url: self.external_url.lock().clone(),
+            alerts: alerts
+                .iter()
+                .map(|a| HookAlert {
+                    status: if a.resolved { "resolved" } else { "firing" },
+                    labels: &a.labels,
+                    annotations: &a.annotations,
+                    starts_at: rfc3339_ms(a.starts_at_ms),
+                    ends_at: if a.resolved {
+                        rfc3339_ms(a.ends_at_ms)
+                    } else {
+                        "0001-01-01T00:00:00Z".into()
+                    },
+                    generator_url: &a.generator_url,
+                    fingerprint: fingerprint(&a.labels),
+                })
+                .collect(),
+        };
+        serde_json::to_string(&msg).unwrap_or_default()
+    }
+}
+
+fn am_body(alerts: &[Notification]) -> String {
+    let v: Vec<AmAlert<'_>> = alerts
+        .iter()
+        .map(|a| AmAlert {
+            labels: &a.labels,
+            annotations: &a.annotations,
+            starts_at: rfc3339_ms(a.starts_at_ms),
+            ends_at: rfc3339_ms(a.ends_at_ms),
+            generator_url: &a.generator_url,
+        })
+        .collect();
+    serde_json::to_string(&v).unwrap_or_default()
+}
+
+/// A stable 16-hex-digit id of a label set (FNV-1a), like Alertmanager's fingerprints.
+fn fingerprint(labels: &BTreeMap<String, String>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (k, v) in labels {
+        for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+fn base64(s: &str) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
+    for c in b.chunks(3) {
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads() {
+        assert_eq!(base64("user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64("ab"), "YWI=");
+        let a = Notification {
+            labels: BTreeMap::from([("alertname".into(), "X".into())]),
+            annotations: BTreeMap::from([("summary".into(), "s".into())]),
+            starts_at_ms: 1_000,
+            ends_at_ms: 61_500,
+            resolved: false,
+            generator_url: "http://n/graph?g0.expr=up&g0.tab=1".into(),
+        };
+        let body = am_body(std::slice::from_ref(&a));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v[0]["startsAt"], "1970-01-01T00:00:01.000Z");
+        assert_eq!(v[0]["endsAt"], "1970-01-01T00:01:01.500Z");
+        assert_eq!(v[0]["generatorURL"], "http://n/graph?g0.expr=up&g0.tab=1");
+        assert_eq!(v[0]["labels"]["alertname"], "X");
+        assert_eq!(fingerprint(&a.labels).len(), 16);
+    }
+}

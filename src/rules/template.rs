@@ -1,0 +1,636 @@
+//! The subset of Go's `text/template` that Prometheus rule authors write in alert labels and
+//! annotations: text, `{{ pipeline }}` actions with `{{-`/`-}}` trimming and comments,
+//! variables (`$labels.instance`, `$value`, `$externalLabels.x`, `$x := ...`), field chains
+//! (`.Labels.job`), pipes, parentheses, `if`/`else if`/`else`, `range` (with `else` and
+//! `$k, $v :=` declarations) and `with`. Functions: [`super::template_funcs`].
+//!
+//! This is a separate engine from LogQL's `line_format` one (`nerve_query::logql::Template`):
+//! that one has no variables, no `range`/`with`, no map or list values and a different
+//! function library, and alert templates need all four.
+//!
+//! Parse errors read like Go's (`template: __alert_X:1: function "nope" not defined`);
+//! execution errors too (`template: __alert_X:1:3: executing "__alert_X" at <humanize>: ...`).
+
+use std::collections::BTreeMap;
+
+pub use super::template_exec::{QueryFn, Value};
+use super::template_exec::{Scope, exec_nodes};
+use super::template_funcs::is_function;
+
+/// Deepest nesting of blocks and parentheses accepted (hostile input cannot blow the stack).
+const MAX_DEPTH: usize = 64;
+
+/// A parsed template. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Template {
+    name: String,
+    pub(super) nodes: Vec<Node>,
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum Node {
+    Text(String),
+    Action {
+        pos: Pos,
+        decl: Vec<String>,
+        pipe: Pipeline,
+    },
+    If {
+        pos: Pos,
+        cond: Pipeline,
+        then: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+    Range {
+        pos: Pos,
+        decl: Vec<String>,
+        pipe: Pipeline,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+    With {
+        pos: Pos,
+        decl: Vec<String>,
+        pipe: Pipeline,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+}
+
+/// Line and column (1-based) of an action, for error messages.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+pub(super) type Pipeline = Vec<Command>;
+
+#[derive(Clone, Debug)]
+pub(super) struct Command {
+    pub args: Vec<Operand>,
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum Operand {
+    /// `.a.b` (empty path: `.`).
+    Field(Vec<String>),
+    /// `$name.a.b` (`$` alone is the root data).
+    Var(String, Vec<String>),
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Nil,
+    Func(String),
+    Sub(Pipeline, Vec<String>),
+}
+
+/// What a template sees: the data (`.`) and the predefined variables.
+#[derive(Clone, Debug, Default)]
+pub struct TemplateData {
+    /// The root value (`.` and `$`).
+    pub dot: Value,
+    /// Variables available from the start, without the `$`.
+    pub vars: Vec<(String, Value)>,
+}
+
+impl TemplateData {
+    /// The data of alert label and annotation templates, as Prometheus defines it:
+    /// `.Labels`, `.ExternalLabels`, `.ExternalURL`, `.Value`, and the variables `$labels`,
+    /// `$externalLabels`, `$externalURL`, `$value`.
+    pub fn alert(
+        labels: &BTreeMap<String, String>,
+        external_labels: &BTreeMap<String, String>,
+        external_url: &str,
+        value: f64,
+    ) -> Self {
+        let strs = |m: &BTreeMap<String, String>| {
+            Value::Map(m.iter().map(|(k, v)| (k.clone(), Value::Str(v.clone()))).collect())
+        };
+        let vars = vec![
+            ("labels".to_owned(), strs(labels)),
+            ("externalLabels".to_owned(), strs(external_labels)),
+            ("externalURL".to_owned(), Value::Str(external_url.to_owned())),
+            ("value".to_owned(), Value::Float(value)),
+        ];
+        let dot = Value::Map(BTreeMap::from([
+            ("Labels".to_owned(), vars[0].1.clone()),
+            ("ExternalLabels".to_owned(), vars[1].1.clone()),
+            ("ExternalURL".to_owned(), vars[2].1.clone()),
+            ("Value".to_owned(), vars[3].1.clone()),
+        ]));
+        TemplateData { dot, vars }
+    }
+}
+
+impl Template {
+    /// Parses `src`; `name` appears in error messages (Prometheus uses `__alert_<name>`).
+    pub fn parse(name: &str, src: &str) -> Result<Template, String> {
+        let mut p = Parser {
+            name,
+            src,
+            pos: 0,
+            depth: 0,
+            vars: vec![
+                "labels".into(),
+                "externalLabels".into(),
+                "externalURL".into(),
+                "value".into(),
+                String::new(),
+            ],
+        };
+        let (nodes, end) = p.list()?;
+        if let Some((kw, pos)) = end {
+            return Err(p.err_at(pos.line, &format!("unexpected {{{{{kw}}}}}")));
+        }
+        Ok(Template {
+            name: name.to_owned(),
+            nodes,
+        })
+    }
+
+    /// Runs the template; `query` answers the `query` function (None: it fails).
+    pub fn execute(&self, data: &TemplateData, query: Option<&QueryFn<'_>>) -> Result<String, String> {
+        let mut scope = Scope::new(&self.name, data, query);
+        let mut out = String::new();
+        exec_nodes(&self.nodes, &mut scope, &data.dot, &mut out)?;
+        Ok(out)
+    }
+}
+
+struct Parser<'a> {
+    name: &'a str,
+    src: &'a str,
+    pos: usize,
+    depth: usize,
+    /// Variables in scope (parse-time check, as Go does).
+    vars: Vec<String>,
+}
+
+/// A block terminator: keyword text and its position.
+type End = Option<(String, Pos)>;
+
+impl Parser<'_> {
+    fn err_at(&self, line: usize, msg: &str) -> String {
+        format!("template: {}:{line}: {msg}", self.name)
+    }
+
+    fn pos_of(&self, byte: usize) -> Pos {
+        let before = &self.src[..byte];
+        let line = before.matches('\n').count() + 1;
+        let col = byte - before.rfind('\n').map_or(0, |i| i + 1);
+        Pos { line, col }
+    }
+
+    fn enter(&mut self, line: usize) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err_at(line, "nested too deeply"));
+        }
+        Ok(())
+    }
+
+    /// Parses nodes until `{{end}}`/`{{else ...}}` (returned) or the end of input.
+    fn list(&mut self) -> Result<(Vec<Node>, End), String> {
+        let mut nodes = Vec::new();
+        loop {
+            let rest = &self.src[self.pos..];
+            let Some(open) = rest.find("{{") else {
+                if !rest.is_empty() {
+                    nodes.push(Node::Text(rest.to_owned()));
+                }
+                self.pos = self.src.len();
+                return Ok((nodes, None));
+            };
+            let mut text = rest[..open].to_owned();
+            let action_start = self.pos + open;
+            self.pos = action_start + 2;
+            let r = &self.src[self.pos..];
+            if r.starts_with("- ") || r.starts_with("-\t") || r.starts_with("-\n") || r.starts_with("-\r") {
+                text.truncate(text.trim_end().len());
+                self.pos += 1;
+            }
+            if !text.is_empty() {
+                nodes.push(Node::Text(text));
+            }
+            let pos = self.pos_of(action_start);
+            let Some(close) = self.src[self.pos..].find("}}") else {
+                return Err(self.err_at(pos.line, "unclosed action"));
+            };
+            let mut inner = &self.src[self.pos..self.pos + close];
+            let mut trim_after = false;
+            if let Some(x) = inner
+                .strip_suffix(" -")
+                .or_else(|| inner.strip_suffix("\t-"))
+                .or_else(|| inner.strip_suffix("\n-"))
+            {
+                inner = x;
+                trim_after = true;
+            }
+            let inner = inner.trim().to_owned();
+            self.pos += close + 2;
+            if trim_after {
+                let r = &self.src[self.pos..];
+                self.pos += r.len() - r.trim_start().len();
+            }
+            if inner.starts_with("/*") {
+                if !inner.ends_with("*/") {
+                    return Err(self.err_at(pos.line, "unclosed comment"));
+                }
+                continue;
+            }
+            if inner.is_empty() {
+                return Err(self.err_at(pos.line, "missing value for command"));
+            }
+            let (kw, arg) = match inner.split_once(char::is_whitespace) {
+                Some((k, a)) => (k, a.trim()),
+                None => (inner.as_str(), ""),
+            };
+            match kw {
+                "end" | "else" => return Ok((nodes, Some((inner.clone(), pos)))),
+                "if" => nodes.push(self.block(BlockKind::If, arg, pos)?),
+                "range" => nodes.push(self.block(BlockKind::Range, arg, pos)?),
+                "with" => nodes.push(self.block(BlockKind::With, arg, pos)?),
+                "define" | "template" | "block" | "break" | "continue" => {
+                    return Err(self.err_at(pos.line, &format!("{kw:?} is not supported in alert templates")));
+                }
+                _ => {
+                    let (decl, pipe) = self.decl_pipeline(&inner, pos, true)?;
+                    nodes.push(Node::Action { pos, decl, pipe });
+                }
+            }
+        }
+    }
+
+    fn block(&mut self, kind: BlockKind, arg: &str, pos: Pos) -> Result<Node, String> {
+        self.enter(pos.line)?;
+        let scope_len = self.vars.len();
+        let r = self.block_inner(kind, arg, pos);
+        self.vars.truncate(scope_len);
+        self.depth -= 1;
+        r
+    }
+
+    fn block_inner(&mut self, kind: BlockKind, arg: &str, pos: Pos) -> Result<Node, String> {
+        if arg.is_empty() {
+            return Err(self.err_at(pos.line, &format!("missing value for {}", kind.word())));
+        }
+        let (decl, pipe) = self.decl_pipeline(arg, pos, kind != BlockKind::If)?;
+        let (body, end) = self.list()?;
+        let otherwise = match end {
+            Some((e, _)) if e == "end" => Vec::new(),
+            Some((e, epos)) if e == "else" => {
+                let (o, end) = self.list()?;
+                match end {
+                    Some((e, _)) if e == "end" => o,
+                    _ => return Err(self.err_at(epos.line, "unexpected EOF")),
+                }
+            }
+            Some((e, epos)) if e.starts_with("else") => {
+                let rest = e["else".len()..].trim();
+                match rest.split_once(char::is_whitespace) {
+                    Some(("if", c)) if kind == BlockKind::If => vec![self.block(BlockKind::If, c.trim(), epos)?],
+                    Some(("with", c)) if kind == BlockKind::With => {
+                        vec![self.block(BlockKind::With, c.trim(), epos)?]
+                    }
+                    _ => return Err(self.err_at(epos.line, &format!("unexpected {{{{{e}}}}}"))),
+                }
+            }
+            Some((e, epos)) => return Err(self.err_at(epos.line, &format!("unexpected {{{{{e}}}}}"))),
+            None => return Err(self.err_at(self.pos_of(self.src.len()).line, "unexpected EOF")),
+        };
+        Ok(match kind {
+            BlockKind::If => Node::If {
+                pos,
+                cond: pipe,
+                then: body,
+                otherwise,
+            },
+            BlockKind::Range => Node::Range {
+                pos,
+                decl,
+                pipe,
+                body,
+                otherwise,
+            },
+            BlockKind::With => Node::With {
+                pos,
+                decl,
+                pipe,
+                body,
+                otherwise,
+            },
+        })
+    }
+
+    /// `[$a[, $b] :=] pipeline`.
+    fn decl_pipeline(&mut self, src: &str, pos: Pos, allow_decl: bool) -> Result<(Vec<String>, Pipeline), String> {
+        let toks = tokens(src).map_err(|m| self.err_at(pos.line, &m))?;
+        let mut i = 0;
+        let mut decl = Vec::new();
+        if allow_decl
+            && let Some(Tok::Var(v, f)) = toks.first()
+            && f.is_empty()
+        {
+            match (toks.get(1), toks.get(2), toks.get(3)) {
+                (Some(Tok::Declare | Tok::Assign), ..) => {
+                    decl.push(v.clone());
+                    i = 2;
+                }
+                (Some(Tok::Comma), Some(Tok::Var(w, g)), Some(Tok::Declare)) if g.is_empty() => {
+                    decl.push(v.clone());
+                    decl.push(w.clone());
+                    i = 4;
+                }
+                _ => {}
+            }
+        }
+        let pipe = self.pipeline(&toks, &mut i, pos.line)?;
+        if i != toks.len() {
+            return Err(self.err_at(pos.line, &format!("unexpected {} in command", toks[i].describe())));
+        }
+        // Declared variables are visible after the declaration.
+        self.vars.extend(decl.iter().cloned());
+        Ok((decl, pipe))
+    }
+
+    fn pipeline(&mut self, toks: &[Tok], i: &mut usize, line: usize) -> Result<Pipeline, String> {
+        self.enter(line)?;
+        let r = self.pipeline_inner(toks, i, line);
+        self.depth -= 1;
+        r
+    }
+
+    fn pipeline_inner(&mut self, toks: &[Tok], i: &mut usize, line: usize) -> Result<Pipeline, String> {
+        let mut cmds = Vec::new();
+        loop {
+            let mut args = Vec::new();
+            while let Some(t) = toks.get(*i) {
+                let op = match t {
+                    Tok::Pipe | Tok::Close => break,
+                    Tok::Open => {
+                        *i += 1;
+                        let p = self.pipeline(toks, i, line)?;
+                        if toks.get(*i) != Some(&Tok::Close) {
+                            return Err(self.err_at(line, "unclosed left paren"));
+                        }
+                        let fields = match toks.get(*i + 1) {
+                            Some(Tok::Field(f)) if !f.is_empty() => {
+                                *i += 1;
+                                f.clone()
+                            }
+                            _ => Vec::new(),
+                        };
+                        Operand::Sub(p, fields)
+                    }
+                    Tok::Field(f) => Operand::Field(f.clone()),
+                    Tok::Var(v, f) => {
+                        if !self.vars.iter().any(|x| x == v) {
+                            return Err(self.err_at(line, &format!("undefined variable \"${v}\"")));
+                        }
+                        Operand::Var(v.clone(), f.clone())
+                    }
+                    Tok::Str(s) => Operand::Str(s.clone()),
+                    Tok::Num(n) => {
+                        parse_number(n).ok_or_else(|| self.err_at(line, &format!("bad number syntax: {n:?}")))?
+                    }
+                    Tok::Word(w) => match w.as_str() {
+                        "true" => Operand::Bool(true),
+                        "false" => Operand::Bool(false),
+                        "nil" => Operand::Nil,
+                        w if is_function(w) => Operand::Func(w.to_owned()),
+                        w => return Err(self.err_at(line, &format!("function {w:?} not defined"))),
+                    },
+                    Tok::Comma | Tok::Declare | Tok::Assign => {
+                        return Err(self.err_at(line, &format!("unexpected {} in operand", t.describe())));
+                    }
+                };
+                args.push(op);
+                *i += 1;
+            }
+            if args.is_empty() {
+                return Err(self.err_at(line, "missing value for command"));
+            }
+            if !cmds.is_empty() && !matches!(args[0], Operand::Func(_)) {
+                return Err(self.err_at(
+                    line,
+                    &format!("non executable command in pipeline stage {}", cmds.len() + 1),
+                ));
+            }
+            if args.len() > 1 && !matches!(args[0], Operand::Func(_)) {
+                return Err(self.err_at(line, "can't give argument to non-function"));
+            }
+            cmds.push(Command { args });
+            match toks.get(*i) {
+                Some(Tok::Pipe) => *i += 1,
+                _ => return Ok(cmds),
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BlockKind {
+    If,
+    Range,
+    With,
+}
+
+impl BlockKind {
+    fn word(self) -> &'static str {
+        match self {
+            BlockKind::If => "if",
+            BlockKind::Range => "range",
+            BlockKind::With => "with",
+        }
+    }
+}
+
+fn parse_number(n: &str) -> Option<Operand> {
+    if let Ok(i) = n.parse::<i64>() {
+        return Some(Operand::Int(i));
+    }
+    if let Some(h) = n.strip_prefix("0x").or_else(|| n.strip_prefix("0X")) {
+        return i64::from_str_radix(h, 16).ok().map(Operand::Int);
+    }
+    n.parse::<f64>().ok().map(Operand::Float)
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Field(Vec<String>),
+    Var(String, Vec<String>),
+    Str(String),
+    Num(String),
+    Word(String),
+    Pipe,
+    Open,
+    Close,
+    Comma,
+    Declare,
+    Assign,
+}
+
+impl Tok {
+    fn describe(&self) -> String {
+        match self {
+            Tok::Field(f) => format!("<.{}>", f.join(".")),
+            Tok::Var(v, _) => format!("<${v}>"),
+            Tok::Str(s) => format!("{s:?}"),
+            Tok::Num(n) | Tok::Word(n) => format!("<{n}>"),
+            Tok::Pipe => "<|>".into(),
+            Tok::Open => "<(>".into(),
+            Tok::Close => "<)>".into(),
+            Tok::Comma => "<,>".into(),
+            Tok::Declare => "<:=>".into(),
+            Tok::Assign => "<=>".into(),
+        }
+    }
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Reads `.a.b.c` starting at a `.`; returns the names (empty for a lone `.`).
+fn field_chain(chars: &[char], i: &mut usize) -> Vec<String> {
+    let mut out = Vec::new();
+    while *i < chars.len() && chars[*i] == '.' {
+        let start = *i + 1;
+        let mut j = start;
+        while j < chars.len() && is_ident(chars[j]) {
+            j += 1;
+        }
+        if j == start {
+            if out.is_empty() {
+                *i += 1;
+            }
+            break;
+        }
+        out.push(chars[start..j].iter().collect());
+        *i = j;
+    }
+    out
+}
+
+fn tokens(src: &str) -> Result<Vec<Tok>, String> {
+    let chars: Vec<char> = src.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            c if c.is_whitespace() => i += 1,
+            '|' => {
+                out.push(Tok::Pipe);
+                i += 1;
+            }
+            '(' => {
+                out.push(Tok::Open);
+                i += 1;
+            }
+            ')' => {
+                out.push(Tok::Close);
+                i += 1;
+                if i < chars.len() && chars[i] == '.' {
+                    out.push(Tok::Field(field_chain(&chars, &mut i)));
+                }
+            }
+            ',' => {
+                out.push(Tok::Comma);
+                i += 1;
+            }
+            ':' if chars.get(i + 1) == Some(&'=') => {
+                out.push(Tok::Declare);
+                i += 2;
+            }
+            '=' => {
+                out.push(Tok::Assign);
+                i += 1;
+            }
+            '.' if !chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
+                out.push(Tok::Field(field_chain(&chars, &mut i)))
+            }
+            '$' => {
+                i += 1;
+                let start = i;
+                while i < chars.len() && is_ident(chars[i]) {
+                    i += 1;
+                }
+                let name: String = chars[start..i].iter().collect();
+                let fields = if i < chars.len() && chars[i] == '.' {
+                    field_chain(&chars, &mut i)
+                } else {
+                    Vec::new()
+                };
+                out.push(Tok::Var(name, fields));
+            }
+            '"' => {
+                i += 1;
+                let mut s = String::new();
+                loop {
+                    let Some(&c) = chars.get(i) else {
+                        return Err("unterminated quoted string".into());
+                    };
+                    i += 1;
+                    match c {
+                        '"' => break,
+                        '\\' => {
+                            let e = chars.get(i).copied().ok_or("unterminated quoted string")?;
+                            i += 1;
+                            s.push(match e {
+                                'n' => '\n',
+                                't' => '\t',
+                                'r' => '\r',
+                                '\\' => '\\',
+                                '"' => '"',
+                                '\'' => '\'',
+                                _ => return Err(format!("invalid syntax: \\{e}")),
+                            });
+                        }
+                        c => s.push(c),
+                    }
+                }
+                out.push(Tok::Str(s));
+            }
+            '`' => {
+                i += 1;
+                let start = i;
+                while i < chars.len() && chars[i] != '`' {
+                    i += 1;
+                }
+                if i >= chars.len() {
+                    return Err("unterminated raw quoted string".into());
+                }
+                out.push(Tok::Str(chars[start..i].iter().collect()));
+                i += 1;
+            }
+            c if c.is_ascii_digit() || c == '-' || c == '+' || c == '.' => {
+                let start = i;
+                i += 1;
+                while i < chars.len()
+                    && (chars[i].is_ascii_alphanumeric()
+                        || chars[i] == '.'
+                        || ((chars[i] == '-' || chars[i] == '+') && matches!(chars[i - 1], 'e' | 'E')))
+                {
+                    i += 1;
+                }
+                out.push(Tok::Num(chars[start..i].iter().collect()));
+            }
+            c if is_ident(c) => {
+                let start = i;
+                while i < chars.len() && is_ident(chars[i]) {
+                    i += 1;
+                }
+                out.push(Tok::Word(chars[start..i].iter().collect()));
+            }
+            c => return Err(format!("unexpected {c:?} in command")),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[path = "template_tests.rs"]
+mod tests;

@@ -1,0 +1,670 @@
+//! Functions of alert templates: Go's built-ins (`printf`, `len`, `index`, `eq`..., `and`,
+//! `or`, `not`, `html`, `urlquery`) and Prometheus' additions (`query`, `first`, `label`,
+//! `value`, `humanize*`, `reReplaceAll`, `toUpper`, ...), plus the Go number and time
+//! formatting they rely on (`%.4g`, `%v`, `time.Time.String()`).
+
+use std::cmp::Ordering;
+
+use regex::Regex;
+
+use super::template::Pos;
+use super::template_exec::{Scope, Value, type_name};
+
+/// Every function name a template may use.
+const FUNCTIONS: &[&str] = &[
+    // Go text/template built-ins.
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "print",
+    "printf",
+    "println",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "html",
+    "js",
+    "urlquery",
+    // Prometheus.
+    "query",
+    "first",
+    "label",
+    "value",
+    "strvalue",
+    "args",
+    "reReplaceAll",
+    "safeHtml",
+    "match",
+    "title",
+    "toUpper",
+    "toLower",
+    "graphLink",
+    "tableLink",
+    "sortByLabel",
+    "humanize",
+    "humanize1024",
+    "humanizeDuration",
+    "humanizePercentage",
+    "humanizeTimestamp",
+    "toTime",
+    "pathPrefix",
+    "externalURL",
+    "parseDuration",
+    "stripPort",
+];
+
+/// True for a function templates may call.
+pub(super) fn is_function(name: &str) -> bool {
+    FUNCTIONS.contains(&name)
+}
+
+fn want(name: &str, args: &[Value], n: usize) -> Result<(), String> {
+    if args.len() == n {
+        Ok(())
+    } else {
+        Err(format!("wrong number of args for {name}: want {n} got {}", args.len()))
+    }
+}
+
+fn string_arg(name: &str, v: &Value) -> Result<String, String> {
+    match v {
+        Value::Str(s) => Ok(s.clone()),
+        other => Err(format!(
+            "wrong type for value; expected string; got {} (in {name})",
+            type_name(other)
+        )),
+    }
+}
+
+/// Prometheus' `convertToFloat`: numbers as they are, strings parsed.
+fn to_float(v: &Value) -> Result<f64, String> {
+    match v {
+        Value::Float(f) => Ok(*f),
+        Value::Int(i) => Ok(*i as f64),
+        Value::Str(s) => s
+            .parse::<f64>()
+            .map_err(|_| format!("strconv.ParseFloat: parsing {s:?}: invalid syntax")),
+        Value::Time(ns) => Ok(*ns as f64 / 1e9),
+        other => Err(format!("can't convert {} to float", type_name(other))),
+    }
+}
+
+/// Calls `name`; errors are wrapped as Go wraps them (`error calling humanize: ...`).
+pub(super) fn call(name: &str, args: Vec<Value>, sc: &Scope<'_>, pos: Pos) -> Result<Value, String> {
+    call_inner(name, args, sc).map_err(|e| sc.exec_error(pos, name, &format!("error calling {name}: {e}")))
+}
+
+fn call_inner(name: &str, mut args: Vec<Value>, sc: &Scope<'_>) -> Result<Value, String> {
+    let one = |args: &[Value]| -> Result<Value, String> {
+        want(name, args, 1)?;
+        Ok(args[0].clone())
+    };
+    Ok(match name {
+        "not" => Value::Bool(!one(&args)?.truthy()),
+        "len" => match one(&args)? {
+            Value::Str(s) => Value::Int(s.len() as i64),
+            Value::Map(m) => Value::Int(m.len() as i64),
+            Value::List(l) => Value::Int(l.len() as i64),
+            other => return Err(format!("len of type {}", type_name(&other))),
+        },
+        "index" => {
+            if args.is_empty() {
+                return Err("wrong number of args for index: want at least 1 got 0".into());
+            }
+            let mut v = args.remove(0);
+            for k in args {
+                v = match (v, k) {
+                    (Value::Map(mut m), Value::Str(k)) => m.remove(&k).unwrap_or(Value::Str(String::new())),
+                    (Value::List(l), k) => {
+                        let i = to_float(&k)? as i64;
+                        usize::try_from(i)
+                            .ok()
+                            .and_then(|i| l.get(i).cloned())
+                            .ok_or_else(|| format!("index out of range: {i}"))?
+                    }
+                    (v, _) => return Err(format!("can't index item of type {}", type_name(&v))),
+                };
+            }
+            v
+        }
+        "print" | "println" => {
+            let mut s = String::new();
+            for (i, a) in args.iter().enumerate() {
+                let is_str = matches!(a, Value::Str(_));
+                let prev_str = i > 0 && matches!(args[i - 1], Value::Str(_));
+                if i > 0 && (name == "println" || (!is_str && !prev_str)) {
+                    s.push(' ');
+                }
+                s.push_str(&a.render());
+            }
+            if name == "println" {
+                s.push('\n');
+            }
+            Value::Str(s)
+        }
+        "printf" => {
+            if args.is_empty() {
+                return Err("wrong number of args for printf: want at least 1 got 0".into());
+            }
+            let f = string_arg(name, &args[0])?;
+            Value::Str(printf(&f, &args[1..]))
+        }
+        "eq" => {
+            if args.len() < 2 {
+                return Err("missing argument for comparison".into());
+            }
+            let mut any = false;
+            for b in &args[1..] {
+                any |= compare(&args[0], b)? == Ordering::Equal;
+            }
+            Value::Bool(any)
+        }
+        "ne" | "lt" | "le" | "gt" | "ge" => {
+            want(name, &args, 2)?;
+            let o = compare(&args[0], &args[1])?;
+            if name != "ne" && matches!(args[0], Value::Bool(_)) {
+                return Err("invalid type for comparison".into());
+            }
+            Value::Bool(match name {
+                "ne" => o != Ordering::Equal,
+                "lt" => o == Ordering::Less,
+                "le" => o != Ordering::Greater,
+                "gt" => o == Ordering::Greater,
+                _ => o != Ordering::Less,
+            })
+        }
+        "html" | "safeHtml" => Value::Str(if name == "html" {
+            html_escape(&one(&args)?.render())
+        } else {
+            string_arg(name, &one(&args)?)?
+        }),
+        "js" => Value::Str(
+            one(&args)?
+                .render()
+                .replace('\\', "\\\\")
+                .replace('\'', "\\'")
+                .replace('"', "\\\""),
+        ),
+        "urlquery" => Value::Str(query_escape(&args.iter().map(Value::render).collect::<String>())),
+        "query" => {
+            let q = string_arg(name, &one(&args)?)?;
+            let f = sc.query.ok_or("the query function is not available here")?;
+            Value::List(f(&q)?.iter().map(|(l, v)| Value::sample(l, *v)).collect())
+        }
+        "first" => match one(&args)? {
+            Value::List(l) => l
+                .into_iter()
+                .next()
+                .ok_or("first() called on vector with no elements")?,
+            other => return Err(format!("first() called on {}", type_name(&other))),
+        },
+        "label" => {
+            want(name, &args, 2)?;
+            let l = string_arg(name, &args[0])?;
+            match &args[1] {
+                Value::Map(m) => match m.get("Labels") {
+                    Some(Value::Map(ls)) => ls.get(&l).cloned().unwrap_or(Value::Str(String::new())),
+                    _ => Value::Str(String::new()),
+                },
+                other => return Err(format!("label() called on {}", type_name(other))),
+            }
+        }
+        "value" => match one(&args)? {
+            Value::Map(mut m) => m.remove("Value").unwrap_or_default(),
+            other => return Err(format!("value() called on {}", type_name(&other))),
+        },
+        "strvalue" => match one(&args)? {
+            Value::Map(m) => match m.get("Labels") {
+                Some(Value::Map(ls)) => ls.get("__value__").cloned().unwrap_or(Value::Str(String::new())),
+                _ => Value::Str(String::new()),
+            },
+            other => return Err(format!("strvalue() called on {}", type_name(&other))),
+        },
+        "args" => Value::Map(
+            args.into_iter()
+                .enumerate()
+                .map(|(i, v)| (format!("arg{i}"), v))
+                .collect(),
+        ),
+        "reReplaceAll" => {
+            want(name, &args, 3)?;
+            let pat = string_arg(name, &args[0])?;
+            let re = Regex::new(&pat).map_err(|e| format!("error parsing regexp: {e}"))?;
+            let text = string_arg(name, &args[2])?;
+            Value::Str(re.replace_all(&text, string_arg(name, &args[1])?.as_str()).into_owned())
+        }
+        "match" => {
+            want(name, &args, 2)?;
+            let re = Regex::new(&string_arg(name, &args[0])?).map_err(|e| format!("error parsing regexp: {e}"))?;
+            Value::Bool(re.is_match(&string_arg(name, &args[1])?))
+        }
+        "title" => Value::Str(title(&string_arg(name, &one(&args)?)?)),
+        "toUpper" => Value::Str(string_arg(name, &one(&args)?)?.to_uppercase()),
+        "toLower" => Value::Str(string_arg(name, &one(&args)?)?.to_lowercase()),
+        "graphLink" | "tableLink" => {
+            let e = query_escape(&string_arg(name, &one(&args)?)?);
+            let tab = if name == "graphLink" { 0 } else { 1 };
+            Value::Str(format!("/graph?g0.expr={e}&g0.tab={tab}"))
+        }
+        "sortByLabel" => {
+            want(name, &args, 2)?;
+            let l = string_arg(name, &args[0])?;
+            let Value::List(mut items) = args[1].clone() else {
+                return Err(format!("sortByLabel() called on {}", type_name(&args[1])));
+            };
+            let key = |v: &Value| match v {
+                Value::Map(m) => match m.get("Labels") {
+                    Some(Value::Map(ls)) => ls.get(&l).map(Value::render).unwrap_or_default(),
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            };
+            items.sort_by_key(key);
+            Value::List(items)
+        }
+        "humanize" => Value::Str(humanize(to_float(&one(&args)?)?)),
+        "humanize1024" => Value::Str(humanize1024(to_float(&one(&args)?)?)),
+        "humanizeDuration" => Value::Str(humanize_duration(to_float(&one(&args)?)?)),
+        "humanizePercentage" => Value::Str(format!("{}%", fmt_g(to_float(&one(&args)?)? * 100.0, 4))),
+        "humanizeTimestamp" => {
+            let v = to_float(&one(&args)?)?;
+            if v.is_nan() || v.is_infinite() {
+                Value::Str(fmt_g(v, 4))
+            } else {
+                Value::Str(go_time((v * 1e9) as i64))
+            }
+        }
+        "toTime" => {
+            let v = to_float(&one(&args)?)?;
+            if v.is_nan() || v.is_infinite() {
+                return Err(format!("cannot convert {} to time.Time", fmt_g(v, 4)));
+            }
+            Value::Time((v * 1e9) as i64)
+        }
+        "pathPrefix" => Value::Str(String::new()),
+        "externalURL" => Value::Str(String::new()),
+        "parseDuration" => {
+            let s = string_arg(name, &one(&args)?)?;
+            let d = crate::config::units::PromDuration::parse(&s).map_err(|e| e.to_string())?;
+            Value::Float(d.0.as_secs_f64())
+        }
+        "stripPort" => {
+            let s = string_arg(name, &one(&args)?)?;
+            Value::Str(strip_port(&s))
+        }
+        _ => return Err(format!("function {name:?} not defined")),
+    })
+}
+
+fn compare(a: &Value, b: &Value) -> Result<Ordering, String> {
+    match (a, b) {
+        (Value::Str(x), Value::Str(y)) => Ok(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Ok(x.cmp(y)),
+        (Value::Int(x), Value::Int(y)) => Ok(x.cmp(y)),
+        (Value::Float(x), Value::Float(y)) => Ok(x.partial_cmp(y).unwrap_or(Ordering::Less)),
+        _ => Err("incompatible types for comparison".into()),
+    }
+}
+
+fn title(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev_letter = false;
+    for c in s.chars() {
+        if !prev_letter && c.is_alphanumeric() {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        prev_letter = c.is_alphanumeric() || c == '_' || c == '\'';
+    }
+    out
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Go's `url.QueryEscape`.
+pub fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn strip_port(s: &str) -> String {
+    if let Some(rest) = s.strip_prefix('[')
+        && let Some((host, _)) = rest.split_once(']')
+    {
+        return host.to_owned();
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h.to_owned(),
+        _ => s.to_owned(),
+    }
+}
+
+/// Prometheus' `humanize`: SI prefixes, 4 significant digits.
+pub fn humanize(mut v: f64) -> String {
+    if v == 0.0 || v.is_nan() || v.is_infinite() {
+        return fmt_g(v, 4);
+    }
+    let mut prefix = "";
+    if v.abs() >= 1.0 {
+        for p in ["k", "M", "G", "T", "P", "E", "Z", "Y"] {
+            if v.abs() < 1000.0 {
+                break;
+            }
+            prefix = p;
+            v /= 1000.0;
+        }
+    } else {
+        for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+            if v.abs() >= 1.0 {
+                break;
+            }
+            prefix = p;
+            v *= 1000.0;
+        }
+    }
+    format!("{}{prefix}", fmt_g(v, 4))
+}
+
+/// Prometheus' `humanize1024`: binary prefixes (`ki`, `Mi`, ...), 4 significant digits.
+pub fn humanize1024(mut v: f64) -> String {
+    if v.abs() <= 1.0 || v.is_nan() || v.is_infinite() {
+        return fmt_g(v, 4);
+    }
+    let mut prefix = "";
+    for p in ["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"] {
+        if v.abs() < 1024.0 {
+            break;
+        }
+        prefix = p;
+        v /= 1024.0;
+    }
+    format!("{}{prefix}", fmt_g(v, 4))
+}
+
+/// Prometheus' `humanizeDuration`: seconds as `1d 2h 3m 4s`, or `1.5s`, `120ms`.
+pub fn humanize_duration(mut v: f64) -> String {
+    if v.is_nan() || v.is_infinite() {
+        return fmt_g(v, 4);
+    }
+    if v == 0.0 {
+        return format!("{}s", fmt_g(v, 4));
+    }
+    if v.abs() >= 1.0 {
+        let sign = if v < 0.0 { "-" } else { "" };
+        v = v.abs();
+        let d = v as i64;
+        let (s, m, h, days) = (d % 60, (d / 60) % 60, (d / 3600) % 24, d / 86_400);
+        return if days != 0 {
+            format!("{sign}{days}d {h}h {m}m {s}s")
+        } else if h != 0 {
+            format!("{sign}{h}h {m}m {s}s")
+        } else if m != 0 {
+            format!("{sign}{m}m {s}s")
+        } else {
+            format!("{sign}{}s", fmt_g(v, 4))
+        };
+    }
+    let mut prefix = "";
+    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+        if v.abs() >= 1.0 {
+            break;
+        }
+        prefix = p;
+        v *= 1000.0;
+    }
+    format!("{}{prefix}s", fmt_g(v, 4))
+}
+
+fn go_special(v: f64) -> Option<String> {
+    if v.is_nan() {
+        Some("NaN".into())
+    } else if v.is_infinite() {
+        Some(if v > 0.0 { "+Inf" } else { "-Inf" }.into())
+    } else {
+        None
+    }
+}
+
+fn go_exp(mantissa: &str, exp: i32) -> String {
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+/// Go's `%.<prec>g` (shortest digits up to `prec` significant ones; exponent form when the
+/// exponent is < -4 or ≥ `prec`).
+pub fn fmt_g(v: f64, prec: usize) -> String {
+    if let Some(s) = go_special(v) {
+        return s;
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let prec = prec.max(1);
+    let e = format!("{:.*e}", prec - 1, v);
+    let (m, x) = e.split_once('e').unwrap_or((&e, "0"));
+    let x: i32 = x.parse().unwrap_or(0);
+    if x < -4 || x >= prec as i32 {
+        go_exp(trim_zeros(m), x)
+    } else {
+        let decimals = (prec as i32 - 1 - x).max(0) as usize;
+        trim_zeros(&format!("{v:.decimals$}")).to_owned()
+    }
+}
+
+/// Go's `%v` of a float64 (shortest round-trip digits; exponent form when the exponent is
+/// < -4 or ≥ 6, so 1e6 prints `1e+06`).
+pub fn go_float(v: f64) -> String {
+    if let Some(s) = go_special(v) {
+        return s;
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let e = format!("{v:e}");
+    let (m, x) = e.split_once('e').unwrap_or((&e, "0"));
+    let x: i32 = x.parse().unwrap_or(0);
+    if !(-4..6).contains(&x) {
+        go_exp(m, x)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// What `{{ . }}` prints for a value (Go's `fmt.Sprint`).
+pub(super) fn go_value(v: &Value) -> String {
+    match v {
+        Value::Nil => "<no value>".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => go_float(*f),
+        Value::Str(s) => s.clone(),
+        Value::Time(ns) => go_time(*ns),
+        Value::Map(m) => {
+            let inner: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{}", go_value(v))).collect();
+            format!("map[{}]", inner.join(" "))
+        }
+        Value::List(l) => format!("[{}]", l.iter().map(go_value).collect::<Vec<_>>().join(" ")),
+    }
+}
+
+/// Go's `time.Time.String()` in UTC: `2006-01-02 15:04:05.999999999 +0000 UTC`.
+pub fn go_time(ns: i64) -> String {
+    let (date, time, nanos) = civil(ns);
+    let mut s = format!("{date} {time}");
+    if nanos != 0 {
+        s.push('.');
+        s.push_str(format!("{nanos:09}").trim_end_matches('0'));
+    }
+    s.push_str(" +0000 UTC");
+    s
+}
+
+/// RFC 3339 in UTC with milliseconds (`2006-01-02T15:04:05.000Z`), for the Alertmanager API.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let (date, time, nanos) = civil(ms.saturating_mul(1_000_000));
+    format!("{date}T{time}.{:03}Z", nanos / 1_000_000)
+}
+
+fn civil(ns: i64) -> (String, String, i64) {
+    let secs = ns.div_euclid(1_000_000_000);
+    let nanos = ns.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Days to civil date (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        format!("{y:04}-{m:02}-{d:02}"),
+        format!("{:02}:{:02}:{:02}", sod / 3600, (sod / 60) % 60, sod % 60),
+        nanos,
+    )
+}
+
+/// Go's `fmt.Sprintf` for the verbs templates use: `%s %v %d %f %g %e %q %x %t %%`, with
+/// flags `-+ 0`, width and precision.
+pub fn printf(fmt: &str, args: &[Value]) -> String {
+    let mut out = String::new();
+    let mut it = fmt.chars().peekable();
+    let mut ai = 0;
+    while let Some(c) = it.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut flags = String::new();
+        while let Some(&f) = it.peek() {
+            if "-+ 0#".contains(f) {
+                flags.push(f);
+                it.next();
+            } else {
+                break;
+            }
+        }
+        let mut width = String::new();
+        while let Some(&d) = it.peek().filter(|d| d.is_ascii_digit()) {
+            width.push(d);
+            it.next();
+        }
+        let mut prec: Option<usize> = None;
+        if it.peek() == Some(&'.') {
+            it.next();
+            let mut p = String::new();
+            while let Some(&d) = it.peek().filter(|d| d.is_ascii_digit()) {
+                p.push(d);
+                it.next();
+            }
+            prec = Some(p.parse().unwrap_or(0));
+        }
+        let Some(verb) = it.next() else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(arg) = args.get(ai) else {
+            out.push_str(&format!("%!{verb}(MISSING)"));
+            continue;
+        };
+        ai += 1;
+        let num = to_float(arg).ok();
+        let body = match (verb, arg) {
+            ('s' | 'v', Value::Str(s)) => prec.map_or(s.clone(), |p| s.chars().take(p).collect()),
+            ('v' | 's', v) => go_value(v),
+            ('q', v) => format!("{:?}", go_value(v)),
+            ('t', Value::Bool(b)) => b.to_string(),
+            ('d', Value::Int(i)) => i.to_string(),
+            ('d', Value::Float(f)) => format!("%!d(float64={})", go_float(*f)),
+            ('x', Value::Int(i)) => format!("{i:x}"),
+            ('x', Value::Str(s)) => s.bytes().map(|b| format!("{b:02x}")).collect(),
+            ('f' | 'F', Value::Float(_) | Value::Int(_)) => format!("{:.*}", prec.unwrap_or(6), num.unwrap_or(0.0)),
+            ('e', Value::Float(_) | Value::Int(_)) => {
+                let s = format!("{:.*e}", prec.unwrap_or(6), num.unwrap_or(0.0));
+                let (m, x) = s.split_once('e').unwrap_or((&s, "0"));
+                go_exp(m, x.parse().unwrap_or(0))
+            }
+            ('g', Value::Float(_) | Value::Int(_)) => match prec {
+                Some(p) => fmt_g(num.unwrap_or(0.0), p),
+                None => go_float(num.unwrap_or(0.0)),
+            },
+            (verb, v) => format!("%!{verb}({}={})", type_name(v), go_value(v)),
+        };
+        let body = if flags.contains('+') && num.is_some_and(|n| n >= 0.0) && "dfeg".contains(verb) {
+            format!("+{body}")
+        } else {
+            body
+        };
+        let w: usize = width.parse().unwrap_or(0);
+        let len = body.chars().count();
+        if len < w {
+            let pad = w - len;
+            if flags.contains('-') {
+                out.push_str(&body);
+                out.extend(std::iter::repeat_n(' ', pad));
+            } else if flags.contains('0') && num.is_some() {
+                let (sign, digits) = match body.strip_prefix(['-', '+']) {
+                    Some(d) => (&body[..1], d),
+                    None => ("", body.as_str()),
+                };
+                out.push_str(sign);
+                out.extend(std::iter::repeat_n('0', pad));
+                out.push_str(digits);
+            } else {
+                out.extend(std::iter::repeat_n(' ', pad));
+                out.push_str(&body);
+            }
+        } else {
+            out.push_str(&body);
+        }
+    }
+    if ai < args.len() {
+        let extra: Vec<String> = args[ai..]
+            .iter()
+            .map(|v| format!("{}={}", type_name(v), go_value(v)))
+            .collect();
+        out.push_str(&format!("%!(EXTRA {})", extra.join(", ")));
+    }
+    out
+}

@@ -3,7 +3,7 @@
 //! Alertmanager and when, and restoring `for` state after a restart.
 //!
 //! Everything here is driven by the evaluation timestamp passed in (no clock is read), so
-//! tests step through time explicitly.
+//! tests step through time explicitly (see `group_tests.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -396,7 +396,3 @@ pub fn alerts_series(labels: &BTreeMap<String, String>, state: Option<AlertState
     }
     Labels::from_pairs(m).unwrap_or_else(|_| Labels::empty())
 }
-
-#[cfg(test)]
-#[path = "alert_tests.rs"]
-mod tests;

@@ -106,7 +106,11 @@ fn log_rule_fires_on_an_error_burst() {
     assert_eq!(v["data"]["alerts"].as_array().map(Vec::len), Some(0), "{v}");
 
     // The burst.
-    push((0..9).map(|i| format!("level=error msg=\"payment {i} failed\"")).collect());
+    push(
+        (0..9)
+            .map(|i| format!("level=error msg=\"payment {i} failed\""))
+            .collect(),
+    );
     let alert = eventually(Duration::from_secs(20), || {
         let v = n.get_json("/api/v1/alerts");
         v["data"]["alerts"]
@@ -133,7 +137,12 @@ fn log_rule_fires_on_an_error_burst() {
     assert_eq!(msg["alerts"][0]["labels"]["alertname"], "ErrorBurst");
     assert_eq!(msg["alerts"][0]["labels"]["severity"], "warning");
     assert_eq!(msg["commonLabels"]["app"], "checkout");
-    assert!(msg["alerts"][0]["generatorURL"].as_str().unwrap_or("").contains("/graph?g0.expr="));
+    assert!(
+        msg["alerts"][0]["generatorURL"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/graph?g0.expr=")
+    );
 
     let rules = n.get_json("/api/v1/rules");
     let g = &rules["data"]["groups"][0];

@@ -2,8 +2,9 @@
 //! ruler) and alert notification.
 //!
 //! - [`file`]: rule files, validation, `nerve check rules`.
-//! - [`template`] / [`template_exec`] / [`template_funcs`]: alert label and annotation
-//!   templates (Go `text/template` subset with Prometheus' functions).
+//! - [`template`] / [`template_lex`] / [`template_exec`] / [`template_funcs`] / [`gofmt`]:
+//!   alert label and annotation templates (Go `text/template` subset with Prometheus'
+//!   functions and Go's number formatting).
 //! - [`recording`] / [`alert`]: the two rule kinds; [`alert`] holds the alert lifecycle.
 //! - [`group`]: one group's evaluation; [`querier`]: the stores it reads and writes.
 //! - [`notifier`]: Alertmanager v2 and webhook delivery.
@@ -18,6 +19,7 @@
 
 pub mod alert;
 pub mod file;
+pub mod gofmt;
 pub mod group;
 pub mod notifier;
 pub mod querier;
@@ -25,6 +27,7 @@ pub mod recording;
 pub mod template;
 pub mod template_exec;
 pub mod template_funcs;
+pub mod template_lex;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -79,6 +79,9 @@ pub struct Notification {
     pub generator_url: String,
 }
 
+/// `ALERTS_FOR_STATE` series read back at startup: labels without `__name__`, and samples.
+pub type ForStateSeries = Vec<(BTreeMap<String, String>, Vec<Sample>)>;
+
 /// What label and annotation templates need besides the sample.
 #[derive(Clone, Copy)]
 pub struct TemplateEnv<'a> {
@@ -190,8 +193,9 @@ impl AlertingRule {
         env: TemplateEnv<'_>,
         template_errors: &mut Vec<String>,
     ) -> Result<Vec<(Labels, f64)>, String> {
-        let mut seen: HashMap<Vec<(String, String)>, (BTreeMap<String, String>, BTreeMap<String, String>, f64)> =
-            HashMap::new();
+        // Labels, annotations and value of each alert in this result.
+        type Found = (BTreeMap<String, String>, BTreeMap<String, String>, f64);
+        let mut seen: HashMap<Vec<(String, String)>, Found> = HashMap::new();
         for (sample_labels, v) in result {
             let tl: BTreeMap<String, String> = sample_labels
                 .iter()
@@ -291,7 +295,13 @@ impl AlertingRule {
 
     /// The alerts due to be sent at `t_ms` (Prometheus' rule: firing alerts every
     /// `resend_ms`, resolutions once as soon as they happen), marking them sent.
-    pub fn to_send(&mut self, t_ms: i64, resend_ms: i64, interval_ms: i64, generator_url: &str) -> Vec<Notification> {
+    pub fn due_notifications(
+        &mut self,
+        t_ms: i64,
+        resend_ms: i64,
+        interval_ms: i64,
+        generator_url: &str,
+    ) -> Vec<Notification> {
         let mut out = Vec::new();
         for a in self.active.values_mut() {
             if a.state == AlertState::Pending {
@@ -335,7 +345,7 @@ impl AlertingRule {
     /// tolerance), the way Prometheus does after a restart: time spent pending before the
     /// outage counts, the outage itself does not, and an alert gets at least `grace_ms` before
     /// it fires.
-    pub fn restore(&mut self, t_ms: i64, series: &[(BTreeMap<String, String>, Vec<Sample>)], grace_ms: i64) {
+    pub fn restore(&mut self, t_ms: i64, series: &ForStateSeries, grace_ms: i64) {
         if self.hold_ms > 0 {
             for a in self.active.values_mut() {
                 if a.state != AlertState::Pending {

@@ -225,7 +225,7 @@ impl Group {
         for rule in &mut self.rules {
             if let RuleKind::Alerting(a) = &mut rule.kind {
                 let url = generator_url(&s.external_url, &rule.expr);
-                notes.extend(a.to_send(t_ms, s.resend_ms, self.interval_ms, &url));
+                notes.extend(a.due_notifications(t_ms, s.resend_ms, self.interval_ms, &url));
             }
         }
         self.last_eval_ms = Some(t_ms);

@@ -281,10 +281,7 @@ fn latency_quantile_alert() {
         "histogram_quantile(0.9, sum by (le, job) (rate(http_request_duration_seconds_bucket[5m])))",
         t,
     );
-    let expected = format!(
-        "p90 of api is {}",
-        crate::rules::template_funcs::humanize_duration(p90[0].1)
-    );
+    let expected = format!("p90 of api is {}", crate::rules::gofmt::humanize_duration(p90[0].1));
     assert_eq!(sent[0].annotations["summary"], expected);
     assert_eq!(sent[0].labels["job"], "api");
     assert_eq!(

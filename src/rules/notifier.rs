@@ -3,7 +3,9 @@
 //!
 //! Alerts wait in a bounded queue (the oldest are dropped when it is full); one task sends
 //! them in batches, to every target at once, retrying failed requests with backoff. External
-//! labels are added to every alert (an alert's own label wins). Counters in
+//! labels are added to every alert (an alert's own label wins), then
+//! `alerting.alert_relabel_configs` and each Alertmanager's own `alert_relabel_configs`
+//! apply (a dropped alert is not sent there). Counters in
 //! [`SelfMetrics`]: sent, failed and dropped alerts, queue length.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -15,8 +17,9 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::Serialize;
 
 use super::alert::Notification;
-use super::template_funcs::rfc3339_ms;
+use super::gofmt::rfc3339_ms;
 use crate::config::Config;
+use crate::scrape::relabel::{self, Rule as RelabelRule};
 use crate::selfmetrics::{NotifyLabels, SelfMetrics};
 use crate::shutdown::Shutdown;
 
@@ -39,6 +42,7 @@ struct Target {
     max_alerts: usize,
     timeout: Duration,
     headers: HeaderMap,
+    relabel: Vec<RelabelRule>,
 }
 
 /// The alert sender. Thread-safe; shared through an `Arc`.
@@ -47,6 +51,7 @@ pub struct Notifier {
     wake: tokio::sync::Notify,
     targets: Mutex<Arc<Vec<Target>>>,
     external_labels: Mutex<BTreeMap<String, String>>,
+    relabel: Mutex<Arc<Vec<RelabelRule>>>,
     external_url: Mutex<String>,
     client: reqwest::Client,
     metrics: Arc<SelfMetrics>,
@@ -111,6 +116,7 @@ impl Notifier {
             wake: tokio::sync::Notify::new(),
             targets: Mutex::new(Arc::new(Vec::new())),
             external_labels: Mutex::new(BTreeMap::new()),
+            relabel: Mutex::new(Arc::new(Vec::new())),
             external_url: Mutex::new(String::new()),
             client: reqwest::Client::new(),
             metrics,
@@ -121,6 +127,7 @@ impl Notifier {
     pub fn configure(&self, cfg: &Config, external_url: &str) -> Result<(), String> {
         let mut targets = Vec::new();
         for (i, am) in cfg.alerting.alertmanagers.iter().enumerate() {
+            let am_relabel = RelabelRule::compile_all(&am.alert_relabel_configs)?;
             if !am.file_sd_configs.is_empty() || !am.relabel_configs.is_empty() {
                 tracing::warn!(
                     index = i,
@@ -153,6 +160,7 @@ impl Notifier {
                         max_alerts: 0,
                         timeout: am.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
                         headers: headers.clone(),
+                        relabel: am_relabel.clone(),
                     });
                 }
             }
@@ -164,8 +172,10 @@ impl Notifier {
                 max_alerts: w.max_alerts,
                 timeout: w.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
                 headers: HeaderMap::new(),
+                relabel: Vec::new(),
             });
         }
+        *self.relabel.lock() = Arc::new(RelabelRule::compile_all(&cfg.alerting.alert_relabel_configs)?);
         *self.targets.lock() = Arc::new(targets);
         *self.external_labels.lock() = cfg.global.external_labels.clone();
         external_url.clone_into(&mut self.external_url.lock());
@@ -183,12 +193,15 @@ impl Notifier {
             return;
         }
         let ext = self.external_labels.lock().clone();
+        let rules = self.relabel.lock().clone();
         let mut q = self.queue.lock();
         for mut a in alerts {
             for (k, v) in &ext {
                 a.labels.entry(k.clone()).or_insert_with(|| v.clone());
             }
-            q.push_back(a);
+            if relabel::process(&mut a.labels, &rules) && !a.labels.is_empty() {
+                q.push_back(a);
+            }
         }
         let over = q.len().saturating_sub(QUEUE_CAPACITY);
         if over > 0 {
@@ -219,9 +232,10 @@ impl Notifier {
             let targets = self.targets.lock().clone();
             let batch = Arc::new(batch);
             let mut tasks = Vec::with_capacity(targets.len());
-            for t in targets.iter().cloned() {
+            for t in targets.iter() {
                 let me = self.clone();
                 let batch = batch.clone();
+                let t = t.clone();
                 tasks.push(tokio::spawn(async move { me.deliver(&t, &batch).await }));
             }
             for t in tasks {
@@ -235,6 +249,22 @@ impl Notifier {
         let labels = NotifyLabels {
             alertmanager: t.url.clone(),
         };
+        let relabelled: Vec<Notification>;
+        let batch = if t.relabel.is_empty() {
+            batch
+        } else {
+            relabelled = batch
+                .iter()
+                .filter_map(|a| {
+                    let mut a = a.clone();
+                    (relabel::process(&mut a.labels, &t.relabel) && !a.labels.is_empty()).then_some(a)
+                })
+                .collect();
+            &relabelled
+        };
+        if batch.is_empty() {
+            return;
+        }
         let chunks: Vec<&[Notification]> = if t.webhook && t.max_alerts > 0 {
             batch.chunks(t.max_alerts).collect()
         } else {
@@ -411,5 +441,45 @@ mod tests {
         assert_eq!(v[0]["generatorURL"], "http://n/graph?g0.expr=up&g0.tab=1");
         assert_eq!(v[0]["labels"]["alertname"], "X");
         assert_eq!(fingerprint(&a.labels).len(), 16);
+    }
+
+    fn alert(severity: &str, resolved: bool) -> Notification {
+        Notification {
+            labels: BTreeMap::from([("alertname".into(), "X".into()), ("severity".into(), severity.into())]),
+            annotations: BTreeMap::from([("summary".into(), "s".into())]),
+            starts_at_ms: 0,
+            ends_at_ms: 5_000,
+            resolved,
+            generator_url: String::new(),
+        }
+    }
+
+    #[test]
+    fn external_labels_relabeling_and_webhook_payload() {
+        let cfg = Config::parse(
+            "global:\n  external_labels: {cluster: c1, severity: none}\nalerting:\n  alert_relabel_configs:\n    - source_labels: [severity]\n      regex: debug\n      action: drop\n  webhook_configs:\n    - url: http://127.0.0.1:1/hook\n",
+        )
+        .unwrap();
+        let db = Arc::new(crate::db::Db::new());
+        let logs = Arc::new(crate::db::LogsDb::new());
+        let n = Notifier::new(Arc::new(SelfMetrics::new(db, logs)));
+        n.configure(&cfg, "http://nerve:9090").unwrap();
+        n.send(vec![alert("page", false), alert("debug", false), alert("page", true)]);
+        let queued: Vec<Notification> = n.queue.lock().iter().cloned().collect();
+        assert_eq!(queued.len(), 2, "the debug alert is dropped by alert_relabel_configs");
+        assert_eq!(queued[0].labels["cluster"], "c1", "external label added");
+        assert_eq!(queued[0].labels["severity"], "page", "the alert's own label wins");
+        let v: serde_json::Value = serde_json::from_str(&n.webhook_body(&queued)).unwrap();
+        assert_eq!(v["version"], "4");
+        assert_eq!(v["status"], "firing");
+        assert_eq!(v["receiver"], "nerve");
+        assert_eq!(v["externalURL"], "http://nerve:9090");
+        assert_eq!(v["commonLabels"]["cluster"], "c1");
+        assert_eq!(v["alerts"][0]["status"], "firing");
+        assert_eq!(v["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+        assert_eq!(v["alerts"][1]["status"], "resolved");
+        assert_eq!(v["alerts"][1]["endsAt"], "1970-01-01T00:00:05.000Z");
+        let v: serde_json::Value = serde_json::from_str(&n.webhook_body(&queued[1..])).unwrap();
+        assert_eq!(v["status"], "resolved");
     }
 }

@@ -1,17 +1,18 @@
 //! What rules read and write: PromQL over the TSDB, LogQL metric queries over the log store,
 //! and the TSDB appender for rule output. Synchronous; callers run it off the async runtime.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nerve_query::logql::{self, LogValue};
 use nerve_query::promql::{Engine, QueryValue};
 use nerve_storage::logs::LogStore;
-use nerve_storage::metrics::{Sample, Tsdb};
+use nerve_storage::metrics::Tsdb;
 use nerve_storage::{Labels, MatchOp, Matcher};
 
+use super::alert::ForStateSeries;
 use super::file::Language;
+use super::template::QuerySamples;
 use crate::api::loki::source::StoreSource;
 
 /// Longest one rule query may run.
@@ -78,7 +79,7 @@ impl Querier {
     }
 
     /// The template `query` function: PromQL at `t_ms`, labels as a map.
-    pub fn template_query(&self, q: &str, t_ms: i64) -> Result<Vec<(BTreeMap<String, String>, f64)>, String> {
+    pub fn template_query(&self, q: &str, t_ms: i64) -> Result<QuerySamples, String> {
         Ok(self
             .instant(Language::Promql, q, t_ms)?
             .into_iter()
@@ -104,12 +105,7 @@ impl Querier {
 
     /// `ALERTS_FOR_STATE{alertname=...}` series with samples in `[t_ms - tolerance_ms, t_ms]`,
     /// labels without `__name__`.
-    pub fn for_state(
-        &self,
-        alertname: &str,
-        t_ms: i64,
-        tolerance_ms: i64,
-    ) -> Result<Vec<(BTreeMap<String, String>, Vec<Sample>)>, String> {
+    pub fn for_state(&self, alertname: &str, t_ms: i64, tolerance_ms: i64) -> Result<ForStateSeries, String> {
         let q = self
             .tsdb
             .querier(t_ms - tolerance_ms, t_ms)

@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 use super::template::{Command, Node, Operand, Pipeline, Pos, TemplateData};
 use super::template_funcs::{call, go_value};
 
-/// Answers the template `query` function: PromQL text → `(labels, value)` samples.
-pub type QueryFn<'a> = dyn Fn(&str) -> Result<Vec<(BTreeMap<String, String>, f64)>, String> + 'a;
+/// Samples as the template `query` function returns them: `(labels, value)`.
+pub type QuerySamples = Vec<(BTreeMap<String, String>, f64)>;
+
+/// Answers the template `query` function: PromQL text → samples.
+pub type QueryFn<'a> = dyn Fn(&str) -> Result<QuerySamples, String> + 'a;
 
 /// A value flowing through a template.
 #[derive(Clone, Debug, Default, PartialEq)]

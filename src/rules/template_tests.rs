@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::rules::template_funcs::{fmt_g, go_float, humanize, humanize_duration, humanize1024, printf};
+use crate::rules::gofmt::{fmt_g, go_float, humanize, humanize_duration, humanize1024, printf};
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
@@ -11,7 +11,7 @@ fn render(src: &str, value: f64) -> Result<String, String> {
     let l = labels(&[("instance", "host:9100"), ("job", "node")]);
     let ext = labels(&[("cluster", "eu1")]);
     let data = TemplateData::alert(&l, &ext, "http://nerve:9090", value);
-    let q = |q: &str| -> Result<Vec<(BTreeMap<String, String>, f64)>, String> {
+    let q = |q: &str| -> Result<QuerySamples, String> {
         match q {
             "up" => Ok(vec![
                 (labels(&[("instance", "b")]), 0.0),
@@ -64,14 +64,14 @@ fn go_number_formatting() {
         printf(
             "%.2f|%5s|%-3d|%d%%|%s",
             &[
-                Value::Float(3.14159),
+                Value::Float(1.23456),
                 Value::Str("ab".into()),
                 Value::Int(7),
                 Value::Int(50),
                 Value::Float(2.0)
             ]
         ),
-        "3.14|   ab|7  |50%|2"
+        "1.23|   ab|7  |50%|2"
     );
     assert_eq!(printf("%05.1f", &[Value::Float(-2.5)]), "-02.5");
 }

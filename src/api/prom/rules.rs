@@ -12,8 +12,8 @@ use serde::Serialize;
 use super::envelope::Success;
 use super::params::Params;
 use crate::rules::alert::{Alert, AlertState};
+use crate::rules::gofmt::rfc3339_ms;
 use crate::rules::group::{Group, RuleKind};
-use crate::rules::template_funcs::rfc3339_ms;
 use crate::servers::error::ApiError;
 use crate::state::AppState;
 

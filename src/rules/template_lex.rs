@@ -1,0 +1,192 @@
+//! The tokenizer of alert templates: the text inside one `{{ ... }}` action as fields,
+//! variables, literals, words and punctuation.
+
+use super::template::Operand;
+
+/// A number literal as an operand (Go accepts hex too).
+pub(super) fn parse_number(n: &str) -> Option<Operand> {
+    if let Ok(i) = n.parse::<i64>() {
+        return Some(Operand::Int(i));
+    }
+    if let Some(h) = n.strip_prefix("0x").or_else(|| n.strip_prefix("0X")) {
+        return i64::from_str_radix(h, 16).ok().map(Operand::Int);
+    }
+    n.parse::<f64>().ok().map(Operand::Float)
+}
+
+/// A token inside an action.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Tok {
+    Field(Vec<String>),
+    Var(String, Vec<String>),
+    Str(String),
+    Num(String),
+    Word(String),
+    Pipe,
+    Open,
+    Close,
+    Comma,
+    Declare,
+    Assign,
+}
+
+impl Tok {
+    /// How Go's errors show the token.
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Tok::Field(f) => format!("<.{}>", f.join(".")),
+            Tok::Var(v, _) => format!("<${v}>"),
+            Tok::Str(s) => format!("{s:?}"),
+            Tok::Num(n) | Tok::Word(n) => format!("<{n}>"),
+            Tok::Pipe => "<|>".into(),
+            Tok::Open => "<(>".into(),
+            Tok::Close => "<)>".into(),
+            Tok::Comma => "<,>".into(),
+            Tok::Declare => "<:=>".into(),
+            Tok::Assign => "<=>".into(),
+        }
+    }
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Reads `.a.b.c` starting at a `.`; returns the names (empty for a lone `.`).
+fn field_chain(chars: &[char], i: &mut usize) -> Vec<String> {
+    let mut out = Vec::new();
+    while *i < chars.len() && chars[*i] == '.' {
+        let start = *i + 1;
+        let mut j = start;
+        while j < chars.len() && is_ident(chars[j]) {
+            j += 1;
+        }
+        if j == start {
+            if out.is_empty() {
+                *i += 1;
+            }
+            break;
+        }
+        out.push(chars[start..j].iter().collect());
+        *i = j;
+    }
+    out
+}
+
+/// Splits the text of one action into tokens.
+pub(super) fn tokens(src: &str) -> Result<Vec<Tok>, String> {
+    let chars: Vec<char> = src.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            c if c.is_whitespace() => i += 1,
+            '|' => {
+                out.push(Tok::Pipe);
+                i += 1;
+            }
+            '(' => {
+                out.push(Tok::Open);
+                i += 1;
+            }
+            ')' => {
+                out.push(Tok::Close);
+                i += 1;
+                if i < chars.len() && chars[i] == '.' {
+                    out.push(Tok::Field(field_chain(&chars, &mut i)));
+                }
+            }
+            ',' => {
+                out.push(Tok::Comma);
+                i += 1;
+            }
+            ':' if chars.get(i + 1) == Some(&'=') => {
+                out.push(Tok::Declare);
+                i += 2;
+            }
+            '=' => {
+                out.push(Tok::Assign);
+                i += 1;
+            }
+            '.' if !chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
+                out.push(Tok::Field(field_chain(&chars, &mut i)))
+            }
+            '$' => {
+                i += 1;
+                let start = i;
+                while i < chars.len() && is_ident(chars[i]) {
+                    i += 1;
+                }
+                let name: String = chars[start..i].iter().collect();
+                let fields = if i < chars.len() && chars[i] == '.' {
+                    field_chain(&chars, &mut i)
+                } else {
+                    Vec::new()
+                };
+                out.push(Tok::Var(name, fields));
+            }
+            '"' => {
+                i += 1;
+                let mut s = String::new();
+                loop {
+                    let Some(&c) = chars.get(i) else {
+                        return Err("unterminated quoted string".into());
+                    };
+                    i += 1;
+                    match c {
+                        '"' => break,
+                        '\\' => {
+                            let e = chars.get(i).copied().ok_or("unterminated quoted string")?;
+                            i += 1;
+                            s.push(match e {
+                                'n' => '\n',
+                                't' => '\t',
+                                'r' => '\r',
+                                '\\' => '\\',
+                                '"' => '"',
+                                '\'' => '\'',
+                                _ => return Err(format!("invalid syntax: \\{e}")),
+                            });
+                        }
+                        c => s.push(c),
+                    }
+                }
+                out.push(Tok::Str(s));
+            }
+            '`' => {
+                i += 1;
+                let start = i;
+                while i < chars.len() && chars[i] != '`' {
+                    i += 1;
+                }
+                if i >= chars.len() {
+                    return Err("unterminated raw quoted string".into());
+                }
+                out.push(Tok::Str(chars[start..i].iter().collect()));
+                i += 1;
+            }
+            c if c.is_ascii_digit() || c == '-' || c == '+' || c == '.' => {
+                let start = i;
+                i += 1;
+                while i < chars.len()
+                    && (chars[i].is_ascii_alphanumeric()
+                        || chars[i] == '.'
+                        || ((chars[i] == '-' || chars[i] == '+') && matches!(chars[i - 1], 'e' | 'E')))
+                {
+                    i += 1;
+                }
+                out.push(Tok::Num(chars[start..i].iter().collect()));
+            }
+            c if is_ident(c) => {
+                let start = i;
+                while i < chars.len() && is_ident(chars[i]) {
+                    i += 1;
+                }
+                out.push(Tok::Word(chars[start..i].iter().collect()));
+            }
+            c => return Err(format!("unexpected {c:?} in command")),
+        }
+    }
+    Ok(out)
+}

@@ -132,7 +132,20 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             for section in cfg.unimplemented_sections() {
                 let _ = writeln!(err, "  WARNING: {section} is accepted but not implemented yet");
             }
-            let _ = writeln!(std::io::stdout().lock(), "SUCCESS");
+            // Like promtool, the rule files the config names are checked too.
+            let files = match rules::expand_rule_files(&cfg.rule_files, file.parent()) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = writeln!(err, "FAILED: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let mut out = std::io::stdout().lock();
+            if !files.is_empty() && !rules::file::check_files(&files, &mut out, &mut err) {
+                let _ = writeln!(err, "FAILED: invalid rule files");
+                return ExitCode::FAILURE;
+            }
+            let _ = writeln!(out, "SUCCESS");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -191,3 +191,28 @@ fn check_rules_agrees_with_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn check_config_checks_the_rule_files_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/good.yml"), CASES[0].1).unwrap();
+    std::fs::write(dir.path().join("nerve.yml"), "rule_files: ['rules/*.yml']\n").unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_nerve"))
+            .args(["check", "config"])
+            .arg(dir.path().join("nerve.yml"))
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        dir.path().join("rules/bad.yml"),
+        "groups:\n- name: a\n  rules:\n  - alert: x\n",
+    )
+    .unwrap();
+    let out = run();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("field 'expr' must be set in rule"));
+}

@@ -6,10 +6,12 @@
 //!   alert label and annotation templates (Go `text/template` subset with Prometheus'
 //!   functions and Go's number formatting).
 //! - [`recording`] / [`alert`]: the two rule kinds; [`alert`] holds the alert lifecycle.
-//! - [`group`]: one group's evaluation; [`querier`]: the stores it reads and writes.
+//! - [`group`]: one group's evaluation; [`querier`]: the stores it reads and writes;
+//!   [`status`]: the snapshot the API reads.
 //! - [`notifier`]: Alertmanager v2 and webhook delivery.
 //!
-//! [`Manager`] runs one task per group. Each evaluation happens at a timestamp aligned to the
+//! [`Manager`] runs one task per group, which owns its [`Group`] and publishes a
+//! [`GroupStatus`] after every evaluation. Each evaluation happens at a timestamp aligned to the
 //! group's interval (with a per-group offset), and its output is committed through the TSDB
 //! appender. Reload ([`Manager::apply`]) reads every rule file first, so an invalid file
 //! changes nothing; unchanged groups keep running, changed groups restart with their alerts
@@ -24,6 +26,7 @@ pub mod group;
 pub mod notifier;
 pub mod querier;
 pub mod recording;
+pub mod status;
 pub mod template;
 pub mod template_exec;
 pub mod template_funcs;
@@ -40,6 +43,7 @@ use tokio::task::JoinHandle;
 use self::group::{EvalSettings, Group};
 use self::notifier::Notifier;
 use self::querier::Querier;
+use self::status::GroupStatus;
 use crate::config::Config;
 use crate::db::{Db, LogsDb};
 use crate::selfmetrics::{RuleGroupLabels, SelfMetrics};
@@ -50,18 +54,33 @@ const DEFAULT_EVAL_INTERVAL: Duration = Duration::from_secs(60);
 /// Prometheus' default `--rules.alert.resend-delay`.
 const DEFAULT_RESEND_DELAY: Duration = Duration::from_secs(60);
 
+/// The latest snapshot of a group, replaced after each evaluation.
+type StatusCell = Arc<Mutex<Arc<GroupStatus>>>;
+
 struct GroupHandle {
     file: String,
     name: String,
     fingerprint: String,
-    group: Arc<Mutex<Group>>,
+    status: StatusCell,
     stop: watch::Sender<bool>,
-    join: JoinHandle<()>,
+    /// Gives the group back when its task stops (None if an evaluation panicked).
+    join: JoinHandle<Option<Group>>,
+}
+
+impl GroupHandle {
+    /// Stops the task and takes the group back, after its running evaluation.
+    async fn stop(self) -> Option<Group> {
+        self.stop.send_replace(true);
+        self.join.await.ok().flatten()
+    }
 }
 
 #[derive(Default)]
 struct Inner {
     groups: Vec<GroupHandle>,
+    /// What the API shows; replaced only once a reload is complete, so a reload never shows
+    /// an empty list.
+    shown: Vec<StatusCell>,
     settings: Arc<EvalSettings>,
     /// True once the first config was applied (later groups need no restore).
     started: bool,
@@ -131,9 +150,9 @@ impl Manager {
         tokio::spawn(self.notifier.clone().run(shutdown));
     }
 
-    /// Snapshots of every group, in file then config order, for the API.
-    pub fn groups(&self) -> Vec<Arc<Mutex<Group>>> {
-        self.inner.lock().groups.iter().map(|g| g.group.clone()).collect()
+    /// Every group as of its last evaluation, in file then config order, for the API.
+    pub fn groups(&self) -> Vec<Arc<GroupStatus>> {
+        self.inner.lock().shown.iter().map(|s| s.lock().clone()).collect()
     }
 
     /// Loads the rule files of `cfg` and brings the running groups in line; an error changes
@@ -172,65 +191,73 @@ impl Manager {
             resend_ms: i64::try_from(resend.as_millis()).unwrap_or(60_000),
         });
         let querier = Querier::new(tsdb, self.logs.get());
-        let mut retired = Vec::new();
-        {
+        // The reload lock serializes applies, so the handles can be taken out, stopped and
+        // awaited without holding `inner` across an await.
+        let (mut old, settings_changed, restore) = {
             let mut inner = self.inner.lock();
-            let settings_changed = *inner.settings != *settings;
+            let changed = *inner.settings != *settings;
             inner.settings = settings.clone();
             let restore = !inner.started;
             inner.started = true;
-            let mut old: Vec<GroupHandle> = std::mem::take(&mut inner.groups);
-            for (file, name, fp, mut g) in compiled {
-                if let Some(i) = old.iter().position(|h| h.file == file && h.name == name) {
-                    let h = old.remove(i);
-                    if h.fingerprint == fp && !settings_changed {
-                        inner.groups.push(h);
-                        continue;
-                    }
-                    h.stop.send_replace(true);
-                    g.copy_state(&mut h.group.lock());
-                    tracing::info!(group = name, file, "rule group changed, restarting it");
-                } else if restore {
-                    g.await_restore();
+            (std::mem::take(&mut inner.groups), changed, restore)
+        };
+        let mut running = Vec::with_capacity(compiled.len());
+        for (file, name, fp, mut g) in compiled {
+            if let Some(i) = old.iter().position(|h| h.file == file && h.name == name) {
+                let h = old.remove(i);
+                if h.fingerprint == fp && !settings_changed {
+                    running.push(h);
+                    continue;
                 }
-                let group = Arc::new(Mutex::new(g));
-                let (tx, rx) = watch::channel(false);
-                let join = tokio::spawn(run_group(
-                    group.clone(),
-                    querier.clone(),
-                    settings.clone(),
-                    self.notifier.clone(),
-                    self.metrics.clone(),
-                    rx,
-                ));
-                inner.groups.push(GroupHandle {
-                    file,
-                    name,
-                    fingerprint: fp,
-                    group,
-                    stop: tx,
-                    join,
-                });
+                if let Some(mut prev) = h.stop().await {
+                    g.copy_state(&mut prev);
+                }
+                tracing::info!(group = name, file, "rule group changed, restarting it");
+            } else if restore {
+                g.await_restore();
             }
-            for h in old {
-                h.stop.send_replace(true);
-                tracing::info!(group = h.name, file = h.file, "rule group removed");
-                retired.push(h.group);
-            }
+            let status = Arc::new(Mutex::new(Arc::new(GroupStatus::of(&g))));
+            let (tx, rx) = watch::channel(false);
+            let join = tokio::spawn(run_group(
+                g,
+                status.clone(),
+                querier.clone(),
+                settings.clone(),
+                self.notifier.clone(),
+                self.metrics.clone(),
+                rx,
+            ));
+            running.push(GroupHandle {
+                file,
+                name,
+                fingerprint: fp,
+                status,
+                stop: tx,
+                join,
+            });
+        }
+        {
+            let mut inner = self.inner.lock();
+            inner.shown = running.iter().map(|h| h.status.clone()).collect();
+            inner.groups = running;
+        }
+        let mut retired = Vec::new();
+        for h in old {
+            tracing::info!(group = h.name, file = h.file, "rule group removed");
+            retired.extend(h.stop().await);
         }
         if !retired.is_empty() {
-            let notifier = self.notifier.clone();
             let s = settings.clone();
             let notes = tokio::task::spawn_blocking(move || {
                 let t = now_ms();
                 retired
-                    .iter()
-                    .flat_map(|g| g.lock().retire(t, &querier, &s))
+                    .iter_mut()
+                    .flat_map(|g| g.retire(t, &querier, &s))
                     .collect::<Vec<_>>()
             })
             .await
             .map_err(|e| e.to_string())?;
-            notifier.send(notes);
+            self.notifier.send(notes);
         }
         tracing::info!(groups = self.inner.lock().groups.len(), "rules loaded");
         Ok(())
@@ -266,7 +293,7 @@ impl Manager {
             g.stop.send_replace(true);
         }
         for g in groups {
-            let _ = tokio::time::timeout(Duration::from_secs(10), g.join).await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), g.stop()).await;
         }
     }
 }
@@ -281,46 +308,44 @@ fn offset_ms(file: &str, name: &str, interval_ms: i64) -> i64 {
     (h % interval_ms.max(1) as u64) as i64
 }
 
-/// Evaluates one group on its schedule until told to stop.
+/// Evaluates one group on its schedule until told to stop, then gives the group back.
 async fn run_group(
-    group: Arc<Mutex<Group>>,
+    group: Group,
+    status: StatusCell,
     querier: Querier,
     settings: Arc<EvalSettings>,
     notifier: Arc<Notifier>,
     metrics: Arc<SelfMetrics>,
     mut stop: watch::Receiver<bool>,
-) {
-    let (interval, offset, labels) = {
-        let g = group.lock();
-        (
-            g.interval_ms,
-            offset_ms(&g.file, &g.name, g.interval_ms),
-            RuleGroupLabels {
-                rule_group: format!("{};{}", g.file, g.name),
-            },
-        )
+) -> Option<Group> {
+    let interval = group.interval_ms;
+    let offset = offset_ms(&group.file, &group.name, interval);
+    let labels = RuleGroupLabels {
+        rule_group: format!("{};{}", group.file, group.name),
     };
+    let mut group = group;
     loop {
         let now = now_ms();
         let next = (now - offset).div_euclid(interval) * interval + offset + interval;
         let wait = Duration::from_millis(u64::try_from(next - now).unwrap_or(0));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            r = stop.changed() => if r.is_err() || *stop.borrow() { return },
+            r = stop.changed() => if r.is_err() || *stop.borrow() { return Some(group) },
         }
         if *stop.borrow() {
-            return;
+            return Some(group);
         }
-        let (g, q, s) = (group.clone(), querier.clone(), settings.clone());
+        let (q, s) = (querier.clone(), settings.clone());
         let done = tokio::task::spawn_blocking(move || {
-            let mut g = g.lock();
-            let out = g.eval(next, &q, &s);
-            g.restore(next, &q);
-            out
+            let out = group.eval(next, &q, &s);
+            group.restore(next, &q);
+            (group, out)
         })
         .await;
         match done {
-            Ok((notes, stats)) => {
+            Ok((g, (notes, stats))) => {
+                group = g;
+                *status.lock() = Arc::new(GroupStatus::of(&group));
                 metrics
                     .rule_evaluations
                     .get_or_create(&labels)
@@ -331,7 +356,10 @@ async fn run_group(
                     .inc_by(stats.failures as u64);
                 notifier.send(notes);
             }
-            Err(e) => tracing::error!(error = %e, "BUG: rule group evaluation panicked"),
+            Err(e) => {
+                tracing::error!(error = %e, "BUG: rule group evaluation panicked; the group stops");
+                return None;
+            }
         }
     }
 }

@@ -235,8 +235,31 @@ fn alert_resolves_when_its_rule_is_removed_by_reload() {
     let s = setup();
     let a = fires_and_reaches_alertmanager(&s);
     check_alert(&s, &a);
+    let reload = || client().post(s.nerve.url("/-/reload")).send().unwrap();
+    // An invalid rule file: the reload fails and the running rules stay.
+    std::fs::write(&s.rules_file, "groups:\n  - name: x\n    rules:\n      - alert: Y\n").unwrap();
+    let r = reload();
+    assert_eq!(r.status().as_u16(), 500);
+    assert!(r.text().unwrap_or_default().contains("field 'expr' must be set"));
+    assert_eq!(nerve_alert_state(&s.nerve).as_deref(), Some("firing"));
+    // A changed group restarts with its alerts: still firing, new annotation.
+    std::fs::write(&s.rules_file, RULES.replace("is down", "is unreachable")).unwrap();
+    assert_eq!(reload().status().as_u16(), 200);
+    assert_eq!(
+        nerve_alert_state(&s.nerve).as_deref(),
+        Some("firing"),
+        "state carried over"
+    );
+    let v = s.nerve.get_json("/api/v1/rules");
+    assert_eq!(v["data"]["groups"][0]["rules"][0]["state"], "firing", "{v}");
+    eventually(Duration::from_secs(10), || {
+        let v = s.nerve.get_json("/api/v1/alerts");
+        let summary = v["data"]["alerts"][0]["annotations"]["summary"].as_str()?.to_owned();
+        summary.ends_with("is unreachable").then_some(())
+    })
+    .expect("annotation not updated after the reload");
     std::fs::write(&s.rules_file, "groups: []\n").unwrap();
-    let r = client().post(s.nerve.url("/-/reload")).send().unwrap();
+    let r = reload();
     assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap_or_default());
     resolution_reaches_alertmanager(&s);
     let rules = s.nerve.get_json("/api/v1/rules");

@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use super::envelope::Success;
 use super::params::Params;
-use crate::rules::alert::{Alert, AlertState};
+use crate::rules::alert::Alert;
 use crate::rules::gofmt::rfc3339_ms;
-use crate::rules::group::{Group, RuleKind};
+use crate::rules::status::GroupStatus;
 use crate::servers::error::ApiError;
 use crate::state::AppState;
 
@@ -101,29 +101,21 @@ fn api_alert(a: &Alert) -> ApiAlert {
     }
 }
 
-fn active(alerts: Vec<&Alert>) -> Vec<ApiAlert> {
-    alerts
-        .into_iter()
-        .filter(|a| a.state != AlertState::Inactive)
-        .map(api_alert)
-        .collect()
-}
-
-fn api_group(g: &Group, want_alerts: bool, want_records: bool) -> ApiGroup {
+fn api_group(g: &GroupStatus, want_alerts: bool, want_records: bool) -> ApiGroup {
     let rules = g
         .rules
         .iter()
         .filter_map(|r| {
-            let (kind, state, duration, keep, annotations, alerts) = match &r.kind {
-                RuleKind::Alerting(a) if want_alerts => (
+            let (kind, state, duration, keep, annotations, alerts) = match &r.alerting {
+                Some(a) if want_alerts => (
                     "alerting",
-                    Some(a.state().as_str()),
+                    Some(a.state.as_str()),
                     Some(a.hold_ms as f64 / 1000.0),
                     Some(a.keep_firing_ms as f64 / 1000.0),
                     Some(r.annotations.clone()),
-                    Some(active(a.alerts())),
+                    Some(a.alerts.iter().map(api_alert).collect()),
                 ),
-                RuleKind::Recording(_) if want_records => ("recording", None, None, None, None, None),
+                None if want_records => ("recording", None, None, None, None, None),
                 _ => return None,
             };
             Some(ApiRule {
@@ -173,7 +165,7 @@ async fn rules(State(state): State<AppState>, params: Params) -> Result<Response
         .rules
         .groups()
         .iter()
-        .map(|g| api_group(&g.lock(), want_alerts, want_records))
+        .map(|g| api_group(g, want_alerts, want_records))
         .collect();
     Ok(Success::new(RulesData { groups }).into_response())
 }
@@ -188,11 +180,8 @@ struct AlertsData {
 async fn alerts(State(state): State<AppState>) -> Response {
     let mut alerts = Vec::new();
     for g in state.rules.groups() {
-        let g = g.lock();
-        for r in &g.rules {
-            if let RuleKind::Alerting(a) = &r.kind {
-                alerts.extend(active(a.alerts()));
-            }
+        for a in g.rules.iter().filter_map(|r| r.alerting.as_ref()) {
+            alerts.extend(a.alerts.iter().map(api_alert));
         }
     }
     Success::new(AlertsData { alerts }).into_response()

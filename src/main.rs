@@ -250,8 +250,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.scrape.set_origin(self_target.clone(), args.config.clone());
     let scrape = state.scrape.clone();
     let rule_manager = state.rules.clone();
-    let external_url = format!("http://{}", self_target.unwrap_or_else(|| http_listen.clone()));
-    rule_manager.set_origin(args.config.clone(), external_url.clone());
+    let default_url = format!("http://{}", self_target.unwrap_or_else(|| http_listen.clone()));
+    let external_url = cfg.server.external_url.clone().unwrap_or_else(|| default_url.clone());
+    rule_manager.set_origin(args.config.clone(), default_url);
     let otlp_servers = [
         tokio::spawn(servers::grpc::serve(
             grpc_listener,

@@ -86,8 +86,8 @@ struct Inner {
     started: bool,
     /// The config file reloads re-read.
     config_path: Option<PathBuf>,
-    /// nerve's URL, for `generatorURL` and `$externalURL`.
-    external_url: String,
+    /// nerve's URL when the config sets no `server.external_url`.
+    default_url: String,
 }
 
 /// Owns the rule groups and the notifier. Thread-safe; shared through an `Arc`.
@@ -263,18 +263,18 @@ impl Manager {
         Ok(())
     }
 
-    /// Sets the config file reloads re-read and nerve's external URL.
-    pub fn set_origin(&self, config_path: Option<PathBuf>, external_url: String) {
+    /// Sets the config file reloads re-read and nerve's URL when the config names none.
+    pub fn set_origin(&self, config_path: Option<PathBuf>, default_url: String) {
         let mut inner = self.inner.lock();
         inner.config_path = config_path;
-        inner.external_url = external_url;
+        inner.default_url = default_url;
     }
 
     /// Re-reads the config file and its rule files; errors leave the running rules alone.
     pub async fn reload(&self) -> Result<(), String> {
         let (path, url) = {
             let inner = self.inner.lock();
-            (inner.config_path.clone(), inner.external_url.clone())
+            (inner.config_path.clone(), inner.default_url.clone())
         };
         let cfg = match path.clone() {
             Some(p) => tokio::task::spawn_blocking(move || Config::load(&p))
@@ -283,6 +283,7 @@ impl Manager {
                 .map_err(|e| format!("{e:#}"))?,
             None => Config::default(),
         };
+        let url = cfg.server.external_url.clone().unwrap_or(url);
         self.apply(&cfg, path.as_deref(), &url).await
     }
 

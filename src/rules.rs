@@ -8,7 +8,7 @@
 //! - [`recording`] / [`alert`]: the two rule kinds; [`alert`] holds the alert lifecycle.
 //! - [`group`]: one group's evaluation; [`querier`]: the stores it reads and writes;
 //!   [`status`]: the snapshot the API reads.
-//! - [`notifier`]: Alertmanager v2 and webhook delivery.
+//! - [`notifier`]: Alertmanager v2 and webhook delivery; [`alertmanagers`]: where to.
 //!
 //! [`Manager`] runs one task per group, which owns its [`Group`] and publishes a
 //! [`GroupStatus`] after every evaluation. Each evaluation happens at a timestamp aligned to the
@@ -20,6 +20,7 @@
 //! `ALERTS_FOR_STATE` after the first evaluation.
 
 pub mod alert;
+pub mod alertmanagers;
 pub mod file;
 pub mod gofmt;
 pub mod group;

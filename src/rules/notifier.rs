@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::Serialize;
 
 use super::alert::Notification;
+use super::alertmanagers::{Discovery, Target};
 use super::gofmt::rfc3339_ms;
 use crate::config::Config;
 use crate::scrape::relabel::{self, Rule as RelabelRule};
@@ -29,27 +30,18 @@ pub const QUEUE_CAPACITY: usize = 10_000;
 const MAX_BATCH: usize = 64;
 /// Attempts per batch and target.
 const ATTEMPTS: u32 = 3;
+/// How often discovery is looked at when no file discovery is configured (a reload may add
+/// some).
+const IDLE_DISCOVERY_POLL: Duration = Duration::from_secs(30);
 /// First retry delay; doubled on every further attempt.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-/// Per-request timeout when the config sets none.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where alerts go.
-#[derive(Clone, Debug)]
-struct Target {
-    url: String,
-    webhook: bool,
-    max_alerts: usize,
-    timeout: Duration,
-    headers: HeaderMap,
-    relabel: Vec<RelabelRule>,
-}
 
 /// The alert sender. Thread-safe; shared through an `Arc`.
 pub struct Notifier {
     queue: Mutex<VecDeque<Notification>>,
     wake: tokio::sync::Notify,
     targets: Mutex<Arc<Vec<Target>>>,
+    discovery: Mutex<Discovery>,
     external_labels: Mutex<BTreeMap<String, String>>,
     relabel: Mutex<Arc<Vec<RelabelRule>>>,
     external_url: Mutex<String>,
@@ -115,6 +107,7 @@ impl Notifier {
             queue: Mutex::new(VecDeque::new()),
             wake: tokio::sync::Notify::new(),
             targets: Mutex::new(Arc::new(Vec::new())),
+            discovery: Mutex::new(Discovery::default()),
             external_labels: Mutex::new(BTreeMap::new()),
             relabel: Mutex::new(Arc::new(Vec::new())),
             external_url: Mutex::new(String::new()),
@@ -123,58 +116,12 @@ impl Notifier {
         }
     }
 
-    /// Takes the targets and external labels from `cfg`.
+    /// Takes the targets, relabeling and external labels from `cfg`.
     pub fn configure(&self, cfg: &Config, external_url: &str) -> Result<(), String> {
-        let mut targets = Vec::new();
-        for (i, am) in cfg.alerting.alertmanagers.iter().enumerate() {
-            let am_relabel = RelabelRule::compile_all(&am.alert_relabel_configs)?;
-            if !am.file_sd_configs.is_empty() || !am.relabel_configs.is_empty() {
-                tracing::warn!(
-                    index = i,
-                    "alertmanagers: file_sd_configs and relabel_configs are not supported yet"
-                );
-            }
-            let scheme = am.scheme.as_deref().unwrap_or("http");
-            let prefix = am.path_prefix.as_deref().unwrap_or("").trim_end_matches('/');
-            let mut headers = HeaderMap::new();
-            if let Some(b) = &am.basic_auth {
-                let pass = b.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default();
-                let token = base64(&format!("{}:{pass}", b.username));
-                if let Ok(v) = HeaderValue::from_str(&format!("Basic {token}")) {
-                    headers.insert(AUTHORIZATION, v);
-                }
-            }
-            if let Some(a) = &am.authorization
-                && let Some(c) = &a.credentials
-            {
-                let kind = a.kind.as_deref().unwrap_or("Bearer");
-                if let Ok(v) = HeaderValue::from_str(&format!("{kind} {}", c.expose())) {
-                    headers.insert(AUTHORIZATION, v);
-                }
-            }
-            for sc in &am.static_configs {
-                for t in &sc.targets {
-                    targets.push(Target {
-                        url: format!("{scheme}://{t}{prefix}/api/v2/alerts"),
-                        webhook: false,
-                        max_alerts: 0,
-                        timeout: am.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
-                        headers: headers.clone(),
-                        relabel: am_relabel.clone(),
-                    });
-                }
-            }
-        }
-        for w in &cfg.alerting.webhook_configs {
-            targets.push(Target {
-                url: w.url.clone(),
-                webhook: true,
-                max_alerts: w.max_alerts,
-                timeout: w.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
-                headers: HeaderMap::new(),
-                relabel: Vec::new(),
-            });
-        }
+        let mut d = Discovery::new(&cfg.alerting)?;
+        d.refresh();
+        let targets = d.targets();
+        *self.discovery.lock() = d;
         *self.relabel.lock() = Arc::new(RelabelRule::compile_all(&cfg.alerting.alert_relabel_configs)?);
         *self.targets.lock() = Arc::new(targets);
         *self.external_labels.lock() = cfg.global.external_labels.clone();
@@ -213,8 +160,9 @@ impl Notifier {
         self.wake.notify_one();
     }
 
-    /// Sends queued alerts until shutdown.
+    /// Sends queued alerts, and keeps file-discovered Alertmanagers current, until shutdown.
     pub async fn run(self: Arc<Self>, shutdown: Shutdown) {
+        tokio::spawn(self.clone().discover(shutdown.clone()));
         loop {
             let batch: Vec<Notification> = {
                 let mut q = self.queue.lock();
@@ -241,6 +189,29 @@ impl Notifier {
             for t in tasks {
                 let _ = t.await;
             }
+        }
+    }
+
+    /// Polls discovery files at the configured refresh interval until shutdown.
+    async fn discover(self: Arc<Self>, shutdown: Shutdown) {
+        loop {
+            let poll = self.discovery.lock().poll_interval().unwrap_or(IDLE_DISCOVERY_POLL);
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                () = shutdown.wait() => return,
+            }
+            let me = self.clone();
+            let _ = tokio::task::spawn_blocking(move || me.refresh_discovery()).await;
+        }
+    }
+
+    /// Re-reads Alertmanager discovery files and swaps the target list if it changed.
+    fn refresh_discovery(&self) {
+        let mut d = self.discovery.lock();
+        if d.refresh() {
+            let targets = d.targets();
+            tracing::info!(targets = targets.len(), "alertmanager targets changed");
+            *self.targets.lock() = Arc::new(targets);
         }
     }
 
@@ -400,32 +371,12 @@ fn fingerprint(labels: &BTreeMap<String, String>) -> String {
     format!("{h:016x}")
 }
 
-fn base64(s: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
-    for c in b.chunks(3) {
-        let n =
-            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn payloads() {
-        assert_eq!(base64("user:pass"), "dXNlcjpwYXNz");
-        assert_eq!(base64("ab"), "YWI=");
         let a = Notification {
             labels: BTreeMap::from([("alertname".into(), "X".into())]),
             annotations: BTreeMap::from([("summary".into(), "s".into())]),

@@ -203,6 +203,8 @@ impl Manager {
             (std::mem::take(&mut inner.groups), changed, restore)
         };
         let mut running = Vec::with_capacity(compiled.len());
+        // Groups (or what is left of them after a changed group took their state) that stop.
+        let mut retired = Vec::new();
         for (file, name, fp, mut g) in compiled {
             if let Some(i) = old.iter().position(|h| h.file == file && h.name == name) {
                 let h = old.remove(i);
@@ -212,6 +214,7 @@ impl Manager {
                 }
                 if let Some(mut prev) = h.stop().await {
                     g.copy_state(&mut prev);
+                    retired.push(prev);
                 }
                 tracing::info!(group = name, file, "rule group changed, restarting it");
             } else if restore {
@@ -242,7 +245,6 @@ impl Manager {
             inner.shown = running.iter().map(|h| h.status.clone()).collect();
             inner.groups = running;
         }
-        let mut retired = Vec::new();
         for h in old {
             tracing::info!(group = h.name, file = h.file, "rule group removed");
             retired.extend(h.stop().await);

@@ -252,17 +252,19 @@ impl Group {
         }
     }
 
-    /// Takes over the alerts of matching rules (same kind, name and labels) of the group
-    /// this one replaces.
+    /// Takes over the state of matching rules (same name and labels, as Prometheus matches
+    /// them) of the group this one replaces. What is left in `old` belongs to rules that are
+    /// gone: [`Group::retire`] it.
     pub fn copy_state(&mut self, old: &mut Group) {
+        let mut used = vec![false; old.rules.len()];
         for r in &mut self.rules {
-            let Some(o) = old
-                .rules
-                .iter_mut()
-                .find(|o| o.name == r.name && o.labels == r.labels && o.expr == r.expr)
+            let Some(i) = (0..old.rules.len())
+                .find(|&i| !used[i] && old.rules[i].name == r.name && old.rules[i].labels == r.labels)
             else {
                 continue;
             };
+            used[i] = true;
+            let o = &mut old.rules[i];
             r.prev_series = std::mem::take(&mut o.prev_series);
             r.health = o.health;
             r.last_error = o.last_error.take();

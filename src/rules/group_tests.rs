@@ -489,3 +489,27 @@ fn state_survives_a_reload() {
     };
     assert_eq!(a.alerts()[0].active_at_ms, T0);
 }
+
+#[test]
+fn reload_resolves_alerts_of_rules_that_went_away() {
+    let f = fixture();
+    f.put(T0, &[(&[("__name__", "m")], 1.0)]);
+    let mut old =
+        group("groups:\n- name: r\n  rules:\n  - alert: Kept\n    expr: m > 0\n  - alert: Dropped\n    expr: m > 0\n");
+    let (sent, _) = old.eval(T0, &f.q, &f.settings);
+    assert_eq!(sent.len(), 2);
+    let mut new = group("groups:\n- name: r\n  rules:\n  - alert: Kept\n    expr: m >= 1\n");
+    new.copy_state(&mut old);
+    let RuleKind::Alerting(a) = &new.rules[0].kind else {
+        unreachable!()
+    };
+    assert_eq!(
+        a.alerts()[0].state,
+        AlertState::Firing,
+        "matched by name and labels, not expr"
+    );
+    let resolved = old.retire(T0 + 1_000, &f.q, &f.settings);
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].labels["alertname"], "Dropped");
+    assert!(resolved[0].resolved);
+}

@@ -90,13 +90,9 @@ impl<'a> Scope<'a> {
         }
     }
 
-    fn var(&self, name: &str) -> Value {
-        self.vars
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
+    fn var(&self, name: &str) -> &Value {
+        const NIL: &Value = &Value::Nil;
+        self.vars.iter().rev().find(|(n, _)| n == name).map_or(NIL, |(_, v)| v)
     }
 
     fn set(&mut self, name: &str, v: Value) {
@@ -222,22 +218,25 @@ fn eval_pipeline(p: &Pipeline, sc: &mut Scope<'_>, dot: &Value, pos: Pos) -> Res
     Ok(piped.unwrap_or_default())
 }
 
-fn fields(mut v: Value, path: &[String], sc: &Scope<'_>, pos: Pos) -> Result<Value, String> {
+/// Follows `.a.b` from `v`, cloning only the value found.
+fn fields(v: &Value, path: &[String], sc: &Scope<'_>, pos: Pos) -> Result<Value, String> {
+    const EMPTY: &Value = &Value::Str(String::new());
+    let mut v = v;
     for f in path {
         v = match v {
             // missingkey=zero, as Prometheus sets it: a missing label is "".
-            Value::Map(mut m) => m.remove(f).unwrap_or(Value::Str(String::new())),
-            Value::Nil => Value::Nil,
+            Value::Map(m) => m.get(f).unwrap_or(EMPTY),
+            Value::Nil => v,
             other => {
                 return Err(sc.exec_error(
                     pos,
                     &format!(".{f}"),
-                    &format!("can't evaluate field {f} in type {}", type_name(&other)),
+                    &format!("can't evaluate field {f} in type {}", type_name(other)),
                 ));
             }
         };
     }
-    Ok(v)
+    Ok(v.clone())
 }
 
 pub(super) fn type_name(v: &Value) -> &'static str {
@@ -255,7 +254,7 @@ pub(super) fn type_name(v: &Value) -> &'static str {
 
 fn eval_operand(o: &Operand, sc: &mut Scope<'_>, dot: &Value, pos: Pos) -> Result<Value, String> {
     Ok(match o {
-        Operand::Field(path) => fields(dot.clone(), path, sc, pos)?,
+        Operand::Field(path) => fields(dot, path, sc, pos)?,
         Operand::Var(name, path) => fields(sc.var(name), path, sc, pos)?,
         Operand::Str(s) => Value::Str(s.clone()),
         Operand::Int(i) => Value::Int(*i),
@@ -265,7 +264,7 @@ fn eval_operand(o: &Operand, sc: &mut Scope<'_>, dot: &Value, pos: Pos) -> Resul
         Operand::Func(name) => call(name, Vec::new(), sc, pos)?,
         Operand::Sub(p, path) => {
             let v = eval_pipeline(p, sc, dot, pos)?;
-            fields(v, path, sc, pos)?
+            fields(&v, path, sc, pos)?
         }
     })
 }

@@ -277,7 +277,7 @@ fn call_inner(name: &str, mut args: Vec<Value>, sc: &Scope<'_>) -> Result<Value,
             if v.is_nan() || v.is_infinite() {
                 Value::Str(fmt_g(v, 4))
             } else {
-                Value::Str(go_time((v * 1e9) as i64))
+                Value::Str(go_time(ms_precision(v)))
             }
         }
         "toTime" => {
@@ -285,7 +285,7 @@ fn call_inner(name: &str, mut args: Vec<Value>, sc: &Scope<'_>) -> Result<Value,
             if v.is_nan() || v.is_infinite() {
                 return Err(format!("cannot convert {} to time.Time", fmt_g(v, 4)));
             }
-            Value::Time((v * 1e9) as i64)
+            Value::Time(ms_precision(v))
         }
         "pathPrefix" => Value::Str(String::new()),
         "externalURL" => Value::Str(String::new()),
@@ -300,6 +300,12 @@ fn call_inner(name: &str, mut args: Vec<Value>, sc: &Scope<'_>) -> Result<Value,
         }
         _ => return Err(format!("function {name:?} not defined")),
     })
+}
+
+/// Seconds → nanoseconds truncated to milliseconds, as Prometheus' `model.Time` holds them.
+fn ms_precision(secs: f64) -> i64 {
+    let ns = (secs * 1e9) as i64;
+    ns / 1_000_000 * 1_000_000
 }
 
 fn compare(a: &Value, b: &Value) -> Result<Ordering, String> {
@@ -321,7 +327,7 @@ fn title(s: &str) -> String {
         } else {
             out.push(c);
         }
-        prev_letter = c.is_alphanumeric() || c == '_' || c == '\'';
+        prev_letter = c.is_alphanumeric() || c == '_';
     }
     out
 }

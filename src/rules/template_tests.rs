@@ -37,6 +37,11 @@ fn documented_humanize_outputs() {
         render("{{ humanizeTimestamp $value }}", 1435065584.128).unwrap(),
         "2015-06-23 13:19:44.128 +0000 UTC"
     );
+    assert_eq!(
+        render("{{ humanizeTimestamp 1.0000019 }}", 0.0).unwrap(),
+        "1970-01-01 00:00:01 +0000 UTC"
+    );
+    assert_eq!(render("{{ title \"o'neil is here\" }}", 0.0).unwrap(), "O'Neil Is Here");
     assert_eq!(humanize(0.0), "0");
     assert_eq!(humanize(0.0012), "1.2m");
     assert_eq!(humanize(-1500.0), "-1.5k");

@@ -189,7 +189,43 @@ async fn alerts(State(state): State<AppState>) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
     use super::value_e;
+    use crate::config::limits::LimitsConfig;
+    use crate::servers::http::{Policies, router};
+    use crate::state::AppState;
+
+    async fn get(app: &axum::Router, uri: &str) -> (StatusCode, serde_json::Value) {
+        let resp = app
+            .clone()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// Without rule files the answers are what Grafana expects from an empty Prometheus.
+    #[tokio::test]
+    async fn empty_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, _tsdb) = AppState::for_tests(dir.path(), LimitsConfig::default());
+        let app = router(state, &Policies::default());
+        let (s, v) = get(&app, "/api/v1/rules").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v, serde_json::json!({"status": "success", "data": {"groups": []}}));
+        let (s, v) = get(&app, "/api/v1/alerts").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v, serde_json::json!({"status": "success", "data": {"alerts": []}}));
+        let (s, v) = get(&app, "/api/v1/rules?type=bogus").await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(v["errorType"], "bad_data");
+        assert_eq!(v["error"], "not supported value \"bogus\"");
+    }
 
     #[test]
     fn values_like_go() {

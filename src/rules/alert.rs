@@ -279,7 +279,8 @@ impl AlertingRule {
             }
             if self.restored {
                 out.push((alerts_series(&a.labels, Some(a.state)), 1.0));
-                out.push((alerts_series(&a.labels, None), a.active_at_ms as f64 / 1000.0));
+                // Whole seconds, as Prometheus writes it (`ActiveAt.Unix()`).
+                out.push((alerts_series(&a.labels, None), a.active_at_ms.div_euclid(1000) as f64));
             }
         }
         for k in drop_keys {
@@ -359,7 +360,7 @@ impl AlertingRule {
                     continue;
                 };
                 let down_at = last.t;
-                let restored_active_at = (last.v * 1000.0) as i64;
+                let restored_active_at = (last.v as i64).saturating_mul(1000);
                 let spent_pending = down_at - restored_active_at;
                 let remaining = self.hold_ms - spent_pending;
                 a.active_at_ms = if remaining <= 0 {

@@ -235,6 +235,9 @@ pub fn printf(fmt: &str, args: &[Value]) -> String {
         let num = to_float(arg).ok();
         let body = match (verb, arg) {
             ('s' | 'v', Value::Str(s)) => prec.map_or(s.clone(), |p| s.chars().take(p).collect()),
+            ('s', Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Nil) => {
+                format!("%!s({}={})", type_name(arg), go_value(arg))
+            }
             ('v' | 's', v) => go_value(v),
             ('q', v) => format!("{:?}", go_value(v)),
             ('t', Value::Bool(b)) => b.to_string(),

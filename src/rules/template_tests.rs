@@ -76,9 +76,14 @@ fn go_number_formatting() {
                 Value::Float(2.0)
             ]
         ),
-        "1.23|   ab|7  |50%|2"
+        "1.23|   ab|7  |50%|%!s(float64=2)"
     );
     assert_eq!(printf("%05.1f", &[Value::Float(-2.5)]), "-02.5");
+    assert_eq!(
+        printf("%s|%v", &[Value::Float(1.5), Value::Float(1.5)]),
+        "%!s(float64=1.5)|1.5"
+    );
+    assert_eq!(printf("%d %d", &[Value::Int(1)]), "1 %!d(MISSING)");
 }
 
 #[test]

@@ -77,6 +77,8 @@ pub(super) struct Scope<'a> {
 
 /// Most nodes one execution may run.
 const MAX_STEPS: usize = 1_000_000;
+/// Largest output of one execution (an annotation or a label value).
+const MAX_OUTPUT_BYTES: usize = 1 << 20;
 
 impl<'a> Scope<'a> {
     pub fn new(name: &'a str, data: &TemplateData, query: Option<&'a QueryFn<'a>>) -> Self {
@@ -118,6 +120,12 @@ pub(super) fn exec_nodes(nodes: &[Node], sc: &mut Scope<'_>, dot: &Value, out: &
         sc.steps += 1;
         if sc.steps > MAX_STEPS {
             return Err(format!("template: {}: execution exceeded {MAX_STEPS} steps", sc.name));
+        }
+        if out.len() > MAX_OUTPUT_BYTES {
+            return Err(format!(
+                "template: {}: output exceeded {MAX_OUTPUT_BYTES} bytes",
+                sc.name
+            ));
         }
         match n {
             Node::Text(t) => out.push_str(t),
@@ -169,15 +177,11 @@ pub(super) fn exec_nodes(nodes: &[Node], sc: &mut Scope<'_>, dot: &Value, out: &
                 otherwise,
             } => {
                 let v = eval_pipeline(pipe, sc, dot, *pos)?;
-                let items: Vec<(Value, Value)> = match v {
-                    Value::List(l) => l
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, x)| (Value::Int(i as i64), x))
-                        .collect(),
-                    Value::Map(m) => m.into_iter().map(|(k, x)| (Value::Str(k), x)).collect(),
-                    Value::Int(n) => (0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i))).collect(),
-                    Value::Nil => Vec::new(),
+                let items: Box<dyn Iterator<Item = (Value, Value)>> = match v {
+                    Value::List(l) => Box::new(l.into_iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x))),
+                    Value::Map(m) => Box::new(m.into_iter().map(|(k, x)| (Value::Str(k), x))),
+                    Value::Int(n) => Box::new((0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i)))),
+                    Value::Nil => Box::new(std::iter::empty()),
                     other => {
                         return Err(sc.exec_error(
                             *pos,
@@ -186,11 +190,16 @@ pub(super) fn exec_nodes(nodes: &[Node], sc: &mut Scope<'_>, dot: &Value, out: &
                         ));
                     }
                 };
-                if items.is_empty() {
+                let mut items = items.peekable();
+                if items.peek().is_none() {
                     exec_nodes(otherwise, sc, dot, out)?;
                     continue;
                 }
                 for (k, x) in items {
+                    sc.steps += 1;
+                    if sc.steps > MAX_STEPS {
+                        return Err(format!("template: {}: execution exceeded {MAX_STEPS} steps", sc.name));
+                    }
                     let mark = sc.vars.len();
                     match decl.as_slice() {
                         [v] => sc.vars.push((v.clone(), x.clone())),

@@ -212,3 +212,22 @@ fn errors_read_like_go() {
             .contains("incompatible types for comparison")
     );
 }
+
+proptest::proptest! {
+    /// Arbitrary text, and text made of template syntax, never panics the parser or executor.
+    #[test]
+    fn never_panics(src in "(\\PC|\\{\\{|\\}\\}|\\$|\\.|\\(|\\)|\\||-| |if|else|end|range|with|:=|,|\"|humanize|printf|query|first){0,40}") {
+        if let Ok(t) = Template::parse("__alert_P", &src) {
+            let data = TemplateData::alert(&labels(&[("a", "b")]), &BTreeMap::new(), "", 1.5);
+            let _ = t.execute(&data, None);
+        }
+    }
+}
+
+#[test]
+fn hostile_templates_are_bounded() {
+    let e = render("{{ range $i := 100000000 }}{{ $i }}{{ end }}", 1.0).unwrap_err();
+    assert!(e.contains("exceeded"), "{e}");
+    let e = render("{{ range 100000000 }}{{ end }}", 1.0).unwrap_err();
+    assert!(e.contains("exceeded"), "{e}");
+}

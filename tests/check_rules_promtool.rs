@@ -216,3 +216,167 @@ fn check_config_checks_the_rule_files_it_names() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("field 'expr' must be set in rule"));
 }
+
+/// Template snippets (annotation values) from ordinary to malformed; promtool decides which
+/// parse, and nerve must agree on each.
+const TEMPLATES: &[&str] = &[
+    r#"{{ $labels.instance }}"#,
+    r#"{{ .Labels.instance }}"#,
+    r#"{{ $value | humanize }}"#,
+    r#"{{ humanize }}"#,
+    r#"{{ if }}{{ end }}"#,
+    r#"{{ range }}{{ end }}"#,
+    r#"{{ else }}"#,
+    r#"{{ end }}"#,
+    r#"{{ if 1 }}{{ else }}{{ else }}{{ end }}"#,
+    r#"{{ $x := 1 }}{{ $x }}"#,
+    r#"{{ $x = 1 }}"#,
+    r#"{{ $x := 1 }}{{ $x = 2 }}{{ $x }}"#,
+    r#"{{ $y }}"#,
+    r#"{{ range $i, $v := $labels }}{{ $i }}{{ end }}"#,
+    r#"{{ range $i, $v, $w := $labels }}{{ end }}"#,
+    r#"{{ with $labels.x }}{{ . }}{{ end }}"#,
+    r#"{{ with $labels.x }}{{ . }}{{ else with $labels.y }}y{{ end }}"#,
+    r#"{{ if 1 }}a{{ else if 2 }}b{{ else }}c{{ end }}"#,
+    r#"{{ 1 | 2 }}"#,
+    r#"{{ (1) }}"#,
+    r#"{{ ( }}"#,
+    r#"{{ ) }}"#,
+    r#"{{ "unterminated }}"#,
+    r#"{{ `raw` }}"#,
+    r#"{{ 'c' }}"#,
+    r#"{{ 1.5e3 }}"#,
+    r#"{{ 0x1F }}"#,
+    r#"{{ -1 }}"#,
+    r#"{{ +1 }}"#,
+    r#"{{ 1e }}"#,
+    r#"{{ nil }}"#,
+    r#"{{ true | not }}"#,
+    r#"{{ .Foo.Bar.Baz }}"#,
+    r#"{{ $.Labels.x }}"#,
+    r#"{{ $ }}"#,
+    r#"{{/* c */}}"#,
+    r#"{{/* c }}"#,
+    r#"{{- 1 -}}"#,
+    r#"{{-1}}"#,
+    r#"{{ 1 -}}"#,
+    r#"{{ printf }}"#,
+    r#"{{ template "x" }}"#,
+    r#"{{ define "x" }}{{ end }}"#,
+    r#"{{ block "x" . }}{{ end }}"#,
+    r#"{{ break }}"#,
+    r#"{{ range 3 }}{{ break }}{{ end }}"#,
+    r#"{{ range 3 }}{{ continue }}{{ end }}"#,
+    r#"{{ $labels.instance | reReplaceAll "a" "b" }}"#,
+    r#"{{ query "up" | first | value }}"#,
+    r#"{{ index $labels "x" }}"#,
+    r#"{{ .Labels.x.y }}"#,
+    r#"a {{ b"#,
+    r#"{{ 1 }} }}"#,
+    r#"}} {{ 1 }}"#,
+    r#"{{ and 1 2 }}"#,
+    r#"{{ or }}"#,
+    r#"{{ slice "abc" 1 }}"#,
+    r#"{{ call 1 }}"#,
+    r#"{{ $value.x }}"#,
+    r#"{{ 1 2 }}"#,
+    r#"{{ "a" "b" }}"#,
+    r#"{{ .x | }}"#,
+    r#"{{ | .x }}"#,
+    r#"{{ . . }}"#,
+    r#"{{ $x := }}"#,
+    r#"{{ := 1 }}"#,
+    r#"{{ range $x := 3 }}{{ $x }}{{ end }}{{ $x }}"#,
+    r#"{{ if $x := 1 }}{{ $x }}{{ end }}"#,
+    r#"{{ with $x := 1 }}{{ end }}{{ $x }}"#,
+    r#"{{ humanize1024 1 }}"#,
+    r#"{{ toTime 1 }}"#,
+    r#"{{ parseDuration "1m" }}"#,
+    r#"{{ stripDomain "a.b" }}"#,
+    r#"{{ urlquery "a b" }}"#,
+    r#"{{ html "<" }}"#,
+    r#"{{ js "'" }}"#,
+    r#"{{ print 1 2 }}"#,
+    r#"{{ len "abc" }}"#,
+    r#"{{ eq 1 1 1 }}"#,
+    r#"{{ externalURL }}"#,
+    r#"{{ pathPrefix }}"#,
+    r#"{{ tableLink "up" }}"#,
+    r#"{{ strvalue (query "up" | first) }}"#,
+    r#"{{ sortByLabel "a" (query "up") }}"#,
+    r#"{{ args 1 2 }}"#,
+    r#"{{ safeHtml "x" }}"#,
+    r#"{{ match "a" "b" }}"#,
+    r#"{{ title "a" }}"#,
+    r#"{{ toUpper "a" }}"#,
+    r#"{{ toLower "A" }}"#,
+    r#"{{ graphLink "up" }}"#,
+    r#"{{ humanizeTimestamp 1 }}"#,
+    r#"{{ humanizePercentage 1 }}"#,
+    r#"{{ humanizeDuration 1 }}"#,
+    r#"{{ label "a" (query "up" | first) }}"#,
+    r#"{{ else if 1 }}"#,
+    r#"{{ if 1 }}{{ else if }}{{ end }}"#,
+    r#"{{ range $k, $v := 3 }}{{ end }}"#,
+    r#"{{ $k, $v := 3 }}"#,
+    r#"{{ 1 }}{{"#,
+    r#"{{"#,
+    r#"}}"#,
+    r#"{{}}"#,
+    r#"{{ }}"#,
+    r#"{{ /* x */ }}"#,
+    r#"{{ .x
+}}"#,
+    r#"{{ $x.y := 1 }}"#,
+    r#"{{ .Labels.x | printf "%s" }}"#,
+    r#"{{ (query "up" | first).Value }}"#,
+    r#"{{ (1).x }}"#,
+    r#"{{ .x.y | .z }}"#,
+    r#"{{ ..x }}"#,
+    r#"{{ .x. }}"#,
+    r#"{{ $x.}}"#,
+    r#"{{ define "x" }}a{{ end }}{{ template "x" . }}"#,
+    r#"{{ range 3 }}{{ break 1 }}{{ end }}"#,
+    r#"{{ break }}"#,
+    r#"{{ $x := 1 }}{{ $x = 2 }}"#,
+    r#"{{ '\n' }}"#,
+    r#"{{ 'ab' }}"#,
+    r#"{{ .x | printf "%d" | toUpper }}"#,
+    r#"{{ $labels.x | $labels.y }}"#,
+    r#"{{ (printf "a").x }}"#,
+    r#"{{ range $i, $v := query "up" }}{{ $v.Value }}{{ end }}"#,
+    r#"{{- /* c */ -}}"#,
+    r#"{{-/* c */-}}"#,
+    r#"{{ with $x := 1 }}{{ $x }}{{ end }}"#,
+];
+
+#[test]
+fn template_syntax_agrees_with_promtool() {
+    let promtool = Command::new("sh")
+        .args(["-c", "command -v promtool"])
+        .output()
+        .expect("sh");
+    if !promtool.status.success() {
+        eprintln!("SKIPPED: promtool is not installed (scripts/test.sh installs Debian's prometheus)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut disagreements = Vec::new();
+    for (i, t) in TEMPLATES.iter().enumerate() {
+        let f = dir.path().join(format!("t{i}.yml"));
+        let quoted = serde_json::to_string(t).unwrap();
+        std::fs::write(
+            &f,
+            format!("groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up\n    annotations:\n      s: {quoted}\n"),
+        )
+        .unwrap();
+        let (prom_ok, prom_out) = accepts(Command::new("promtool").args(["check", "rules"]), &f);
+        let (nerve_ok, nerve_out) = accepts(Command::new(env!("CARGO_BIN_EXE_nerve")).args(["check", "rules"]), &f);
+        if prom_ok != nerve_ok {
+            disagreements.push(format!(
+                "{t:?}: promtool {prom_ok}, nerve {nerve_ok}\n{prom_out}\n{nerve_out}"
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n---\n"));
+}

@@ -11,7 +11,7 @@
 //! Parse errors read like Go's (`template: __alert_X:1: function "nope" not defined`);
 //! execution errors too (`template: __alert_X:1:3: executing "__alert_X" at <humanize>: ...`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub use super::template_exec::{QueryFn, QuerySamples, Value};
 use super::template_exec::{Scope, exec_nodes};
@@ -26,6 +26,8 @@ const MAX_DEPTH: usize = 64;
 pub struct Template {
     name: String,
     pub(super) nodes: Vec<Node>,
+    /// Templates named by `define` and `block`.
+    defs: HashMap<String, Vec<Node>>,
 }
 
 #[derive(Clone, Debug)]
@@ -34,6 +36,8 @@ pub(super) enum Node {
     Action {
         pos: Pos,
         decl: Vec<String>,
+        /// `$x = ...` (assignment) rather than `$x := ...` (declaration).
+        assign: bool,
         pipe: Pipeline,
     },
     If {
@@ -56,6 +60,14 @@ pub(super) enum Node {
         body: Vec<Node>,
         otherwise: Vec<Node>,
     },
+    /// `{{ template "name" pipeline }}` (also what `block` leaves in place).
+    Call {
+        pos: Pos,
+        name: String,
+        pipe: Option<Pipeline>,
+    },
+    Break,
+    Continue,
 }
 
 /// Line and column (1-based) of an action, for error messages.
@@ -140,6 +152,8 @@ impl Template {
                 "value".into(),
                 String::new(),
             ],
+            range_depth: 0,
+            defs: HashMap::new(),
         };
         let (nodes, end) = p.list()?;
         if let Some((kw, pos)) = end {
@@ -148,12 +162,13 @@ impl Template {
         Ok(Template {
             name: name.to_owned(),
             nodes,
+            defs: p.defs,
         })
     }
 
     /// Runs the template; `query` answers the `query` function (None: it fails).
     pub fn execute(&self, data: &TemplateData, query: Option<&QueryFn<'_>>) -> Result<String, String> {
-        let mut scope = Scope::new(&self.name, data, query);
+        let mut scope = Scope::new(&self.name, data, query, &self.defs);
         let mut out = String::new();
         exec_nodes(&self.nodes, &mut scope, &data.dot, &mut out)?;
         Ok(out)
@@ -167,6 +182,10 @@ struct Parser<'a> {
     depth: usize,
     /// Variables in scope (parse-time check, as Go does).
     vars: Vec<String>,
+    /// How many `range` bodies enclose the current position (`break`/`continue` need one).
+    range_depth: usize,
+    /// Templates named by `define` and `block`.
+    defs: HashMap<String, Vec<Node>>,
 }
 
 /// A block terminator: keyword text and its position.
@@ -208,9 +227,10 @@ impl Parser<'_> {
             let action_start = self.pos + open;
             self.pos = action_start + 2;
             let r = &self.src[self.pos..];
-            if r.starts_with("- ") || r.starts_with("-\t") || r.starts_with("-\n") || r.starts_with("-\r") {
+            let left_trim = r.starts_with("- ") || r.starts_with("-\t") || r.starts_with("-\n") || r.starts_with("-\r");
+            if left_trim {
                 text.truncate(text.trim_end().len());
-                self.pos += 1;
+                self.pos += 2;
             }
             if !text.is_empty() {
                 nodes.push(Node::Text(text));
@@ -229,14 +249,17 @@ impl Parser<'_> {
                 inner = x;
                 trim_after = true;
             }
+            // Go's comments sit right against the delimiters (or their trim markers).
+            let is_comment = inner.starts_with("/*");
+            let comment_closed = inner.ends_with("*/");
             let inner = inner.trim().to_owned();
             self.pos += close + 2;
             if trim_after {
                 let r = &self.src[self.pos..];
                 self.pos += r.len() - r.trim_start().len();
             }
-            if inner.starts_with("/*") {
-                if !inner.ends_with("*/") {
+            if is_comment {
+                if !comment_closed {
                     return Err(self.err_at(pos.line, "unclosed comment"));
                 }
                 continue;
@@ -253,14 +276,81 @@ impl Parser<'_> {
                 "if" => nodes.push(self.block(BlockKind::If, arg, pos)?),
                 "range" => nodes.push(self.block(BlockKind::Range, arg, pos)?),
                 "with" => nodes.push(self.block(BlockKind::With, arg, pos)?),
-                "define" | "template" | "block" | "break" | "continue" => {
-                    return Err(self.err_at(pos.line, &format!("{kw:?} is not supported in alert templates")));
+                "define" => {
+                    let name = self.template_name(arg, pos, "define")?.0;
+                    self.definition(name, pos)?;
+                }
+                "template" | "block" => {
+                    let (name, toks) = self.template_name(arg, pos, kw)?;
+                    let pipe = if toks.is_empty() {
+                        if kw == "block" {
+                            return Err(self.err_at(pos.line, "missing value for block clause"));
+                        }
+                        None
+                    } else {
+                        let mut i = 0;
+                        let p = self.pipeline(&toks, &mut i, pos.line)?;
+                        if i != toks.len() {
+                            return Err(self.err_at(pos.line, &format!("unexpected {} in {kw}", toks[i].describe())));
+                        }
+                        Some(p)
+                    };
+                    if kw == "block" {
+                        self.definition(name.clone(), pos)?;
+                    }
+                    nodes.push(Node::Call { pos, name, pipe });
+                }
+                "break" | "continue" => {
+                    if self.range_depth == 0 {
+                        return Err(self.err_at(pos.line, &format!("{{{{{kw}}}}} outside {{{{range}}}}")));
+                    }
+                    if !arg.is_empty() {
+                        return Err(self.err_at(pos.line, &format!("unexpected {arg:?} in {{{{{kw}}}}}")));
+                    }
+                    nodes.push(if kw == "break" { Node::Break } else { Node::Continue });
                 }
                 _ => {
-                    let (decl, pipe) = self.decl_pipeline(&inner, pos, true)?;
-                    nodes.push(Node::Action { pos, decl, pipe });
+                    let (decl, pipe, assign) = self.decl_pipeline(&inner, pos, 1)?;
+                    nodes.push(Node::Action {
+                        pos,
+                        decl,
+                        assign,
+                        pipe,
+                    });
                 }
             }
+        }
+    }
+
+    /// The quoted name after `define`, `template` or `block`, and the tokens after it.
+    fn template_name(&self, arg: &str, pos: Pos, kw: &str) -> Result<(String, Vec<Tok>), String> {
+        let mut toks = tokens(arg).map_err(|m| self.err_at(pos.line, &m))?;
+        match toks.first() {
+            Some(Tok::Str(n)) => {
+                let n = n.clone();
+                toks.remove(0);
+                Ok((n, toks))
+            }
+            _ => Err(self.err_at(pos.line, &format!("unexpected {arg:?} in {kw} clause"))),
+        }
+    }
+
+    /// Parses a `define`/`block` body up to `{{end}}`; it sees only `$`, as in Go.
+    fn definition(&mut self, name: String, pos: Pos) -> Result<(), String> {
+        self.enter(pos.line)?;
+        let vars = std::mem::replace(&mut self.vars, vec![String::new()]);
+        let ranges = std::mem::replace(&mut self.range_depth, 0);
+        let r = self.list();
+        self.vars = vars;
+        self.range_depth = ranges;
+        self.depth -= 1;
+        match r? {
+            (body, Some((e, _))) if e == "end" => {
+                self.defs.insert(name, body);
+                Ok(())
+            }
+            (_, Some((e, epos))) => Err(self.err_at(epos.line, &format!("unexpected {{{{{e}}}}}"))),
+            (_, None) => Err(self.err_at(self.pos_of(self.src.len()).line, "unexpected EOF")),
         }
     }
 
@@ -277,8 +367,15 @@ impl Parser<'_> {
         if arg.is_empty() {
             return Err(self.err_at(pos.line, &format!("missing value for {}", kind.word())));
         }
-        let (decl, pipe) = self.decl_pipeline(arg, pos, kind != BlockKind::If)?;
-        let (body, end) = self.list()?;
+        let (decl, pipe, _) = self.decl_pipeline(arg, pos, if kind == BlockKind::Range { 2 } else { 1 })?;
+        if kind == BlockKind::Range {
+            self.range_depth += 1;
+        }
+        let body = self.list();
+        if kind == BlockKind::Range {
+            self.range_depth -= 1;
+        }
+        let (body, end) = body?;
         let otherwise = match end {
             Some((e, _)) if e == "end" => Vec::new(),
             Some((e, epos)) if e == "else" => {
@@ -292,9 +389,6 @@ impl Parser<'_> {
                 let rest = e["else".len()..].trim();
                 match rest.split_once(char::is_whitespace) {
                     Some(("if", c)) if kind == BlockKind::If => vec![self.block(BlockKind::If, c.trim(), epos)?],
-                    Some(("with", c)) if kind == BlockKind::With => {
-                        vec![self.block(BlockKind::With, c.trim(), epos)?]
-                    }
                     _ => return Err(self.err_at(epos.line, &format!("unexpected {{{{{e}}}}}"))),
                 }
             }
@@ -325,21 +419,28 @@ impl Parser<'_> {
         })
     }
 
-    /// `[$a[, $b] :=] pipeline`.
-    fn decl_pipeline(&mut self, src: &str, pos: Pos, allow_decl: bool) -> Result<(Vec<String>, Pipeline), String> {
+    /// `[$a[, $b] :=] pipeline` with at most `max_decl` declared variables (two only in
+    /// `range`); `$a = pipeline` assigns a variable (which must exist when it runs).
+    fn decl_pipeline(&mut self, src: &str, pos: Pos, max_decl: usize) -> Result<(Vec<String>, Pipeline, bool), String> {
         let toks = tokens(src).map_err(|m| self.err_at(pos.line, &m))?;
         let mut i = 0;
         let mut decl = Vec::new();
-        if allow_decl
-            && let Some(Tok::Var(v, f)) = toks.first()
+        let mut assign = false;
+        if let Some(Tok::Var(v, f)) = toks.first()
             && f.is_empty()
         {
             match (toks.get(1), toks.get(2), toks.get(3)) {
-                (Some(Tok::Declare | Tok::Assign), ..) => {
+                (Some(Tok::Declare), ..) => {
                     decl.push(v.clone());
                     i = 2;
                 }
-                (Some(Tok::Comma), Some(Tok::Var(w, g)), Some(Tok::Declare)) if g.is_empty() => {
+                (Some(Tok::Assign), ..) => {
+                    // Go checks assignments only when they run.
+                    decl.push(v.clone());
+                    assign = true;
+                    i = 2;
+                }
+                (Some(Tok::Comma), Some(Tok::Var(w, g)), Some(Tok::Declare)) if g.is_empty() && max_decl >= 2 => {
                     decl.push(v.clone());
                     decl.push(w.clone());
                     i = 4;
@@ -352,8 +453,10 @@ impl Parser<'_> {
             return Err(self.err_at(pos.line, &format!("unexpected {} in command", toks[i].describe())));
         }
         // Declared variables are visible after the declaration.
-        self.vars.extend(decl.iter().cloned());
-        Ok((decl, pipe))
+        if !assign {
+            self.vars.extend(decl.iter().cloned());
+        }
+        Ok((decl, pipe, assign))
     }
 
     fn pipeline(&mut self, toks: &[Tok], i: &mut usize, line: usize) -> Result<Pipeline, String> {
@@ -413,18 +516,27 @@ impl Parser<'_> {
             if args.is_empty() {
                 return Err(self.err_at(line, "missing value for command"));
             }
-            if !cmds.is_empty() && !matches!(args[0], Operand::Func(_)) {
+            // As Go's parser: later stages may not start with a constant or `.` (fields and
+            // variables fail only when run); extra arguments to a non-function fail when run.
+            let constant = matches!(
+                &args[0],
+                Operand::Bool(_) | Operand::Nil | Operand::Int(_) | Operand::Float(_) | Operand::Str(_)
+            ) || matches!(&args[0], Operand::Field(p) if p.is_empty());
+            if !cmds.is_empty() && constant {
                 return Err(self.err_at(
                     line,
                     &format!("non executable command in pipeline stage {}", cmds.len() + 1),
                 ));
             }
-            if args.len() > 1 && !matches!(args[0], Operand::Func(_)) {
-                return Err(self.err_at(line, "can't give argument to non-function"));
-            }
             cmds.push(Command { args });
             match toks.get(*i) {
-                Some(Tok::Pipe) => *i += 1,
+                Some(Tok::Pipe) => {
+                    *i += 1;
+                    // Go accepts a trailing `|`.
+                    if matches!(toks.get(*i), None | Some(Tok::Close)) {
+                        return Ok(cmds);
+                    }
+                }
                 _ => return Ok(cmds),
             }
         }

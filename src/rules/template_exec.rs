@@ -1,7 +1,7 @@
 //! Running a parsed [`Template`](super::template::Template): the value model, variable
 //! scopes, `if`/`range`/`with`, pipelines and Go-style execution errors.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::template::{Command, Node, Operand, Pipeline, Pos, TemplateData};
 use super::template_funcs::{call, go_value};
@@ -66,14 +66,28 @@ impl Value {
     }
 }
 
-/// Execution state: template name, variables, the query function.
+/// Execution state: template name, variables, the query function, `define`d templates.
 pub(super) struct Scope<'a> {
     pub name: &'a str,
     vars: Vec<(String, Value)>,
     pub query: Option<&'a QueryFn<'a>>,
+    defs: &'a HashMap<String, Vec<Node>>,
     /// Bounds the output and the work of `range` over hostile data.
     steps: usize,
+    /// Nesting of `{{ template }}` calls (bounded: templates may call themselves).
+    calls: usize,
 }
+
+/// How a list of nodes ended: normally, or by `{{break}}` / `{{continue}}` inside a range.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flow {
+    Normal,
+    Break,
+    Continue,
+}
+
+/// Deepest nesting of `{{ template }}` calls.
+const MAX_CALL_DEPTH: usize = 64;
 
 /// Most nodes one execution may run.
 const MAX_STEPS: usize = 1_000_000;
@@ -81,14 +95,21 @@ const MAX_STEPS: usize = 1_000_000;
 const MAX_OUTPUT_BYTES: usize = 1 << 20;
 
 impl<'a> Scope<'a> {
-    pub fn new(name: &'a str, data: &TemplateData, query: Option<&'a QueryFn<'a>>) -> Self {
+    pub fn new(
+        name: &'a str,
+        data: &TemplateData,
+        query: Option<&'a QueryFn<'a>>,
+        defs: &'a HashMap<String, Vec<Node>>,
+    ) -> Self {
         let mut vars = data.vars.clone();
         vars.push((String::new(), data.dot.clone()));
         Scope {
             name,
             vars,
             query,
+            defs,
             steps: 0,
+            calls: 0,
         }
     }
 
@@ -97,12 +118,16 @@ impl<'a> Scope<'a> {
         self.vars.iter().rev().find(|(n, _)| n == name).map_or(NIL, |(_, v)| v)
     }
 
-    fn set(&mut self, name: &str, v: Value) {
-        if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+    /// `$name := v` (a new variable) or `$name = v` (an existing one).
+    fn set(&mut self, name: &str, v: Value, declare: bool, pos: Pos) -> Result<(), String> {
+        if declare {
+            self.vars.push((name.to_owned(), v));
+        } else if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
             slot.1 = v;
         } else {
-            self.vars.push((name.to_owned(), v));
+            return Err(self.exec_error(pos, &format!("${name}"), &format!("undefined variable: ${name}")));
         }
+        Ok(())
     }
 
     pub fn exec_error(&self, pos: Pos, at: &str, msg: &str) -> String {
@@ -115,7 +140,7 @@ impl<'a> Scope<'a> {
     }
 }
 
-pub(super) fn exec_nodes(nodes: &[Node], sc: &mut Scope<'_>, dot: &Value, out: &mut String) -> Result<(), String> {
+pub(super) fn exec_nodes(nodes: &[Node], sc: &mut Scope<'_>, dot: &Value, out: &mut String) -> Result<Flow, String> {
     for n in nodes {
         sc.steps += 1;
         if sc.steps > MAX_STEPS {
@@ -127,15 +152,26 @@ pub(super) fn exec_nodes(nodes: &[Node], sc: &mut Scope<'_>, dot: &Value, out: &
                 sc.name
             ));
         }
-        match n {
-            Node::Text(t) => out.push_str(t),
-            Node::Action { pos, decl, pipe } => {
+        let flow = match n {
+            Node::Text(t) => {
+                out.push_str(t);
+                Flow::Normal
+            }
+            Node::Break => Flow::Break,
+            Node::Continue => Flow::Continue,
+            Node::Action {
+                pos,
+                decl,
+                assign,
+                pipe,
+            } => {
                 let v = eval_pipeline(pipe, sc, dot, *pos)?;
                 if let Some(name) = decl.first() {
-                    sc.set(name, v);
+                    sc.set(name, v, !*assign, *pos)?;
                 } else {
                     out.push_str(&v.render());
                 }
+                Flow::Normal
             }
             Node::If {
                 pos,
@@ -147,7 +183,7 @@ pub(super) fn exec_nodes(nodes: &[Node], sc: &mut Scope<'_>, dot: &Value, out: &
                 let c = eval_pipeline(cond, sc, dot, *pos)?;
                 let r = exec_nodes(if c.truthy() { then } else { otherwise }, sc, dot, out);
                 sc.vars.truncate(mark);
-                r?;
+                r?
             }
             Node::With {
                 pos,
@@ -167,7 +203,7 @@ pub(super) fn exec_nodes(nodes: &[Node], sc: &mut Scope<'_>, dot: &Value, out: &
                     exec_nodes(otherwise, sc, dot, out)
                 };
                 sc.vars.truncate(mark);
-                r?;
+                r?
             }
             Node::Range {
                 pos,
@@ -176,44 +212,85 @@ pub(super) fn exec_nodes(nodes: &[Node], sc: &mut Scope<'_>, dot: &Value, out: &
                 body,
                 otherwise,
             } => {
-                let v = eval_pipeline(pipe, sc, dot, *pos)?;
-                let items: Box<dyn Iterator<Item = (Value, Value)>> = match v {
-                    Value::List(l) => Box::new(l.into_iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x))),
-                    Value::Map(m) => Box::new(m.into_iter().map(|(k, x)| (Value::Str(k), x))),
-                    Value::Int(n) => Box::new((0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i)))),
-                    Value::Nil => Box::new(std::iter::empty()),
-                    other => {
-                        return Err(sc.exec_error(
-                            *pos,
-                            "range",
-                            &format!("range can't iterate over {}", other.render()),
-                        ));
-                    }
-                };
-                let mut items = items.peekable();
-                if items.peek().is_none() {
-                    exec_nodes(otherwise, sc, dot, out)?;
-                    continue;
-                }
-                for (k, x) in items {
-                    sc.steps += 1;
-                    if sc.steps > MAX_STEPS {
-                        return Err(format!("template: {}: execution exceeded {MAX_STEPS} steps", sc.name));
-                    }
-                    let mark = sc.vars.len();
-                    match decl.as_slice() {
-                        [v] => sc.vars.push((v.clone(), x.clone())),
-                        [kn, vn] => {
-                            sc.vars.push((kn.clone(), k));
-                            sc.vars.push((vn.clone(), x.clone()));
-                        }
-                        _ => {}
-                    }
-                    let r = exec_nodes(body, sc, &x, out);
-                    sc.vars.truncate(mark);
-                    r?;
-                }
+                exec_range(sc, dot, out, *pos, decl, pipe, body, otherwise)?;
+                Flow::Normal
             }
+            Node::Call { pos, name, pipe } => {
+                let Some(def) = sc.defs.get(name) else {
+                    return Err(sc.exec_error(
+                        *pos,
+                        &format!("template {name:?}"),
+                        &format!("no such template {name:?}"),
+                    ));
+                };
+                let arg = match pipe {
+                    Some(p) => eval_pipeline(p, sc, dot, *pos)?,
+                    None => Value::Nil,
+                };
+                sc.calls += 1;
+                if sc.calls > MAX_CALL_DEPTH {
+                    return Err(sc.exec_error(*pos, "template", "exceeded maximum template depth"));
+                }
+                // A called template sees only `$` (its dot), as in Go.
+                let saved = std::mem::replace(&mut sc.vars, vec![(String::new(), arg.clone())]);
+                let r = exec_nodes(def, sc, &arg, out);
+                sc.vars = saved;
+                sc.calls -= 1;
+                r?;
+                Flow::Normal
+            }
+        };
+        if flow != Flow::Normal {
+            return Ok(flow);
+        }
+    }
+    Ok(Flow::Normal)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn exec_range(
+    sc: &mut Scope<'_>,
+    dot: &Value,
+    out: &mut String,
+    pos: Pos,
+    decl: &[String],
+    pipe: &Pipeline,
+    body: &[Node],
+    otherwise: &[Node],
+) -> Result<(), String> {
+    let v = eval_pipeline(pipe, sc, dot, pos)?;
+    let items: Box<dyn Iterator<Item = (Value, Value)>> = match v {
+        Value::List(l) => Box::new(l.into_iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x))),
+        Value::Map(m) => Box::new(m.into_iter().map(|(k, x)| (Value::Str(k), x))),
+        Value::Int(n) => Box::new((0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i)))),
+        Value::Nil => Box::new(std::iter::empty()),
+        other => {
+            return Err(sc.exec_error(pos, "range", &format!("range can't iterate over {}", other.render())));
+        }
+    };
+    let mut items = items.peekable();
+    if items.peek().is_none() {
+        exec_nodes(otherwise, sc, dot, out)?;
+        return Ok(());
+    }
+    for (k, x) in items {
+        sc.steps += 1;
+        if sc.steps > MAX_STEPS {
+            return Err(format!("template: {}: execution exceeded {MAX_STEPS} steps", sc.name));
+        }
+        let mark = sc.vars.len();
+        match decl {
+            [v] => sc.vars.push((v.clone(), x.clone())),
+            [kn, vn] => {
+                sc.vars.push((kn.clone(), k));
+                sc.vars.push((vn.clone(), x.clone()));
+            }
+            _ => {}
+        }
+        let r = exec_nodes(body, sc, &x, out);
+        sc.vars.truncate(mark);
+        if r? == Flow::Break {
+            break;
         }
     }
     Ok(())
@@ -317,6 +394,26 @@ fn eval_command(
             call(name, args, sc, pos)
         }
         Some(o) if cmd.args.len() == 1 && piped.is_none() => eval_operand(o, sc, dot, pos),
-        _ => Err(sc.exec_error(pos, "", "can't give argument to non-function")),
+        Some(o) => Err(sc.exec_error(
+            pos,
+            &describe(o),
+            &format!("can't give argument to non-function {}", describe(o)),
+        )),
+        None => Err(sc.exec_error(pos, "", "missing value for command")),
+    }
+}
+
+fn describe(o: &Operand) -> String {
+    match o {
+        Operand::Field(p) => format!(".{}", p.join(".")),
+        Operand::Var(v, p) if p.is_empty() => format!("${v}"),
+        Operand::Var(v, p) => format!("${v}.{}", p.join(".")),
+        Operand::Str(s) => format!("{s:?}"),
+        Operand::Int(i) => i.to_string(),
+        Operand::Float(f) => f.to_string(),
+        Operand::Bool(b) => b.to_string(),
+        Operand::Nil => "nil".into(),
+        Operand::Func(f) => f.clone(),
+        Operand::Sub(..) => "(...)".into(),
     }
 }

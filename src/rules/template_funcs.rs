@@ -31,6 +31,8 @@ const FUNCTIONS: &[&str] = &[
     "html",
     "js",
     "urlquery",
+    "slice",
+    "call",
     // Prometheus.
     "query",
     "first",
@@ -57,6 +59,7 @@ const FUNCTIONS: &[&str] = &[
     "externalURL",
     "parseDuration",
     "stripPort",
+    "stripDomain",
 ];
 
 /// True for a function templates may call.
@@ -294,6 +297,42 @@ fn call_inner(name: &str, mut args: Vec<Value>, sc: &Scope<'_>) -> Result<Value,
             let d = crate::config::units::PromDuration::parse(&s).map_err(|e| e.to_string())?;
             Value::Float(d.0.as_secs_f64())
         }
+        "stripDomain" => {
+            let s = string_arg(name, &one(&args)?)?;
+            Value::Str(strip_domain(&s))
+        }
+        "slice" => {
+            if args.is_empty() {
+                return Err("wrong number of args for slice: want at least 1 got 0".into());
+            }
+            let idx: Vec<usize> = args[1..]
+                .iter()
+                .map(|a| match a {
+                    Value::Int(i) => usize::try_from(*i).map_err(|_| format!("index out of range: {i}")),
+                    other => Err(format!("cannot index slice/array with type {}", type_name(other))),
+                })
+                .collect::<Result<_, _>>()?;
+            let len = match &args[0] {
+                Value::Str(s) => s.len(),
+                Value::List(l) => l.len(),
+                other => return Err(format!("can't slice item of type {}", type_name(other))),
+            };
+            let (from, to) = match idx.as_slice() {
+                [] => (0, len),
+                [a] => (*a, len),
+                [a, b] => (*a, *b),
+                _ => return Err("too many slice indexes".into()),
+            };
+            if from > to || to > len {
+                return Err(format!("index out of range: {to}"));
+            }
+            match &args[0] {
+                Value::Str(s) => Value::Str(s.get(from..to).ok_or("slice splits a character")?.to_owned()),
+                Value::List(l) => Value::List(l[from..to].to_vec()),
+                _ => Value::Nil,
+            }
+        }
+        "call" => return Err("call of a non-function".into()),
         "stripPort" => {
             let s = string_arg(name, &one(&args)?)?;
             Value::Str(strip_port(&s))
@@ -358,6 +397,22 @@ pub fn query_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// Prometheus' `stripDomain`: the host's first label, the port kept; IPs unchanged.
+fn strip_domain(s: &str) -> String {
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => (h, Some(p)),
+        _ => (s, None),
+    };
+    if host.parse::<std::net::IpAddr>().is_ok() || s.starts_with('[') {
+        return s.to_owned();
+    }
+    let short = host.split('.').next().unwrap_or(host);
+    match port {
+        Some(p) => format!("{short}:{p}"),
+        None => short.to_owned(),
+    }
 }
 
 fn strip_port(s: &str) -> String {

@@ -53,7 +53,7 @@ fn is_ident(c: char) -> bool {
 }
 
 /// Reads `.a.b.c` starting at a `.`; returns the names (empty for a lone `.`).
-fn field_chain(chars: &[char], i: &mut usize) -> Vec<String> {
+fn field_chain(chars: &[char], i: &mut usize) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     while *i < chars.len() && chars[*i] == '.' {
         let start = *i + 1;
@@ -62,15 +62,17 @@ fn field_chain(chars: &[char], i: &mut usize) -> Vec<String> {
             j += 1;
         }
         if j == start {
-            if out.is_empty() {
-                *i += 1;
+            // A lone `.` is the dot; a `.` after a field or before another `.` is an error.
+            if !out.is_empty() || chars.get(start) == Some(&'.') {
+                return Err("bad character U+002E '.'".into());
             }
+            *i += 1;
             break;
         }
         out.push(chars[start..j].iter().collect());
         *i = j;
     }
-    out
+    Ok(out)
 }
 
 /// Splits the text of one action into tokens.
@@ -94,7 +96,7 @@ pub(super) fn tokens(src: &str) -> Result<Vec<Tok>, String> {
                 out.push(Tok::Close);
                 i += 1;
                 if i < chars.len() && chars[i] == '.' {
-                    out.push(Tok::Field(field_chain(&chars, &mut i)));
+                    out.push(Tok::Field(field_chain(&chars, &mut i)?));
                 }
             }
             ',' => {
@@ -110,7 +112,7 @@ pub(super) fn tokens(src: &str) -> Result<Vec<Tok>, String> {
                 i += 1;
             }
             '.' if !chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
-                out.push(Tok::Field(field_chain(&chars, &mut i)))
+                out.push(Tok::Field(field_chain(&chars, &mut i)?))
             }
             '$' => {
                 i += 1;
@@ -120,7 +122,7 @@ pub(super) fn tokens(src: &str) -> Result<Vec<Tok>, String> {
                 }
                 let name: String = chars[start..i].iter().collect();
                 let fields = if i < chars.len() && chars[i] == '.' {
-                    field_chain(&chars, &mut i)
+                    field_chain(&chars, &mut i)?
                 } else {
                     Vec::new()
                 };
@@ -153,6 +155,25 @@ pub(super) fn tokens(src: &str) -> Result<Vec<Tok>, String> {
                     }
                 }
                 out.push(Tok::Str(s));
+            }
+            '\'' => {
+                // A character constant is its code point, as in Go.
+                let (c, len) = match (chars.get(i + 1), chars.get(i + 2), chars.get(i + 3)) {
+                    (Some('\\'), Some(e), Some('\'')) => (
+                        match e {
+                            'n' => '\n',
+                            't' => '\t',
+                            'r' => '\r',
+                            '0' => '\0',
+                            other => *other,
+                        },
+                        4,
+                    ),
+                    (Some(c), Some('\''), _) if *c != '\\' && *c != '\'' => (*c, 3),
+                    _ => return Err("malformed character constant".into()),
+                };
+                out.push(Tok::Num((c as u32).to_string()));
+                i += len;
             }
             '`' => {
                 i += 1;

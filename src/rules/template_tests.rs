@@ -174,6 +174,74 @@ fn control_flow() {
 }
 
 #[test]
+fn definitions_loops_and_builtins() {
+    assert_eq!(
+        render(
+            "{{ define \"who\" }}[{{ .job }}]{{ end }}{{ template \"who\" $labels }}",
+            1.0
+        )
+        .unwrap(),
+        "[node]"
+    );
+    assert_eq!(
+        render("{{ block \"b\" $labels.job }}<{{ . }}>{{ end }}", 1.0).unwrap(),
+        "<node>"
+    );
+    assert!(
+        render("{{ template \"missing\" }}", 1.0)
+            .unwrap_err()
+            .contains("no such template")
+    );
+    assert!(
+        render(
+            "{{ define \"r\" }}{{ template \"r\" }}{{ end }}{{ template \"r\" }}",
+            1.0
+        )
+        .unwrap_err()
+        .contains("exceeded maximum template depth")
+    );
+    assert!(
+        Template::parse("t", "{{ define \"d\" }}{{ $labels }}{{ end }}").is_err(),
+        "only $ inside"
+    );
+    assert_eq!(
+        render("{{ range $i := 10 }}{{ if eq $i 3 }}{{ break }}{{ end }}{{ if eq $i 1 }}{{ continue }}{{ end }}{{ $i }}{{ end }}", 1.0)
+            .unwrap(),
+        "02"
+    );
+    assert!(Template::parse("t", "{{ break }}").is_err());
+    assert_eq!(render("{{ 'a' }} {{ '\\n' }}", 1.0).unwrap(), "97 10");
+    assert_eq!(render("{{ slice \"abcdef\" 1 3 }}", 1.0).unwrap(), "bc");
+    assert_eq!(
+        render(
+            "{{ stripDomain \"db1.example.com:5432\" }} {{ stripDomain \"10.0.0.1:80\" }}",
+            1.0
+        )
+        .unwrap(),
+        "db1:5432 10.0.0.1:80"
+    );
+    assert_eq!(render("{{ $x := 1 }}{{ $x = 2 }}{{ $x }}", 1.0).unwrap(), "2");
+    assert!(
+        render("{{ $y = 2 }}", 1.0)
+            .unwrap_err()
+            .contains("undefined variable: $y")
+    );
+    assert_eq!(render("{{ $labels.job | }}", 1.0).unwrap(), "node");
+    assert!(
+        render("{{ 1 2 }}", 1.0)
+            .unwrap_err()
+            .contains("can't give argument to non-function")
+    );
+    assert!(
+        Template::parse("t", "{{ 1 | 2 }}")
+            .unwrap_err()
+            .contains("non executable command in pipeline stage 2")
+    );
+    assert!(Template::parse("t", "{{ /* spaced */ }}").is_err());
+    assert!(Template::parse("t", "{{- /* trimmed */ -}}").is_ok());
+}
+
+#[test]
 fn errors_read_like_go() {
     assert_eq!(
         Template::parse("__alert_X", "{{ nope }}").unwrap_err(),

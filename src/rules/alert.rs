@@ -116,10 +116,13 @@ fn key(labels: &BTreeMap<String, String>) -> Vec<(String, String)> {
     labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
+/// Expands one label or annotation template as Prometheus' template expander does; an error
+/// becomes the value `<error expanding template: error executing template NAME: ...>`.
 fn expand(t: &Template, data: &TemplateData, q: Option<&QueryFn<'_>>, errors: &mut Vec<String>) -> String {
     match t.execute(data, q) {
         Ok(s) => s,
         Err(e) => {
+            let e = format!("error executing template {}: {e}", t.name());
             let out = format!("<error expanding template: {e}>");
             errors.push(e);
             out

@@ -381,7 +381,12 @@ fn template_error_is_rendered_and_reported() {
         "groups:\n- name: t\n  rules:\n  - alert: Bad\n    expr: m\n    annotations: {s: '{{ humanize \"x\" }}'}\n",
     );
     let (sent, _) = g.eval(T0, &f.q, &f.settings);
-    assert!(sent[0].annotations["s"].starts_with("<error expanding template: template: __alert_Bad:1:"));
+    assert_eq!(
+        sent[0].annotations["s"],
+        "<error expanding template: error executing template __alert_Bad: template: __alert_Bad:1:115: \
+         executing \"__alert_Bad\" at <humanize \"x\">: error calling humanize: strconv.ParseFloat: parsing \"x\": \
+         invalid syntax>"
+    );
     assert_eq!(g.rules[0].health, Health::Err);
     assert!(
         g.rules[0]

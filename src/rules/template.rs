@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 pub use super::template_exec::{QueryFn, QuerySamples, Value};
 use super::template_exec::{Scope, exec_nodes};
 use super::template_funcs::is_function;
-use super::template_lex::{Tok, parse_number, tokens};
+use super::template_lex::{Span, Tok, parse_number, tokens};
 
 /// Deepest nesting of blocks and parentheses accepted (hostile input cannot blow the stack).
 const MAX_DEPTH: usize = 64;
@@ -41,7 +41,6 @@ pub(super) enum Node {
         pipe: Pipeline,
     },
     If {
-        pos: Pos,
         cond: Pipeline,
         then: Vec<Node>,
         otherwise: Vec<Node>,
@@ -54,7 +53,6 @@ pub(super) enum Node {
         otherwise: Vec<Node>,
     },
     With {
-        pos: Pos,
         decl: Vec<String>,
         pipe: Pipeline,
         body: Vec<Node>,
@@ -74,7 +72,10 @@ pub(super) enum Node {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Pos {
     pub line: usize,
+    /// 0-based byte offset within the line.
     pub col: usize,
+    /// Byte offset in the template.
+    pub byte: usize,
 }
 
 pub(super) type Pipeline = Vec<Command>;
@@ -82,6 +83,29 @@ pub(super) type Pipeline = Vec<Command>;
 #[derive(Clone, Debug)]
 pub(super) struct Command {
     pub args: Vec<Operand>,
+    /// Where the command starts, and its text, for Go-style execution errors.
+    pub pos: Pos,
+    pub text: String,
+    /// Where each argument is (a field chain: its second element, as Go reports it) and its
+    /// text.
+    pub arg_pos: Vec<Pos>,
+    pub arg_text: Vec<String>,
+}
+
+/// The tokens of one action (or clause) and where they are in the template.
+struct Toks<'s> {
+    toks: Vec<Tok>,
+    spans: Vec<Span>,
+    src: &'s str,
+    /// Byte offset of `src` in the whole template.
+    base: usize,
+}
+
+impl Toks<'_> {
+    fn text(&self, first: usize, last: usize) -> String {
+        let (a, b) = (self.spans[first].start, self.spans[last].end);
+        self.src.get(a..b).unwrap_or_default().to_owned()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -166,6 +190,11 @@ impl Template {
         })
     }
 
+    /// The name given to [`Template::parse`].
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Runs the template; `query` answers the `query` function (None: it fails).
     pub fn execute(&self, data: &TemplateData, query: Option<&QueryFn<'_>>) -> Result<String, String> {
         let mut scope = Scope::new(&self.name, data, query, &self.defs);
@@ -197,10 +226,14 @@ impl Parser<'_> {
     }
 
     fn pos_of(&self, byte: usize) -> Pos {
+        let mut byte = byte.min(self.src.len());
+        while !self.src.is_char_boundary(byte) {
+            byte -= 1;
+        }
         let before = &self.src[..byte];
         let line = before.matches('\n').count() + 1;
         let col = byte - before.rfind('\n').map_or(0, |i| i + 1);
-        Pos { line, col }
+        Pos { line, col, byte }
     }
 
     fn enter(&mut self, line: usize) -> Result<(), String> {
@@ -236,6 +269,7 @@ impl Parser<'_> {
                 nodes.push(Node::Text(text));
             }
             let pos = self.pos_of(action_start);
+            let raw_start = self.pos;
             let Some(close) = self.src[self.pos..].find("}}") else {
                 return Err(self.err_at(pos.line, "unclosed action"));
             };
@@ -252,6 +286,7 @@ impl Parser<'_> {
             // Go's comments sit right against the delimiters (or their trim markers).
             let is_comment = inner.starts_with("/*");
             let comment_closed = inner.ends_with("*/");
+            let inner_abs = raw_start + (inner.len() - inner.trim_start().len());
             let inner = inner.trim().to_owned();
             self.pos += close + 2;
             if trim_after {
@@ -271,18 +306,19 @@ impl Parser<'_> {
                 Some((k, a)) => (k, a.trim()),
                 None => (inner.as_str(), ""),
             };
+            let arg_abs = inner_abs + (arg.as_ptr() as usize).saturating_sub(inner.as_ptr() as usize);
             match kw {
                 "end" | "else" => return Ok((nodes, Some((inner.clone(), pos)))),
-                "if" => nodes.push(self.block(BlockKind::If, arg, pos)?),
-                "range" => nodes.push(self.block(BlockKind::Range, arg, pos)?),
-                "with" => nodes.push(self.block(BlockKind::With, arg, pos)?),
+                "if" => nodes.push(self.block(BlockKind::If, arg, arg_abs, pos)?),
+                "range" => nodes.push(self.block(BlockKind::Range, arg, arg_abs, pos)?),
+                "with" => nodes.push(self.block(BlockKind::With, arg, arg_abs, pos)?),
                 "define" => {
-                    let name = self.template_name(arg, pos, "define")?.0;
+                    let name = self.template_name(arg, arg_abs, pos, "define")?.0;
                     self.definition(name, pos)?;
                 }
                 "template" | "block" => {
-                    let (name, toks) = self.template_name(arg, pos, kw)?;
-                    let pipe = if toks.is_empty() {
+                    let (name, toks) = self.template_name(arg, arg_abs, pos, kw)?;
+                    let pipe = if toks.toks.is_empty() {
                         if kw == "block" {
                             return Err(self.err_at(pos.line, "missing value for block clause"));
                         }
@@ -290,14 +326,18 @@ impl Parser<'_> {
                     } else {
                         let mut i = 0;
                         let p = self.pipeline(&toks, &mut i, pos.line)?;
-                        if i != toks.len() {
-                            return Err(self.err_at(pos.line, &format!("unexpected {} in {kw}", toks[i].describe())));
+                        if i != toks.toks.len() {
+                            return Err(
+                                self.err_at(pos.line, &format!("unexpected {} in {kw}", toks.toks[i].describe()))
+                            );
                         }
                         Some(p)
                     };
                     if kw == "block" {
                         self.definition(name.clone(), pos)?;
                     }
+                    // Go places the call at its name.
+                    let pos = self.pos_of(arg_abs);
                     nodes.push(Node::Call { pos, name, pipe });
                 }
                 "break" | "continue" => {
@@ -310,7 +350,7 @@ impl Parser<'_> {
                     nodes.push(if kw == "break" { Node::Break } else { Node::Continue });
                 }
                 _ => {
-                    let (decl, pipe, assign) = self.decl_pipeline(&inner, pos, 1)?;
+                    let (decl, pipe, assign) = self.decl_pipeline(&inner, inner_abs, pos, 1)?;
                     nodes.push(Node::Action {
                         pos,
                         decl,
@@ -323,13 +363,22 @@ impl Parser<'_> {
     }
 
     /// The quoted name after `define`, `template` or `block`, and the tokens after it.
-    fn template_name(&self, arg: &str, pos: Pos, kw: &str) -> Result<(String, Vec<Tok>), String> {
-        let mut toks = tokens(arg).map_err(|m| self.err_at(pos.line, &m))?;
+    fn template_name<'s>(&self, arg: &'s str, base: usize, pos: Pos, kw: &str) -> Result<(String, Toks<'s>), String> {
+        let (mut toks, mut spans) = tokens(arg).map_err(|m| self.err_at(pos.line, &m))?;
         match toks.first() {
             Some(Tok::Str(n)) => {
                 let n = n.clone();
                 toks.remove(0);
-                Ok((n, toks))
+                spans.remove(0);
+                Ok((
+                    n,
+                    Toks {
+                        toks,
+                        spans,
+                        src: arg,
+                        base,
+                    },
+                ))
             }
             _ => Err(self.err_at(pos.line, &format!("unexpected {arg:?} in {kw} clause"))),
         }
@@ -354,20 +403,20 @@ impl Parser<'_> {
         }
     }
 
-    fn block(&mut self, kind: BlockKind, arg: &str, pos: Pos) -> Result<Node, String> {
+    fn block(&mut self, kind: BlockKind, arg: &str, base: usize, pos: Pos) -> Result<Node, String> {
         self.enter(pos.line)?;
         let scope_len = self.vars.len();
-        let r = self.block_inner(kind, arg, pos);
+        let r = self.block_inner(kind, arg, base, pos);
         self.vars.truncate(scope_len);
         self.depth -= 1;
         r
     }
 
-    fn block_inner(&mut self, kind: BlockKind, arg: &str, pos: Pos) -> Result<Node, String> {
+    fn block_inner(&mut self, kind: BlockKind, arg: &str, base: usize, pos: Pos) -> Result<Node, String> {
         if arg.is_empty() {
             return Err(self.err_at(pos.line, &format!("missing value for {}", kind.word())));
         }
-        let (decl, pipe, _) = self.decl_pipeline(arg, pos, if kind == BlockKind::Range { 2 } else { 1 })?;
+        let (decl, pipe, _) = self.decl_pipeline(arg, base, pos, if kind == BlockKind::Range { 2 } else { 1 })?;
         if kind == BlockKind::Range {
             self.range_depth += 1;
         }
@@ -388,7 +437,12 @@ impl Parser<'_> {
             Some((e, epos)) if e.starts_with("else") => {
                 let rest = e["else".len()..].trim();
                 match rest.split_once(char::is_whitespace) {
-                    Some(("if", c)) if kind == BlockKind::If => vec![self.block(BlockKind::If, c.trim(), epos)?],
+                    Some(("if", c)) if kind == BlockKind::If => {
+                        let c = c.trim();
+                        let e_abs = epos.byte + self.src.get(epos.byte..).and_then(|r| r.find(e.as_str())).unwrap_or(0);
+                        let c_abs = e_abs + (c.as_ptr() as usize).saturating_sub(e.as_ptr() as usize);
+                        vec![self.block(BlockKind::If, c, c_abs, epos)?]
+                    }
                     _ => return Err(self.err_at(epos.line, &format!("unexpected {{{{{e}}}}}"))),
                 }
             }
@@ -397,7 +451,6 @@ impl Parser<'_> {
         };
         Ok(match kind {
             BlockKind::If => Node::If {
-                pos,
                 cond: pipe,
                 then: body,
                 otherwise,
@@ -410,7 +463,6 @@ impl Parser<'_> {
                 otherwise,
             },
             BlockKind::With => Node::With {
-                pos,
                 decl,
                 pipe,
                 body,
@@ -421,8 +473,16 @@ impl Parser<'_> {
 
     /// `[$a[, $b] :=] pipeline` with at most `max_decl` declared variables (two only in
     /// `range`); `$a = pipeline` assigns a variable (which must exist when it runs).
-    fn decl_pipeline(&mut self, src: &str, pos: Pos, max_decl: usize) -> Result<(Vec<String>, Pipeline, bool), String> {
-        let toks = tokens(src).map_err(|m| self.err_at(pos.line, &m))?;
+    fn decl_pipeline(
+        &mut self,
+        src: &str,
+        base: usize,
+        pos: Pos,
+        max_decl: usize,
+    ) -> Result<(Vec<String>, Pipeline, bool), String> {
+        let (toks, spans) = tokens(src).map_err(|m| self.err_at(pos.line, &m))?;
+        let t = Toks { toks, spans, src, base };
+        let toks = &t.toks;
         let mut i = 0;
         let mut decl = Vec::new();
         let mut assign = false;
@@ -448,7 +508,7 @@ impl Parser<'_> {
                 _ => {}
             }
         }
-        let pipe = self.pipeline(&toks, &mut i, pos.line)?;
+        let pipe = self.pipeline(&t, &mut i, pos.line)?;
         if i != toks.len() {
             return Err(self.err_at(pos.line, &format!("unexpected {} in command", toks[i].describe())));
         }
@@ -459,23 +519,28 @@ impl Parser<'_> {
         Ok((decl, pipe, assign))
     }
 
-    fn pipeline(&mut self, toks: &[Tok], i: &mut usize, line: usize) -> Result<Pipeline, String> {
+    fn pipeline(&mut self, t: &Toks<'_>, i: &mut usize, line: usize) -> Result<Pipeline, String> {
         self.enter(line)?;
-        let r = self.pipeline_inner(toks, i, line);
+        let r = self.pipeline_inner(t, i, line);
         self.depth -= 1;
         r
     }
 
-    fn pipeline_inner(&mut self, toks: &[Tok], i: &mut usize, line: usize) -> Result<Pipeline, String> {
+    fn pipeline_inner(&mut self, tk: &Toks<'_>, i: &mut usize, line: usize) -> Result<Pipeline, String> {
+        let toks = &tk.toks[..];
         let mut cmds = Vec::new();
         loop {
             let mut args = Vec::new();
+            let mut arg_pos = Vec::new();
+            let mut arg_text = Vec::new();
+            let cmd_first = *i;
             while let Some(t) = toks.get(*i) {
+                let op_first = *i;
                 let op = match t {
                     Tok::Pipe | Tok::Close => break,
                     Tok::Open => {
                         *i += 1;
-                        let p = self.pipeline(toks, i, line)?;
+                        let p = self.pipeline(tk, i, line)?;
                         if toks.get(*i) != Some(&Tok::Close) {
                             return Err(self.err_at(line, "unclosed left paren"));
                         }
@@ -511,6 +576,8 @@ impl Parser<'_> {
                     }
                 };
                 args.push(op);
+                arg_pos.push(self.pos_of(tk.base + tk.spans[op_first].at));
+                arg_text.push(tk.text(op_first, *i));
                 *i += 1;
             }
             if args.is_empty() {
@@ -528,7 +595,14 @@ impl Parser<'_> {
                     &format!("non executable command in pipeline stage {}", cmds.len() + 1),
                 ));
             }
-            cmds.push(Command { args });
+            let last = (*i).saturating_sub(1).max(cmd_first);
+            cmds.push(Command {
+                args,
+                pos: self.pos_of(tk.base + tk.spans[cmd_first].start),
+                text: tk.text(cmd_first, last),
+                arg_pos,
+                arg_text,
+            });
             match toks.get(*i) {
                 Some(Tok::Pipe) => {
                     *i += 1;

@@ -86,6 +86,11 @@ pub(super) enum Flow {
     Continue,
 }
 
+/// Length of the definitions Prometheus prepends to alert templates
+/// (`{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}`
+/// `{{$externalURL := .ExternalURL}}{{$value := .Value}}`), which shifts its error columns.
+const PROMETHEUS_HEADER_LEN: usize = 112;
+
 /// Deepest nesting of `{{ template }}` calls.
 const MAX_CALL_DEPTH: usize = 64;
 
@@ -130,11 +135,17 @@ impl<'a> Scope<'a> {
         Ok(())
     }
 
+    /// Go's execution error. Columns are byte offsets in the line, and line 1 starts after
+    /// the variable definitions Prometheus puts in front of every alert template.
     pub fn exec_error(&self, pos: Pos, at: &str, msg: &str) -> String {
+        let col = if pos.line == 1 {
+            pos.col + PROMETHEUS_HEADER_LEN
+        } else {
+            pos.col
+        };
         format!(
-            "template: {name}:{}:{}: executing \"{name}\" at <{at}>: {msg}",
+            "template: {name}:{}:{col}: executing \"{name}\" at <{at}>: {msg}",
             pos.line,
-            pos.col + 1,
             name = self.name
         )
     }
@@ -165,7 +176,7 @@ pub(super) fn exec_nodes(nodes: &[Node], sc: &mut Scope<'_>, dot: &Value, out: &
                 assign,
                 pipe,
             } => {
-                let v = eval_pipeline(pipe, sc, dot, *pos)?;
+                let v = eval_pipeline(pipe, sc, dot)?;
                 if let Some(name) = decl.first() {
                     sc.set(name, v, !*assign, *pos)?;
                 } else {
@@ -173,27 +184,21 @@ pub(super) fn exec_nodes(nodes: &[Node], sc: &mut Scope<'_>, dot: &Value, out: &
                 }
                 Flow::Normal
             }
-            Node::If {
-                pos,
-                cond,
-                then,
-                otherwise,
-            } => {
+            Node::If { cond, then, otherwise } => {
                 let mark = sc.vars.len();
-                let c = eval_pipeline(cond, sc, dot, *pos)?;
+                let c = eval_pipeline(cond, sc, dot)?;
                 let r = exec_nodes(if c.truthy() { then } else { otherwise }, sc, dot, out);
                 sc.vars.truncate(mark);
                 r?
             }
             Node::With {
-                pos,
                 decl,
                 pipe,
                 body,
                 otherwise,
             } => {
                 let mark = sc.vars.len();
-                let v = eval_pipeline(pipe, sc, dot, *pos)?;
+                let v = eval_pipeline(pipe, sc, dot)?;
                 let r = if v.truthy() {
                     if let Some(name) = decl.first() {
                         sc.vars.push((name.clone(), v.clone()));
@@ -217,14 +222,14 @@ pub(super) fn exec_nodes(nodes: &[Node], sc: &mut Scope<'_>, dot: &Value, out: &
             }
             Node::Call { pos, name, pipe } => {
                 let Some(def) = sc.defs.get(name) else {
-                    return Err(sc.exec_error(
-                        *pos,
-                        &format!("template {name:?}"),
-                        &format!("no such template {name:?}"),
-                    ));
+                    let text = match pipe.as_ref().and_then(|p| p.last()) {
+                        Some(_) => format!("{{{{template {name:?} ...}}}}"),
+                        None => format!("{{{{template {name:?}}}}}"),
+                    };
+                    return Err(sc.exec_error(*pos, &text, &format!("template {name:?} not defined")));
                 };
                 let arg = match pipe {
-                    Some(p) => eval_pipeline(p, sc, dot, *pos)?,
+                    Some(p) => eval_pipeline(p, sc, dot)?,
                     None => Value::Nil,
                 };
                 sc.calls += 1;
@@ -258,14 +263,20 @@ fn exec_range(
     body: &[Node],
     otherwise: &[Node],
 ) -> Result<(), String> {
-    let v = eval_pipeline(pipe, sc, dot, pos)?;
+    let v = eval_pipeline(pipe, sc, dot)?;
     let items: Box<dyn Iterator<Item = (Value, Value)>> = match v {
         Value::List(l) => Box::new(l.into_iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x))),
         Value::Map(m) => Box::new(m.into_iter().map(|(k, x)| (Value::Str(k), x))),
         Value::Int(n) => Box::new((0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i)))),
         Value::Nil => Box::new(std::iter::empty()),
         other => {
-            return Err(sc.exec_error(pos, "range", &format!("range can't iterate over {}", other.render())));
+            // Go reports the last node it evaluated: the pipeline's last argument.
+            let (at_pos, at) = match pipe.last() {
+                Some(c) if c.args.len() == 1 => (c.arg_pos[0], c.arg_text[0].as_str()),
+                Some(c) => (c.pos, c.text.as_str()),
+                None => (pos, "range"),
+            };
+            return Err(sc.exec_error(at_pos, at, &format!("range can't iterate over {}", other.render())));
         }
     };
     let mut items = items.peekable();
@@ -296,16 +307,16 @@ fn exec_range(
     Ok(())
 }
 
-fn eval_pipeline(p: &Pipeline, sc: &mut Scope<'_>, dot: &Value, pos: Pos) -> Result<Value, String> {
+fn eval_pipeline(p: &Pipeline, sc: &mut Scope<'_>, dot: &Value) -> Result<Value, String> {
     let mut piped: Option<Value> = None;
     for cmd in p {
-        piped = Some(eval_command(cmd, piped.take(), sc, dot, pos)?);
+        piped = Some(eval_command(cmd, piped.take(), sc, dot)?);
     }
     Ok(piped.unwrap_or_default())
 }
 
 /// Follows `.a.b` from `v`, cloning only the value found.
-fn fields(v: &Value, path: &[String], sc: &Scope<'_>, pos: Pos) -> Result<Value, String> {
+fn fields(v: &Value, path: &[String], sc: &Scope<'_>, pos: Pos, at: &str) -> Result<Value, String> {
     const EMPTY: &Value = &Value::Str(String::new());
     let mut v = v;
     for f in path {
@@ -316,7 +327,7 @@ fn fields(v: &Value, path: &[String], sc: &Scope<'_>, pos: Pos) -> Result<Value,
             other => {
                 return Err(sc.exec_error(
                     pos,
-                    &format!(".{f}"),
+                    at,
                     &format!("can't evaluate field {f} in type {}", type_name(other)),
                 ));
             }
@@ -338,30 +349,28 @@ pub(super) fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn eval_operand(o: &Operand, sc: &mut Scope<'_>, dot: &Value, pos: Pos) -> Result<Value, String> {
-    Ok(match o {
-        Operand::Field(path) => fields(dot, path, sc, pos)?,
-        Operand::Var(name, path) => fields(sc.var(name), path, sc, pos)?,
+/// Evaluates argument `i` of `cmd`.
+fn eval_arg(cmd: &Command, i: usize, sc: &mut Scope<'_>, dot: &Value) -> Result<Value, String> {
+    let pos = cmd.arg_pos.get(i).copied().unwrap_or(cmd.pos);
+    let at = cmd.arg_text.get(i).map_or(cmd.text.as_str(), String::as_str);
+    Ok(match &cmd.args[i] {
+        Operand::Field(path) => fields(dot, path, sc, pos, at)?,
+        Operand::Var(name, path) => fields(sc.var(name), path, sc, pos, at)?,
         Operand::Str(s) => Value::Str(s.clone()),
-        Operand::Int(i) => Value::Int(*i),
+        Operand::Int(n) => Value::Int(*n),
         Operand::Float(f) => Value::Float(*f),
         Operand::Bool(b) => Value::Bool(*b),
         Operand::Nil => Value::Nil,
-        Operand::Func(name) => call(name, Vec::new(), sc, pos)?,
+        Operand::Func(name) => call(name, Vec::new(), sc, pos, at)?,
         Operand::Sub(p, path) => {
-            let v = eval_pipeline(p, sc, dot, pos)?;
-            fields(&v, path, sc, pos)?
+            let v = eval_pipeline(p, sc, dot)?;
+            fields(&v, path, sc, pos, at)?
         }
     })
 }
 
-fn eval_command(
-    cmd: &Command,
-    piped: Option<Value>,
-    sc: &mut Scope<'_>,
-    dot: &Value,
-    pos: Pos,
-) -> Result<Value, String> {
+fn eval_command(cmd: &Command, piped: Option<Value>, sc: &mut Scope<'_>, dot: &Value) -> Result<Value, String> {
+    let pos = cmd.pos;
     match cmd.args.first() {
         Some(Operand::Func(name)) => {
             // `and`/`or` short-circuit, as in Go.
@@ -371,12 +380,12 @@ fn eval_command(
                 if n == 0 {
                     return Err(sc.exec_error(
                         pos,
-                        name,
+                        &cmd.text,
                         &format!("wrong number of args for {name}: want at least 1 got 0"),
                     ));
                 }
-                for a in &cmd.args[1..] {
-                    last = eval_operand(a, sc, dot, pos)?;
+                for i in 1..cmd.args.len() {
+                    last = eval_arg(cmd, i, sc, dot)?;
                     if (name == "and") != last.truthy() {
                         return Ok(last);
                     }
@@ -387,16 +396,16 @@ fn eval_command(
                 return Ok(last);
             }
             let mut args = Vec::with_capacity(cmd.args.len());
-            for a in &cmd.args[1..] {
-                args.push(eval_operand(a, sc, dot, pos)?);
+            for i in 1..cmd.args.len() {
+                args.push(eval_arg(cmd, i, sc, dot)?);
             }
             args.extend(piped);
-            call(name, args, sc, pos)
+            call(name, args, sc, pos, &cmd.text)
         }
-        Some(o) if cmd.args.len() == 1 && piped.is_none() => eval_operand(o, sc, dot, pos),
+        Some(_) if cmd.args.len() == 1 && piped.is_none() => eval_arg(cmd, 0, sc, dot),
         Some(o) => Err(sc.exec_error(
             pos,
-            &describe(o),
+            &cmd.text,
             &format!("can't give argument to non-function {}", describe(o)),
         )),
         None => Err(sc.exec_error(pos, "", "missing value for command")),

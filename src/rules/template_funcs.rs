@@ -99,8 +99,8 @@ pub(super) fn to_float(v: &Value) -> Result<f64, String> {
 }
 
 /// Calls `name`; errors are wrapped as Go wraps them (`error calling humanize: ...`).
-pub(super) fn call(name: &str, args: Vec<Value>, sc: &Scope<'_>, pos: Pos) -> Result<Value, String> {
-    call_inner(name, args, sc).map_err(|e| sc.exec_error(pos, name, &format!("error calling {name}: {e}")))
+pub(super) fn call(name: &str, args: Vec<Value>, sc: &Scope<'_>, pos: Pos, at: &str) -> Result<Value, String> {
+    call_inner(name, args, sc).map_err(|e| sc.exec_error(pos, at, &format!("error calling {name}: {e}")))
 }
 
 fn call_inner(name: &str, mut args: Vec<Value>, sc: &Scope<'_>) -> Result<Value, String> {
@@ -124,6 +124,7 @@ fn call_inner(name: &str, mut args: Vec<Value>, sc: &Scope<'_>) -> Result<Value,
             for k in args {
                 v = match (v, k) {
                     (Value::Map(mut m), Value::Str(k)) => m.remove(&k).unwrap_or(Value::Str(String::new())),
+                    (Value::Map(_), k) => return Err(format!("value has type {}; should be string", type_name(&k))),
                     (Value::List(l), k) => {
                         let i = to_float(&k)? as i64;
                         usize::try_from(i)
@@ -436,6 +437,14 @@ pub(super) fn go_value(v: &Value) -> String {
         Value::Float(f) => go_float(*f),
         Value::Str(s) => s.clone(),
         Value::Time(ns) => go_time(*ns),
+        // A query sample prints as Go prints its struct: `{map[...] value}`.
+        Value::Map(m) if m.len() == 2 && matches!(m.get("Labels"), Some(Value::Map(_))) && m.contains_key("Value") => {
+            format!(
+                "{{{} {}}}",
+                go_value(m.get("Labels").unwrap_or(&Value::Nil)),
+                go_value(m.get("Value").unwrap_or(&Value::Nil))
+            )
+        }
         Value::Map(m) => {
             let inner: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{}", go_value(v))).collect();
             format!("map[{}]", inner.join(" "))

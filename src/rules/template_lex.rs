@@ -53,8 +53,11 @@ fn is_ident(c: char) -> bool {
 }
 
 /// Reads `.a.b.c` starting at a `.`; returns the names (empty for a lone `.`).
-fn field_chain(chars: &[char], i: &mut usize) -> Result<Vec<String>, String> {
+/// Also returns where Go places the chain in error messages: its second element (or its
+/// only one), as a char index.
+fn field_chain(chars: &[char], i: &mut usize) -> Result<(Vec<String>, usize), String> {
     let mut out = Vec::new();
+    let mut chain_at = *i;
     while *i < chars.len() && chars[*i] == '.' {
         let start = *i + 1;
         let mut j = start;
@@ -69,19 +72,39 @@ fn field_chain(chars: &[char], i: &mut usize) -> Result<Vec<String>, String> {
             *i += 1;
             break;
         }
+        if out.len() == 1 {
+            chain_at = *i;
+        }
         out.push(chars[start..j].iter().collect());
         *i = j;
     }
-    Ok(out)
+    Ok((out, chain_at))
 }
 
-/// Splits the text of one action into tokens.
-pub(super) fn tokens(src: &str) -> Result<Vec<Tok>, String> {
+/// Where a token is in the action text, in bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Span {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+    /// Where Go reports the node in errors (a field chain's second element).
+    pub at: usize,
+}
+
+/// Splits the text of one action into tokens, with their spans.
+pub(super) fn tokens(src: &str) -> Result<(Vec<Tok>, Vec<Span>), String> {
     let chars: Vec<char> = src.chars().collect();
+    let mut offs: Vec<usize> = src.char_indices().map(|(b, _)| b).collect();
+    offs.push(src.len());
     let mut i = 0;
     let mut out = Vec::new();
+    let mut spans: Vec<Span> = Vec::new();
+    let mut chain_at: Option<usize> = None;
     while i < chars.len() {
         let c = chars[i];
+        let tok_start = i;
+        let before = out.len();
         match c {
             c if c.is_whitespace() => i += 1,
             '|' => {
@@ -95,9 +118,22 @@ pub(super) fn tokens(src: &str) -> Result<Vec<Tok>, String> {
             ')' => {
                 out.push(Tok::Close);
                 i += 1;
+                spans.push(Span {
+                    start: offs[tok_start],
+                    end: offs[i],
+                    at: offs[tok_start],
+                });
                 if i < chars.len() && chars[i] == '.' {
-                    out.push(Tok::Field(field_chain(&chars, &mut i)?));
+                    let s = i;
+                    let (f, at) = field_chain(&chars, &mut i)?;
+                    out.push(Tok::Field(f));
+                    spans.push(Span {
+                        start: offs[s],
+                        end: offs[i],
+                        at: offs[at],
+                    });
                 }
+                continue;
             }
             ',' => {
                 out.push(Tok::Comma);
@@ -112,7 +148,9 @@ pub(super) fn tokens(src: &str) -> Result<Vec<Tok>, String> {
                 i += 1;
             }
             '.' if !chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
-                out.push(Tok::Field(field_chain(&chars, &mut i)?))
+                let (f, at) = field_chain(&chars, &mut i)?;
+                chain_at = Some(at);
+                out.push(Tok::Field(f));
             }
             '$' => {
                 i += 1;
@@ -122,7 +160,9 @@ pub(super) fn tokens(src: &str) -> Result<Vec<Tok>, String> {
                 }
                 let name: String = chars[start..i].iter().collect();
                 let fields = if i < chars.len() && chars[i] == '.' {
-                    field_chain(&chars, &mut i)?
+                    // Go places `$v.a.b` at its first field.
+                    chain_at = Some(i);
+                    field_chain(&chars, &mut i)?.0
                 } else {
                     Vec::new()
                 };
@@ -208,6 +248,13 @@ pub(super) fn tokens(src: &str) -> Result<Vec<Tok>, String> {
             }
             c => return Err(format!("unexpected {c:?} in command")),
         }
+        if out.len() > before {
+            spans.push(Span {
+                start: offs[tok_start],
+                end: offs[i],
+                at: offs[chain_at.take().unwrap_or(tok_start)],
+            });
+        }
     }
-    Ok(out)
+    Ok((out, spans))
 }

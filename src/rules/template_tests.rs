@@ -190,7 +190,7 @@ fn definitions_loops_and_builtins() {
     assert!(
         render("{{ template \"missing\" }}", 1.0)
             .unwrap_err()
-            .contains("no such template")
+            .ends_with("template \"missing\" not defined")
     );
     assert!(
         render(
@@ -266,7 +266,7 @@ fn errors_read_like_go() {
     let e = render("{{ humanize \"abc\" }}", 1.0).unwrap_err();
     assert_eq!(
         e,
-        "template: __alert_Test:1:1: executing \"__alert_Test\" at <humanize>: error calling humanize: \
+        "template: __alert_Test:1:115: executing \"__alert_Test\" at <humanize \"abc\">: error calling humanize: \
          strconv.ParseFloat: parsing \"abc\": invalid syntax"
     );
     let e = render("{{ query \"none\" | first }}", 1.0).unwrap_err();

@@ -111,7 +111,9 @@ const CASES: &[(&str, &str)] = &[
 ];
 
 fn rule_file() -> String {
-    let mut out = String::from("groups:\n  - name: oracle\n    interval: 1s\n    rules:\n");
+    let mut out = String::from(
+        "groups:\n  - name: oracle\n    interval: 1s\n    rules:\n      - record: oracle:one\n        expr: vector(1)\n        labels: {source: oracle}\n",
+    );
     for (i, (v, t)) in CASES.iter().enumerate() {
         let expr = format!(
             "label_replace(label_replace(vector({v}), \"instance\", \"db1.example.com:9100\", \"\", \"\"), \"job\", \"node\", \"\", \"\")"
@@ -184,5 +186,35 @@ fn annotations_render_like_prometheus() {
         diffs.len(),
         CASES.len(),
         diffs.join("\n")
+    );
+
+    // `/api/v1/rules` has the same shape: the same keys on groups, both rule types and alerts.
+    let rules =
+        |url: String| -> serde_json::Value { serde_json::from_str(&get(url).unwrap_or_default()).unwrap_or_default() };
+    let theirs = rules(format!("http://127.0.0.1:{port}/api/v1/rules"));
+    let ours = rules(n.url("/api/v1/rules"));
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        k.sort();
+        k
+    };
+    let shapes = |v: &serde_json::Value| {
+        let g = &v["data"]["groups"][0];
+        let rec = &g["rules"][0];
+        let alert = &g["rules"][1];
+        (
+            keys(g),
+            keys(rec),
+            keys(alert),
+            keys(&alert["alerts"][0]),
+            rec["type"].clone(),
+            alert["type"].clone(),
+        )
+    };
+    assert_eq!(shapes(&ours), shapes(&theirs), "ours: {ours}\ntheirs: {theirs}");
+    let a = &ours["data"]["groups"][0]["rules"][1];
+    assert_eq!(
+        (a["state"].as_str(), a["health"].as_str()),
+        (Some("firing"), Some("ok"))
     );
 }

@@ -65,7 +65,11 @@ pub fn parse(query: &str) -> Result<Expr> {
     if query.trim().is_empty() {
         return Err(Error::BadData("1:1: parse error: no expression found in input".into()));
     }
-    let expr = promql_parser::parser::parse(query).map_err(|e| Error::BadData(format!("1:1: parse error: {e}")))?;
+    // promql-parser panics on some inputs (e.g. a range duration too large for `Duration`);
+    // a query must never take a request handler down, so a panic becomes a parse error.
+    let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query))
+        .map_err(|_| Error::BadData("1:1: parse error: invalid expression (out-of-range number or duration)".into()))?;
+    let expr = parsed.map_err(|e| Error::BadData(format!("1:1: parse error: {e}")))?;
     check(&expr)?;
     Ok(expr)
 }

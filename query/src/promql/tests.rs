@@ -163,3 +163,14 @@ fn over_a_real_tsdb() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn parser_panics_become_parse_errors() {
+    // The promql_parse fuzz target found promql-parser panicking on range durations too
+    // large for `Duration`.
+    let err = plan::parse("a[999999999999999999999999]").unwrap_err();
+    assert!(
+        matches!(err, crate::Error::BadData(ref m) if m.contains("parse error")),
+        "{err:?}"
+    );
+}

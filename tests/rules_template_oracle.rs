@@ -217,4 +217,45 @@ fn annotations_render_like_prometheus() {
         (a["state"].as_str(), a["health"].as_str()),
         (Some("firing"), Some("ok"))
     );
+
+    // The alert itself, the ALERTS / ALERTS_FOR_STATE series and the recorded series carry the
+    // same labels and values.
+    let alert_of = |url: String| -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&get(url).unwrap_or_default()).unwrap_or_default();
+        let mut a = v["data"]["alerts"]
+            .as_array()
+            .and_then(|l| l.iter().find(|a| a["labels"]["alertname"] == "T00").cloned())
+            .unwrap_or_default();
+        a["activeAt"] = serde_json::Value::Null;
+        a
+    };
+    assert_eq!(
+        alert_of(n.url("/api/v1/alerts")),
+        alert_of(format!("http://127.0.0.1:{port}/api/v1/alerts"))
+    );
+    for q in [
+        "ALERTS%7Balertname%3D%22T00%22%7D",
+        "count(ALERTS_FOR_STATE%7Balertname%3D%22T00%22%7D)%20by%20(__name__,alertname,instance,job)",
+        "oracle:one",
+    ] {
+        let series = |url: String| -> Vec<serde_json::Value> {
+            let v: serde_json::Value = serde_json::from_str(&get(url).unwrap_or_default()).unwrap_or_default();
+            v["data"]["result"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .map(|x| serde_json::json!([x["metric"], x["value"][1]]))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let path = format!("/api/v1/query?query={q}");
+        let ours = eventually(Duration::from_secs(10), || {
+            Some(series(n.url(&path))).filter(|v| !v.is_empty())
+        });
+        let theirs = eventually(Duration::from_secs(10), || {
+            Some(series(format!("http://127.0.0.1:{port}{path}"))).filter(|v| !v.is_empty())
+        });
+        assert_eq!(ours, theirs, "{q}");
+    }
 }

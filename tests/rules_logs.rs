@@ -151,4 +151,10 @@ fn log_rule_fires_on_an_error_burst() {
     assert_eq!(g["rules"][0]["type"], "recording");
     assert_eq!(g["rules"][0]["health"], "ok");
     assert_eq!(g["rules"][1]["state"], "firing");
+    let only = n.get_json("/api/v1/rules?rule_name%5B%5D=ErrorBurst");
+    let rules = &only["data"]["groups"][0]["rules"];
+    assert_eq!(rules.as_array().map(Vec::len), Some(1), "{only}");
+    assert_eq!(rules[0]["name"], "ErrorBurst");
+    let none = n.get_json("/api/v1/rules?rule_group%5B%5D=other");
+    assert_eq!(none["data"]["groups"].as_array().map(Vec::len), Some(0), "{none}");
 }

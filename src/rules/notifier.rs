@@ -118,11 +118,13 @@ impl Notifier {
 
     /// Takes the targets, relabeling and external labels from `cfg`.
     pub fn configure(&self, cfg: &Config, external_url: &str) -> Result<(), String> {
+        // Everything that can fail first, so an error changes nothing.
         let mut d = Discovery::new(&cfg.alerting)?;
+        let relabel = RelabelRule::compile_all(&cfg.alerting.alert_relabel_configs)?;
         d.refresh();
         let targets = d.targets();
         *self.discovery.lock() = d;
-        *self.relabel.lock() = Arc::new(RelabelRule::compile_all(&cfg.alerting.alert_relabel_configs)?);
+        *self.relabel.lock() = Arc::new(relabel);
         *self.targets.lock() = Arc::new(targets);
         *self.external_labels.lock() = cfg.global.external_labels.clone();
         external_url.clone_into(&mut self.external_url.lock());

@@ -101,10 +101,20 @@ fn api_alert(a: &Alert) -> ApiAlert {
     }
 }
 
-fn api_group(g: &GroupStatus, want_alerts: bool, want_records: bool) -> ApiGroup {
+/// Which rules `/api/v1/rules` shows.
+struct RuleFilter<'a> {
+    alerts: bool,
+    records: bool,
+    /// `rule_name[]` (empty: all).
+    names: Vec<&'a str>,
+}
+
+fn api_group(g: &GroupStatus, f: &RuleFilter<'_>) -> ApiGroup {
+    let (want_alerts, want_records) = (f.alerts, f.records);
     let rules = g
         .rules
         .iter()
+        .filter(|r| f.names.is_empty() || f.names.contains(&r.name.as_str()))
         .filter_map(|r| {
             let (kind, state, duration, keep, annotations, alerts) = match &r.alerting {
                 Some(a) if want_alerts => (
@@ -151,7 +161,9 @@ struct RulesData {
     groups: Vec<ApiGroup>,
 }
 
-/// `GET /api/v1/rules[?type=alert|record]`.
+/// `GET /api/v1/rules[?type=alert|record]`, optionally narrowed by `rule_name[]`,
+/// `rule_group[]` and `file[]` (newer Prometheus versions' filters; groups left without rules
+/// by a filter are omitted).
 #[tracing::instrument(skip_all)]
 async fn rules(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let typ = params.first("type").unwrap_or("").to_lowercase();
@@ -161,11 +173,21 @@ async fn rules(State(state): State<AppState>, params: Params) -> Result<Response
         "record" => (false, true),
         other => return Err(ApiError::bad_data(format!("not supported value {other:?}"))),
     };
+    let filter = RuleFilter {
+        alerts: want_alerts,
+        records: want_records,
+        names: params.all("rule_name[]"),
+    };
+    let (groups_wanted, files_wanted) = (params.all("rule_group[]"), params.all("file[]"));
+    let filtered = !filter.names.is_empty() || !groups_wanted.is_empty() || !files_wanted.is_empty();
     let groups = state
         .rules
         .groups()
         .iter()
-        .map(|g| api_group(g, want_alerts, want_records))
+        .filter(|g| groups_wanted.is_empty() || groups_wanted.contains(&g.name.as_str()))
+        .filter(|g| files_wanted.is_empty() || files_wanted.contains(&g.file.as_str()))
+        .map(|g| api_group(g, &filter))
+        .filter(|g| !filtered || !g.rules.is_empty())
         .collect();
     Ok(Success::new(RulesData { groups }).into_response())
 }

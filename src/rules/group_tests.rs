@@ -209,10 +209,10 @@ fn error_ratio_alert_pending_then_firing_then_resolved() {
     assert_eq!(alerts_series[0].0.get("severity"), Some("page"));
     let for_state = f.instant("ALERTS_FOR_STATE{alertname=\"HighErrorRatio\"}", T0 + 3 * MIN);
     assert_eq!(for_state[0].1, ((T0 + MIN) / 1000) as f64);
-    assert!(
-        f.instant("ALERTS{alertname=\"HighErrorRatio\"}", T0 + 20 * MIN)
-            .is_empty()
-    );
+    // Resolution writes stale markers: ALERTS is gone at once, not after the lookback window.
+    let alerts_at = |t: i64| f.instant("ALERTS{alertname=\"HighErrorRatio\"}", t).len();
+    assert_eq!(alerts_at(T0 + 12 * MIN - 1), 1);
+    assert_eq!(alerts_at(T0 + 12 * MIN), 0);
 }
 
 #[test]

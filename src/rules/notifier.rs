@@ -436,3 +436,86 @@ mod tests {
         assert_eq!(v["status"], "resolved");
     }
 }
+
+#[cfg(test)]
+mod retry_tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A local HTTP endpoint answering 500 to the first `failures` requests, then 200.
+    fn flaky(failures: usize) -> (String, Arc<AtomicUsize>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", l.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { continue };
+                let mut buf = [0u8; 65536];
+                let _ = c.read(&mut buf);
+                let n = h.fetch_add(1, Ordering::SeqCst);
+                let status = if n < failures {
+                    "500 Internal Server Error"
+                } else {
+                    "200 OK"
+                };
+                let _ = write!(c, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        });
+        (url, hits)
+    }
+
+    fn notifier(url: &str) -> (Notifier, Target) {
+        let db = Arc::new(crate::db::Db::new());
+        let logs = Arc::new(crate::db::LogsDb::new());
+        let n = Notifier::new(Arc::new(SelfMetrics::new(db, logs)));
+        let cfg = Config::parse(&format!("alerting:\n  webhook_configs:\n    - url: {url}\n")).unwrap();
+        n.configure(&cfg, "http://nerve").unwrap();
+        let t = n.targets.lock()[0].clone();
+        (n, t)
+    }
+
+    fn one_alert() -> Vec<Notification> {
+        vec![Notification {
+            labels: BTreeMap::from([("alertname".into(), "X".into())]),
+            annotations: BTreeMap::new(),
+            starts_at_ms: 0,
+            ends_at_ms: 0,
+            resolved: false,
+            generator_url: String::new(),
+        }]
+    }
+
+    #[tokio::test]
+    async fn retries_with_backoff_then_counts() {
+        let (url, hits) = flaky(2);
+        let (n, t) = notifier(&url);
+        n.deliver(&t, &one_alert()).await;
+        assert_eq!(hits.load(Ordering::SeqCst), 3, "two failures, then success");
+        let l = NotifyLabels {
+            alertmanager: url.clone(),
+        };
+        assert_eq!(n.metrics.notifications_sent.get_or_create(&l).get(), 1);
+        assert_eq!(n.metrics.notifications_errors.get_or_create(&l).get(), 0);
+
+        let (url, hits) = flaky(usize::MAX);
+        let (n, t) = notifier(&url);
+        n.deliver(&t, &one_alert()).await;
+        assert_eq!(hits.load(Ordering::SeqCst), ATTEMPTS as usize);
+        let l = NotifyLabels { alertmanager: url };
+        assert_eq!(n.metrics.notifications_sent.get_or_create(&l).get(), 0);
+        assert_eq!(n.metrics.notifications_errors.get_or_create(&l).get(), 1);
+    }
+
+    #[test]
+    fn full_queue_drops_the_oldest() {
+        let (n, _) = notifier("http://127.0.0.1:9/never");
+        let many: Vec<Notification> = (0..QUEUE_CAPACITY + 5).flat_map(|_| one_alert()).collect();
+        n.send(many);
+        assert_eq!(n.queue.lock().len(), QUEUE_CAPACITY);
+        assert_eq!(n.metrics.notifications_dropped.get(), 5);
+    }
+}

@@ -1,15 +1,19 @@
-//! The subset of Go's `text/template` that Prometheus rule authors write in alert labels and
-//! annotations: text, `{{ pipeline }}` actions with `{{-`/`-}}` trimming and comments,
-//! variables (`$labels.instance`, `$value`, `$externalLabels.x`, `$x := ...`), field chains
-//! (`.Labels.job`), pipes, parentheses, `if`/`else if`/`else`, `range` (with `else` and
-//! `$k, $v :=` declarations) and `with`. Functions: [`super::template_funcs`].
+//! Go's `text/template` as Prometheus rule authors use it in alert labels and annotations:
+//! text, `{{ pipeline }}` actions with `{{-`/`-}}` trimming and comments, variables
+//! (`$labels.instance`, `$value`, `$externalLabels.x`, `$x := ...`, `$x = ...`), field chains
+//! (`.Labels.job`), pipes, parentheses, `if`/`else if`/`else`, `range` (with `else`,
+//! `$k, $v :=`, `break`, `continue`), `with`, and `define`/`template`/`block`. Functions:
+//! [`super::template_funcs`]. What parses is what Go's parser (as in promtool 2.42) accepts;
+//! `tests/check_rules_promtool.rs` checks that on 128 snippets.
 //!
 //! This is a separate engine from LogQL's `line_format` one (`nerve_query::logql::Template`):
-//! that one has no variables, no `range`/`with`, no map or list values and a different
-//! function library, and alert templates need all four.
+//! that one has no variables, no `range`/`with`/`define`, no map or list values and a different
+//! function library, all of which alert templates need; it also resolves fields straight from
+//! a line's labels without building a value per line, which its hot path relies on.
 //!
-//! Parse errors read like Go's (`template: __alert_X:1: function "nope" not defined`);
-//! execution errors too (`template: __alert_X:1:3: executing "__alert_X" at <humanize>: ...`).
+//! Errors read like Go's: at parse time `template: __alert_X:1: function "nope" not defined`,
+//! when run `template: __alert_X:1:115: executing "__alert_X" at <humanize "x">: ...` with the
+//! same columns as Prometheus (`tests/rules_template_oracle.rs` compares them).
 
 use std::collections::{BTreeMap, HashMap};
 

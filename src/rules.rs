@@ -2,7 +2,8 @@
 //! ruler) and alert notification.
 //!
 //! - [`file`]: rule files, validation, `nerve check rules`.
-//! - [`template`] / [`template_lex`] / [`template_exec`] / [`template_funcs`] / [`gofmt`]:
+//! - [`template`] / [`template_lex`] / [`template_parse`] / [`template_exec`] /
+//!   [`template_funcs`] / [`gofmt`]:
 //!   alert label and annotation templates (Go `text/template` subset with Prometheus'
 //!   functions and Go's number formatting).
 //! - [`recording`] / [`alert`]: the two rule kinds; [`alert`] holds the alert lifecycle.
@@ -32,6 +33,7 @@ pub mod template;
 pub mod template_exec;
 pub mod template_funcs;
 pub mod template_lex;
+pub mod template_parse;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,7 +1,8 @@
 //! Log rules (Loki's ruler model): a `language: logql` group counts error lines pushed
 //! through the Loki push API; a burst of errors fires the alert, which nerve's built-in
 //! webhook notifier delivers as Alertmanager's webhook JSON, and a recording rule writes the
-//! count as a metric readable with PromQL.
+//! count as a metric readable with PromQL. The group shows at Loki's ruler API paths
+//! (`/prometheus/api/v1/rules|alerts`), not in the Prometheus API.
 
 mod common;
 
@@ -102,7 +103,7 @@ fn log_rule_fires_on_an_error_burst() {
     push((0..3).map(|i| format!("level=info msg=\"order {i} ok\"")).collect());
     push(vec!["level=error msg=\"one error\"".into()]);
     std::thread::sleep(Duration::from_secs(2));
-    let v = n.get_json("/api/v1/alerts");
+    let v = n.get_json("/prometheus/api/v1/alerts");
     assert_eq!(v["data"]["alerts"].as_array().map(Vec::len), Some(0), "{v}");
 
     // The burst.
@@ -112,7 +113,7 @@ fn log_rule_fires_on_an_error_burst() {
             .collect(),
     );
     let alert = eventually(Duration::from_secs(20), || {
-        let v = n.get_json("/api/v1/alerts");
+        let v = n.get_json("/prometheus/api/v1/alerts");
         v["data"]["alerts"]
             .as_array()?
             .iter()
@@ -144,17 +145,22 @@ fn log_rule_fires_on_an_error_burst() {
             .contains("/graph?g0.expr=")
     );
 
-    let rules = n.get_json("/api/v1/rules");
+    let rules = n.get_json("/prometheus/api/v1/rules");
     let g = &rules["data"]["groups"][0];
     assert_eq!(g["name"], "checkout-logs");
     assert_eq!(g["interval"], 1.0);
     assert_eq!(g["rules"][0]["type"], "recording");
     assert_eq!(g["rules"][0]["health"], "ok");
     assert_eq!(g["rules"][1]["state"], "firing");
-    let only = n.get_json("/api/v1/rules?rule_name%5B%5D=ErrorBurst");
+    let only = n.get_json("/prometheus/api/v1/rules?rule_name%5B%5D=ErrorBurst");
     let rules = &only["data"]["groups"][0]["rules"];
     assert_eq!(rules.as_array().map(Vec::len), Some(1), "{only}");
     assert_eq!(rules[0]["name"], "ErrorBurst");
-    let none = n.get_json("/api/v1/rules?rule_group%5B%5D=other");
+    let none = n.get_json("/prometheus/api/v1/rules?rule_group%5B%5D=other");
     assert_eq!(none["data"]["groups"].as_array().map(Vec::len), Some(0), "{none}");
+    // Not in the Prometheus API.
+    let prom = n.get_json("/api/v1/rules");
+    assert_eq!(prom["data"]["groups"].as_array().map(Vec::len), Some(0), "{prom}");
+    let prom = n.get_json("/api/v1/alerts");
+    assert_eq!(prom["data"]["alerts"].as_array().map(Vec::len), Some(0), "{prom}");
 }

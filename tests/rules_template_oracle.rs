@@ -167,8 +167,15 @@ fn annotations_render_like_prometheus() {
         annotations(&get(format!("http://127.0.0.1:{port}/api/v1/alerts"))?)
     })
     .expect("prometheus never showed every alert");
-    let ours = eventually(Duration::from_secs(30), || annotations(&get(n.url("/api/v1/alerts"))?))
-        .unwrap_or_else(|| panic!("nerve never showed every alert; log:\n{}", n.logs()));
+    let ours =
+        eventually(Duration::from_secs(60), || annotations(&get(n.url("/api/v1/alerts"))?)).unwrap_or_else(|| {
+            panic!(
+                "nerve never showed every alert\nalerts: {:?}\nrules: {:?}\nlog:\n{}",
+                get(n.url("/api/v1/alerts")),
+                get(n.url("/api/v1/rules")),
+                n.logs()
+            )
+        });
     let mut diffs = Vec::new();
     for (i, (v, t)) in CASES.iter().enumerate() {
         let name = format!("T{i:02}");

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::alert::{Alert, AlertState};
+use super::file::Language;
 use super::group::{Group, Health, RuleKind};
 
 /// A group as of its last evaluation.
@@ -17,6 +18,8 @@ pub struct GroupStatus {
     pub interval_ms: i64,
     /// Output limit per rule (0: none).
     pub limit: usize,
+    /// PromQL (the Prometheus API shows it) or LogQL (the Loki ruler API shows it).
+    pub language: Language,
     /// Last evaluation (ms).
     pub last_eval_ms: Option<i64>,
     /// Duration of the last evaluation (s).
@@ -69,6 +72,7 @@ impl GroupStatus {
             file: g.file.clone(),
             interval_ms: g.interval_ms,
             limit: g.limit,
+            language: g.language,
             last_eval_ms: g.last_eval_ms,
             eval_seconds: g.eval_seconds,
             rules: g

@@ -1,5 +1,7 @@
 //! `/api/v1/rules` and `/api/v1/alerts`, shaped as Prometheus' `web/api/v1/api.go` answers
-//! them (Grafana's rule and alert views read these).
+//! them (Grafana's rule and alert views read these), for PromQL groups; the same for LogQL
+//! groups at Loki's ruler paths `/prometheus/api/v1/rules` and `/prometheus/api/v1/alerts`,
+//! where Grafana's Loki datasource looks for them.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +14,7 @@ use serde::Serialize;
 use super::envelope::Success;
 use super::params::Params;
 use crate::rules::alert::Alert;
+use crate::rules::file::Language;
 use crate::rules::gofmt::rfc3339_ms;
 use crate::rules::status::GroupStatus;
 use crate::servers::error::ApiError;
@@ -20,8 +23,10 @@ use crate::state::AppState;
 /// Routes of this module, to be merged into the main router.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/rules", get(rules))
-        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/rules", get(prom_rules))
+        .route("/api/v1/alerts", get(prom_alerts))
+        .route("/prometheus/api/v1/rules", get(loki_rules))
+        .route("/prometheus/api/v1/alerts", get(loki_alerts))
 }
 
 /// `lastEvaluation` of a rule never evaluated (Go's zero time).
@@ -165,7 +170,17 @@ struct RulesData {
 /// `rule_group[]` and `file[]` (newer Prometheus versions' filters; groups left without rules
 /// by a filter are omitted).
 #[tracing::instrument(skip_all)]
-async fn rules(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
+async fn prom_rules(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
+    rules(&state, &params, Language::Promql)
+}
+
+/// `GET /prometheus/api/v1/rules`: the LogQL groups (Loki's ruler API).
+#[tracing::instrument(skip_all)]
+async fn loki_rules(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
+    rules(&state, &params, Language::Logql)
+}
+
+fn rules(state: &AppState, params: &Params, language: Language) -> Result<Response, ApiError> {
     let typ = params.first("type").unwrap_or("").to_lowercase();
     let (want_alerts, want_records) = match typ.as_str() {
         "" => (true, true),
@@ -184,6 +199,7 @@ async fn rules(State(state): State<AppState>, params: Params) -> Result<Response
         .rules
         .groups()
         .iter()
+        .filter(|g| g.language == language)
         .filter(|g| groups_wanted.is_empty() || groups_wanted.contains(&g.name.as_str()))
         .filter(|g| files_wanted.is_empty() || files_wanted.contains(&g.file.as_str()))
         .map(|g| api_group(g, &filter))
@@ -197,11 +213,21 @@ struct AlertsData {
     alerts: Vec<ApiAlert>,
 }
 
-/// `GET /api/v1/alerts`: every pending and firing alert.
+/// `GET /api/v1/alerts`: every pending and firing alert of PromQL rules.
 #[tracing::instrument(skip_all)]
-async fn alerts(State(state): State<AppState>) -> Response {
+async fn prom_alerts(State(state): State<AppState>) -> Response {
+    alerts(&state, Language::Promql)
+}
+
+/// `GET /prometheus/api/v1/alerts`: the same for LogQL rules (Loki's ruler API).
+#[tracing::instrument(skip_all)]
+async fn loki_alerts(State(state): State<AppState>) -> Response {
+    alerts(&state, Language::Logql)
+}
+
+fn alerts(state: &AppState, language: Language) -> Response {
     let mut alerts = Vec::new();
-    for g in state.rules.groups() {
+    for g in state.rules.groups().iter().filter(|g| g.language == language) {
         for a in g.rules.iter().filter_map(|r| r.alerting.as_ref()) {
             alerts.extend(a.alerts.iter().map(api_alert));
         }
@@ -241,6 +267,12 @@ mod tests {
         assert_eq!(s, StatusCode::OK);
         assert_eq!(v, serde_json::json!({"status": "success", "data": {"groups": []}}));
         let (s, v) = get(&app, "/api/v1/alerts").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v, serde_json::json!({"status": "success", "data": {"alerts": []}}));
+        let (s, v) = get(&app, "/prometheus/api/v1/rules").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v, serde_json::json!({"status": "success", "data": {"groups": []}}));
+        let (s, v) = get(&app, "/prometheus/api/v1/alerts").await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(v, serde_json::json!({"status": "success", "data": {"alerts": []}}));
         let (s, v) = get(&app, "/api/v1/rules?type=bogus").await;

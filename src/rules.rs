@@ -343,14 +343,25 @@ async fn run_group(
         }
         let (q, s) = (querier.clone(), settings.clone());
         let done = tokio::task::spawn_blocking(move || {
-            let out = group.eval(next, &q, &s);
-            group.restore(next, &q);
+            // A bug in one evaluation must not end the group: keep it and try again next time.
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let out = group.eval(next, &q, &s);
+                group.restore(next, &q);
+                out
+            }));
             (group, out)
         })
         .await;
-        match done {
-            Ok((g, (notes, stats))) => {
-                group = g;
+        let Ok((g, out)) = done else {
+            tracing::error!(
+                group = labels.rule_group,
+                "BUG: rule group task failed; the group stops"
+            );
+            return None;
+        };
+        group = g;
+        match out {
+            Ok((notes, stats)) => {
                 *status.lock() = Arc::new(GroupStatus::of(&group));
                 metrics
                     .rule_evaluations
@@ -362,9 +373,9 @@ async fn run_group(
                     .inc_by(stats.failures as u64);
                 notifier.send(notes);
             }
-            Err(e) => {
-                tracing::error!(error = %e, "BUG: rule group evaluation panicked; the group stops");
-                return None;
+            Err(_) => {
+                tracing::error!(group = labels.rule_group, "BUG: rule group evaluation panicked");
+                metrics.rule_evaluation_failures.get_or_create(&labels).inc();
             }
         }
     }

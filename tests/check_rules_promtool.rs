@@ -134,6 +134,99 @@ const CASES: &[(&str, &str)] = &[
     ),
     ("bad_yaml", "groups: [\n"),
     ("bad_rules_type", "groups:\n- name: a\n  rules: 5\n"),
+    // Edge cases of the YAML and of empty or odd values.
+    (
+        "bad_edge_anchors",
+        "x: &r\n  - record: x\n    expr: up\ngroups:\n- name: a\n  rules: *r\n",
+    ),
+    (
+        "good_edge_bool_expr",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: true\n",
+    ),
+    ("bad_edge_dup_keys", "groups:\n- name: a\n  name: b\n  rules: []\n"),
+    (
+        "good_edge_dup_rules",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up\n  - record: x\n    expr: up\n",
+    ),
+    (
+        "bad_edge_empty_alert",
+        "groups:\n- name: a\n  rules:\n  - alert: ''\n    expr: up\n",
+    ),
+    (
+        "good_edge_empty_annotation",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up\n    annotations: {a: ''}\n",
+    ),
+    (
+        "bad_edge_empty_expr",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: ''\n",
+    ),
+    (
+        "good_edge_empty_label_value",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up\n    labels: {a: ''}\n",
+    ),
+    (
+        "bad_edge_empty_record",
+        "groups:\n- name: a\n  rules:\n  - record: ''\n    expr: up\n",
+    ),
+    (
+        "bad_edge_for_number",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up\n    for: 5\n",
+    ),
+    ("good_edge_groups_null", "groups:\n"),
+    (
+        "good_edge_interval0",
+        "groups:\n- name: a\n  interval: 0s\n  rules: []\n",
+    ),
+    (
+        "bad_edge_interval_bad",
+        "groups:\n- name: a\n  interval: 1x\n  rules: []\n",
+    ),
+    (
+        "good_edge_keep_firing_alert",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up\n    keep_firing_for: 1h\n",
+    ),
+    (
+        "bad_edge_label_utf8_name",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up\n    labels: {'\u{e4}': v}\n",
+    ),
+    (
+        "good_edge_label_value_template_in_record",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up\n    labels: {a: '{{ nope }}'}\n",
+    ),
+    (
+        "bad_edge_list_expr",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: [1]\n",
+    ),
+    (
+        "good_edge_matrix_expr",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up[5m]\n",
+    ),
+    ("good_edge_multi_doc", "groups: []\n---\ngroups: []\n"),
+    (
+        "bad_edge_neg_for",
+        "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: up\n    for: -1m\n",
+    ),
+    ("good_edge_neg_limit", "groups:\n- name: a\n  limit: -1\n  rules: []\n"),
+    ("good_edge_no_rules_key", "groups:\n- name: a\n"),
+    (
+        "good_edge_record_colon",
+        "groups:\n- name: a\n  rules:\n  - record: 'a:b:c'\n    expr: up\n",
+    ),
+    ("good_edge_rules_null", "groups:\n- name: a\n  rules:\n"),
+    ("good_edge_space_group", "groups:\n- name: 'a b'\n  rules: []\n"),
+    (
+        "good_edge_string_expr",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: '\"foo\"'\n",
+    ),
+    (
+        "good_edge_string_expr_quoted_number",
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: '1'\n",
+    ),
+    ("bad_edge_tabs", "groups:\n\t- name: a\n"),
+    (
+        "good_edge_unicode_alert",
+        "groups:\n- name: a\n  rules:\n  - alert: 'Gr\u{f6}\u{df}e'\n    expr: up\n",
+    ),
 ];
 
 fn accepts(cmd: &mut Command, file: &Path) -> (bool, String) {

@@ -48,9 +48,10 @@ pub struct GroupSpec {
     /// Evaluation interval; the global `evaluation_interval` when absent.
     #[serde(default)]
     pub interval: Option<PromDuration>,
-    /// Most series a recording rule, or alerts an alerting rule, may produce (0: no limit).
+    /// Most series a recording rule, or alerts an alerting rule, may produce (0 or less: no
+    /// limit, as in Prometheus).
     #[serde(default)]
-    pub limit: Option<u64>,
+    pub limit: Option<i64>,
     /// Labels added to every rule's output (rule labels win).
     #[serde(default, deserialize_with = "null_default")]
     pub labels: BTreeMap<String, String>,
@@ -92,7 +93,17 @@ pub struct RuleSpec {
 impl RuleSpec {
     /// The rule's name (record or alert).
     pub fn name(&self) -> &str {
-        self.record.as_deref().or(self.alert.as_deref()).unwrap_or("")
+        self.record().or(self.alert()).unwrap_or("")
+    }
+
+    /// `record`, unless absent or empty (Prometheus treats both alike).
+    pub fn record(&self) -> Option<&str> {
+        self.record.as_deref().filter(|s| !s.is_empty())
+    }
+
+    /// `alert`, unless absent or empty.
+    pub fn alert(&self) -> Option<&str> {
+        self.alert.as_deref().filter(|s| !s.is_empty())
     }
 }
 
@@ -113,13 +124,14 @@ pub fn load(path: &Path) -> Result<RuleFile, Vec<String>> {
     }
 }
 
-/// Parses rule-file YAML (no validation); an empty document has no groups.
+/// Parses rule-file YAML (no validation); an empty document has no groups. Like Prometheus,
+/// only the first YAML document counts.
 pub fn parse(text: &str) -> Result<RuleFile, String> {
     if text.trim().is_empty() {
         return Ok(RuleFile::default());
     }
-    serde_saphyr::from_str::<Option<RuleFile>>(text)
-        .map(Option::unwrap_or_default)
+    serde_saphyr::from_str_multiple::<Option<RuleFile>, Vec<_>>(text)
+        .map(|docs| docs.into_iter().next().flatten().unwrap_or_default())
         .map_err(|e| e.to_string())
 }
 
@@ -170,7 +182,7 @@ pub fn check_expr(expr: &str, lang: Language) -> Result<(), String> {
 
 fn validate_rule(r: &RuleSpec, lang: Language) -> Vec<String> {
     let mut errs = Vec::new();
-    match (&r.record, &r.alert) {
+    match (r.record(), r.alert()) {
         (Some(_), Some(_)) => errs.push("only one of 'record' and 'alert' must be set".into()),
         (None, None) => errs.push("one of 'record' or 'alert' must be set".into()),
         _ => {}
@@ -180,7 +192,7 @@ fn validate_rule(r: &RuleSpec, lang: Language) -> Vec<String> {
     } else if let Err(e) = check_expr(&r.expr, lang) {
         errs.push(format!("could not parse expression: {e}"));
     }
-    if let Some(name) = &r.record {
+    if let Some(name) = r.record() {
         if !r.annotations.is_empty() {
             errs.push("invalid field 'annotations' in recording rule".into());
         }
@@ -204,7 +216,7 @@ fn validate_rule(r: &RuleSpec, lang: Language) -> Vec<String> {
             errs.push(format!("invalid annotation name: {k}"));
         }
     }
-    if let Some(alert) = &r.alert {
+    if let Some(alert) = r.alert() {
         let tname = format!("__alert_{alert}");
         for (k, v) in &r.labels {
             if let Err(e) = Template::parse(&tname, v) {

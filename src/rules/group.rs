@@ -121,7 +121,7 @@ impl Group {
     pub fn from_spec(spec: &GroupSpec, file: &str, default_interval_ms: i64) -> Result<Group, String> {
         let mut rules = Vec::with_capacity(spec.rules.len());
         for r in &spec.rules {
-            let kind = match (&r.record, &r.alert) {
+            let kind = match (r.record(), r.alert()) {
                 (Some(name), None) => RuleKind::Recording(RecordingRule::new(name, &spec.labels, &r.labels)),
                 (None, Some(name)) => RuleKind::Alerting(AlertingRule::new(
                     name,
@@ -159,7 +159,7 @@ impl Group {
             name: spec.name.clone(),
             file: file.to_owned(),
             interval_ms: interval_ms.max(1),
-            limit: usize::try_from(spec.limit.unwrap_or(0)).unwrap_or(usize::MAX),
+            limit: usize::try_from(spec.limit.unwrap_or(0).max(0)).unwrap_or(usize::MAX),
             language: spec.language,
             rules,
             last_eval_ms: None,

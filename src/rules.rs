@@ -330,9 +330,20 @@ async fn run_group(
         rule_group: format!("{};{}", group.file, group.name),
     };
     let mut group = group;
+    let mut last: Option<i64> = None;
     loop {
         let now = now_ms();
         let next = (now - offset).div_euclid(interval) * interval + offset + interval;
+        if let Some(prev) = last {
+            let missed = (next - prev) / interval - 1;
+            if missed > 0 {
+                metrics
+                    .rule_group_iterations_missed
+                    .get_or_create(&labels)
+                    .inc_by(missed as u64);
+            }
+        }
+        last = Some(next);
         let wait = Duration::from_millis(u64::try_from(next - now).unwrap_or(0));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
@@ -363,6 +374,10 @@ async fn run_group(
         match out {
             Ok((notes, stats)) => {
                 *status.lock() = Arc::new(GroupStatus::of(&group));
+                metrics
+                    .rule_group_last_duration
+                    .get_or_create(&labels)
+                    .set(group.eval_seconds);
                 metrics
                     .rule_evaluations
                     .get_or_create(&labels)

@@ -98,6 +98,10 @@ pub struct SelfMetrics {
     pub rule_evaluations: Family<RuleGroupLabels, Counter>,
     /// Failed rule evaluations, per group.
     pub rule_evaluation_failures: Family<RuleGroupLabels, Counter>,
+    /// Scheduled group evaluations skipped because the previous one ran too long, per group.
+    pub rule_group_iterations_missed: Family<RuleGroupLabels, Counter>,
+    /// How long the last evaluation of each group took, in seconds.
+    pub rule_group_last_duration: Family<RuleGroupLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl SelfMetrics {
@@ -179,6 +183,8 @@ impl SelfMetrics {
         let notifications_queue_length = Gauge::default();
         let rule_evaluations = Family::<RuleGroupLabels, Counter>::default();
         let rule_evaluation_failures = Family::<RuleGroupLabels, Counter>::default();
+        let rule_group_iterations_missed = Family::<RuleGroupLabels, Counter>::default();
+        let rule_group_last_duration = Family::<RuleGroupLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         registry.register(
             "nerve_notifications_sent",
             "Alerts delivered to an Alertmanager or webhook",
@@ -205,6 +211,16 @@ impl SelfMetrics {
             "Rule evaluations that failed",
             rule_evaluation_failures.clone(),
         );
+        registry.register(
+            "nerve_rule_group_iterations_missed",
+            "Scheduled rule group evaluations skipped because the previous one ran too long",
+            rule_group_iterations_missed.clone(),
+        );
+        registry.register(
+            "nerve_rule_group_last_duration_seconds",
+            "Duration of the last evaluation of the rule group",
+            rule_group_last_duration.clone(),
+        );
         registry.register_collector(Box::new(TsdbCollector { db }));
         registry.register_collector(Box::new(BuildInfoCollector));
         SelfMetrics {
@@ -226,6 +242,8 @@ impl SelfMetrics {
             notifications_queue_length,
             rule_evaluations,
             rule_evaluation_failures,
+            rule_group_iterations_missed,
+            rule_group_last_duration,
         }
     }
 

@@ -215,6 +215,13 @@ fn resolution_reaches_alertmanager(s: &Setup) {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>();
     assert!(sent >= 2.0, "firing + resolved notices counted:\n{m}");
+    for family in [
+        "nerve_rule_evaluations_total{rule_group=",
+        "nerve_rule_group_last_duration_seconds{rule_group=",
+        "nerve_notifications_queue_length ",
+    ] {
+        assert!(m.contains(family), "{family} missing from /metrics:\n{m}");
+    }
 }
 
 #[test]

@@ -51,20 +51,44 @@ pub(super) struct Discovery {
     webhooks: Vec<Target>,
 }
 
+/// A secret given inline or in a file (read now; a trailing newline is dropped). A file that
+/// cannot be read is logged and the credential left out.
+fn secret(inline: Option<&str>, file: Option<&std::path::Path>) -> Option<String> {
+    if let Some(s) = inline {
+        return Some(s.to_owned());
+    }
+    let path = file?;
+    match std::fs::read_to_string(path) {
+        Ok(s) => Some(s.trim_end_matches(['\r', '\n']).to_owned()),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "alertmanager credentials file unreadable");
+            None
+        }
+    }
+}
+
 fn auth_headers(am: &AlertmanagerConfig) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if let Some(b) = &am.basic_auth {
-        let pass = b.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default();
-        let token = base64(&format!("{}:{pass}", b.username));
+        let user = secret(
+            Some(b.username.as_str()).filter(|u| !u.is_empty()),
+            b.username_file.as_deref(),
+        )
+        .unwrap_or_default();
+        let pass = secret(b.password.as_ref().map(|p| p.expose()), b.password_file.as_deref()).unwrap_or_default();
+        let token = base64(&format!("{user}:{pass}"));
         if let Ok(v) = HeaderValue::from_str(&format!("Basic {token}")) {
             headers.insert(AUTHORIZATION, v);
         }
     }
     if let Some(a) = &am.authorization
-        && let Some(c) = &a.credentials
+        && let Some(c) = secret(
+            a.credentials.as_ref().map(|c| c.expose()),
+            a.credentials_file.as_deref(),
+        )
     {
         let kind = a.kind.as_deref().unwrap_or("Bearer");
-        if let Ok(v) = HeaderValue::from_str(&format!("{kind} {}", c.expose())) {
+        if let Ok(v) = HeaderValue::from_str(&format!("{kind} {c}")) {
             headers.insert(AUTHORIZATION, v);
         }
     }
@@ -191,6 +215,17 @@ mod tests {
     fn static_file_and_relabeled_targets() {
         assert_eq!(base64("user:pass"), "dXNlcjpwYXNz");
         assert_eq!(base64("ab"), "YWI=");
+        let dir0 = tempfile::tempdir().unwrap();
+        let tok = dir0.path().join("token");
+        std::fs::write(&tok, "s3cret\n").unwrap();
+        let cfg = Config::parse(&format!(
+            "alerting:\n  alertmanagers:\n    - authorization: {{credentials_file: '{}'}}\n      static_configs: [{{targets: ['am:9093']}}]\n",
+            tok.display()
+        ))
+        .unwrap();
+        let mut d = Discovery::new(&cfg.alerting).unwrap();
+        d.refresh();
+        assert_eq!(d.targets()[0].headers[AUTHORIZATION], "Bearer s3cret");
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("am.json");
         std::fs::write(

@@ -49,13 +49,13 @@ pub struct Config {
     /// Prometheus `global:` defaults.
     #[serde(default, deserialize_with = "null_default")]
     pub global: GlobalConfig,
-    /// Rule file globs (rule evaluation is a later issue).
+    /// Rule file globs, relative to the config file's directory (see `crate::rules`).
     #[serde(default, deserialize_with = "null_default")]
     pub rule_files: Vec<String>,
     /// Scrape jobs (see `crate::scrape`); none means nerve scrapes itself.
     #[serde(default, deserialize_with = "null_default")]
     pub scrape_configs: Vec<ScrapeConfig>,
-    /// Alertmanagers (notification is a later issue).
+    /// Alertmanagers and webhooks alerts are sent to.
     #[serde(default, deserialize_with = "null_default")]
     pub alerting: AlertingConfig,
     /// Prometheus remote-write destinations, accepted for compatibility (not sent to yet).
@@ -148,12 +148,6 @@ impl Config {
     /// Sections that parse but whose feature is not implemented yet, for a startup warning.
     pub fn unimplemented_sections(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
-        if !self.rule_files.is_empty() {
-            v.push("rule_files (rule evaluation)");
-        }
-        if !self.alerting.alertmanagers.is_empty() {
-            v.push("alerting (notifications)");
-        }
         if !self.remote_write.is_empty() {
             v.push("remote_write (sending)");
         }

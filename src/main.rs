@@ -1,6 +1,7 @@
 //! The `nerve` binary: one process replacing Prometheus, Loki and Jaeger.
 //!
-//! `nerve [serve]` runs the server; `nerve check config FILE` validates a config file. This
+//! `nerve [serve]` runs the server; `nerve check config FILE` validates a config file and
+//! `nerve check rules FILE...` rule files. This
 //! file only wires things together: CLI, logging, startup order, shutdown.
 
 mod api;
@@ -8,6 +9,7 @@ mod buildinfo;
 mod config;
 mod db;
 mod ingest;
+mod rules;
 mod scrape;
 mod selfmetrics;
 mod servers;
@@ -69,6 +71,12 @@ enum CheckCommand {
         /// The YAML config file.
         file: PathBuf,
     },
+    /// Validate rule files as `promtool check rules` does; exit 1 if any fails.
+    Rules {
+        /// Rule files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Server flags. Each overrides the matching config-file setting.
@@ -107,6 +115,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check(CheckCommand::Config { file })) => check_config(&file),
+        Some(Command::Check(CheckCommand::Rules { files })) => {
+            let ok = rules::file::check_files(&files, &mut std::io::stdout().lock(), &mut std::io::stderr().lock());
+            if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
         Some(Command::Serve(args)) => run(args),
         None => run(cli.serve),
     }
@@ -120,7 +132,20 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             for section in cfg.unimplemented_sections() {
                 let _ = writeln!(err, "  WARNING: {section} is accepted but not implemented yet");
             }
-            let _ = writeln!(std::io::stdout().lock(), "SUCCESS");
+            // Like promtool, the rule files the config names are checked too.
+            let files = match rules::expand_rule_files(&cfg.rule_files, file.parent()) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = writeln!(err, "FAILED: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let mut out = std::io::stdout().lock();
+            if !files.is_empty() && !rules::file::check_files(&files, &mut out, &mut err) {
+                let _ = writeln!(err, "FAILED: invalid rule files");
+                return ExitCode::FAILURE;
+            }
+            let _ = writeln!(out, "SUCCESS");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -222,8 +247,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the OTLP/HTTP listener on {otlp_http}"))?;
     let self_target = listener.local_addr().ok().map(|a| scrape_address(&a));
-    state.scrape.set_origin(self_target, args.config.clone());
+    state.scrape.set_origin(self_target.clone(), args.config.clone());
     let scrape = state.scrape.clone();
+    let rule_manager = state.rules.clone();
+    let default_url = format!("http://{}", self_target.unwrap_or_else(|| http_listen.clone()));
+    let external_url = cfg.server.external_url.clone().unwrap_or_else(|| default_url.clone());
+    rule_manager.set_origin(args.config.clone(), default_url);
     let otlp_servers = [
         tokio::spawn(servers::grpc::serve(
             grpc_listener,
@@ -281,7 +310,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = server.await;
         anyhow::bail!("starting scrape pools: {e}");
     }
-    listen_for_reload(scrape.clone(), shutdown.clone());
+    rule_manager.start_notifier(shutdown.clone());
+    if let Err(e) = rule_manager.apply(&cfg, args.config.as_deref(), &external_url).await {
+        shutdown.trigger();
+        let _ = server.await;
+        anyhow::bail!("loading rules: {e}");
+    }
+    listen_for_reload(scrape.clone(), rule_manager.clone(), shutdown.clone());
     tracing::info!("ready");
 
     let served = tokio::select! {
@@ -309,6 +344,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     scrape.shutdown().await;
+    rule_manager.shutdown().await;
     tracing::info!("closing log store (committing the index, syncing the WAL)");
     tokio::task::spawn_blocking(move || logs.close())
         .await
@@ -336,8 +372,8 @@ fn scrape_address(bound: &std::net::SocketAddr) -> String {
     a.to_string()
 }
 
-/// Reloads the scrape configuration on every SIGHUP until shutdown.
-fn listen_for_reload(scrape: Arc<scrape::Manager>, shutdown: Shutdown) {
+/// Reloads the scrape configuration and the rules on every SIGHUP until shutdown.
+fn listen_for_reload(scrape: Arc<scrape::Manager>, rules: Arc<rules::Manager>, shutdown: Shutdown) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -354,6 +390,8 @@ fn listen_for_reload(scrape: Arc<scrape::Manager>, shutdown: Shutdown) {
                     tracing::info!("SIGHUP: reloading the configuration");
                     if let Err(e) = scrape.reload().await {
                         tracing::error!(error = %e, "reloading the configuration failed; keeping the running one");
+                    } else if let Err(e) = rules.reload().await {
+                        tracing::error!(error = %e, "reloading the rules failed; keeping the running ones");
                     }
                 }
                 () = shutdown.wait() => return,
@@ -361,5 +399,5 @@ fn listen_for_reload(scrape: Arc<scrape::Manager>, shutdown: Shutdown) {
         }
     });
     #[cfg(not(unix))]
-    let _ = (scrape, shutdown);
+    let _ = (scrape, rules, shutdown);
 }

@@ -254,7 +254,11 @@ fn jitter_seed(global: &GlobalConfig) -> u64 {
 /// `POST /-/reload`: 200 when the config was reloaded, 500 with the reason otherwise (the
 /// running config stays), as Prometheus answers.
 pub async fn reload_handler(State(state): State<AppState>) -> Response {
-    match state.scrape.reload().await {
+    let result = match state.scrape.reload().await {
+        Ok(()) => state.rules.reload().await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(()) => (StatusCode::OK, "").into_response(),
         Err(e) => {
             tracing::error!(error = %e, "reloading the configuration failed");

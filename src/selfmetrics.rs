@@ -46,6 +46,20 @@ pub struct RequestLabels {
     pub code: u16,
 }
 
+/// Labels of notification counters: the Alertmanager (or webhook) URL.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifyLabels {
+    /// Where the alerts were sent.
+    pub alertmanager: String,
+}
+
+/// Labels of rule evaluation counters: `file;group`, as Prometheus names groups.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleGroupLabels {
+    /// `<file>;<group name>`.
+    pub rule_group: String,
+}
+
 /// Every metric nerve exposes about itself. Thread-safe; shared through an `Arc`.
 #[derive(Debug)]
 pub struct SelfMetrics {
@@ -72,6 +86,22 @@ pub struct SelfMetrics {
     pub log_rejected_lines: Counter,
     /// Log lines refused by the ingestion rate limit.
     pub log_rejected_rate: Counter,
+    /// Alerts delivered, per target.
+    pub notifications_sent: Family<NotifyLabels, Counter>,
+    /// Alerts whose delivery failed after retries, per target.
+    pub notifications_errors: Family<NotifyLabels, Counter>,
+    /// Alerts dropped because the queue was full.
+    pub notifications_dropped: Counter,
+    /// Alerts waiting to be sent.
+    pub notifications_queue_length: Gauge,
+    /// Rule evaluations, per group.
+    pub rule_evaluations: Family<RuleGroupLabels, Counter>,
+    /// Failed rule evaluations, per group.
+    pub rule_evaluation_failures: Family<RuleGroupLabels, Counter>,
+    /// Scheduled group evaluations skipped because the previous one ran too long, per group.
+    pub rule_group_iterations_missed: Family<RuleGroupLabels, Counter>,
+    /// How long the last evaluation of each group took, in seconds.
+    pub rule_group_last_duration: Family<RuleGroupLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl SelfMetrics {
@@ -147,6 +177,50 @@ impl SelfMetrics {
             "HTTP request latency by route, method and status",
             http_request_duration.clone(),
         );
+        let notifications_sent = Family::<NotifyLabels, Counter>::default();
+        let notifications_errors = Family::<NotifyLabels, Counter>::default();
+        let notifications_dropped = Counter::default();
+        let notifications_queue_length = Gauge::default();
+        let rule_evaluations = Family::<RuleGroupLabels, Counter>::default();
+        let rule_evaluation_failures = Family::<RuleGroupLabels, Counter>::default();
+        let rule_group_iterations_missed = Family::<RuleGroupLabels, Counter>::default();
+        let rule_group_last_duration = Family::<RuleGroupLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "nerve_notifications_sent",
+            "Alerts delivered to an Alertmanager or webhook",
+            notifications_sent.clone(),
+        );
+        registry.register(
+            "nerve_notifications_errors",
+            "Alerts whose delivery failed after retries",
+            notifications_errors.clone(),
+        );
+        registry.register(
+            "nerve_notifications_dropped",
+            "Alerts dropped because the notification queue was full",
+            notifications_dropped.clone(),
+        );
+        registry.register(
+            "nerve_notifications_queue_length",
+            "Alerts waiting to be sent",
+            notifications_queue_length.clone(),
+        );
+        registry.register("nerve_rule_evaluations", "Rule evaluations", rule_evaluations.clone());
+        registry.register(
+            "nerve_rule_evaluation_failures",
+            "Rule evaluations that failed",
+            rule_evaluation_failures.clone(),
+        );
+        registry.register(
+            "nerve_rule_group_iterations_missed",
+            "Scheduled rule group evaluations skipped because the previous one ran too long",
+            rule_group_iterations_missed.clone(),
+        );
+        registry.register(
+            "nerve_rule_group_last_duration_seconds",
+            "Duration of the last evaluation of the rule group",
+            rule_group_last_duration.clone(),
+        );
         registry.register_collector(Box::new(TsdbCollector { db }));
         registry.register_collector(Box::new(BuildInfoCollector));
         SelfMetrics {
@@ -162,6 +236,14 @@ impl SelfMetrics {
             log_ingested_bytes,
             log_rejected_lines,
             log_rejected_rate,
+            notifications_sent,
+            notifications_errors,
+            notifications_dropped,
+            notifications_queue_length,
+            rule_evaluations,
+            rule_evaluation_failures,
+            rule_group_iterations_missed,
+            rule_group_last_duration,
         }
     }
 

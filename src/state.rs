@@ -7,6 +7,7 @@ use crate::config::limits::LimitsConfig;
 use crate::db::{Db, LogsDb};
 use crate::ingest::backpressure::InflightLimiter;
 use crate::ingest::ratelimit::ByteRateLimiter;
+use crate::rules::Manager as RuleManager;
 use crate::scrape::Manager as ScrapeManager;
 use crate::selfmetrics::SelfMetrics;
 
@@ -27,6 +28,8 @@ pub struct AppState {
     pub logs: Arc<LogsDb>,
     /// Log ingestion rate limit.
     pub log_rate: Arc<ByteRateLimiter>,
+    /// Rule groups and the alert notifier.
+    pub rules: Arc<RuleManager>,
 }
 
 impl AppState {
@@ -41,7 +44,9 @@ impl AppState {
         ));
         let scrape = Arc::new(ScrapeManager::new(db.clone()));
         let (rate, burst) = limits.logs_rate();
+        let rules = Arc::new(RuleManager::new(db.clone(), logs.clone(), metrics.clone()));
         AppState {
+            rules,
             db,
             metrics,
             scrape,

@@ -8,6 +8,7 @@
 pub mod envelope;
 pub mod params;
 pub mod query;
+pub mod rules;
 pub mod targets;
 pub mod timestamp;
 

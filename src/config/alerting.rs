@@ -1,5 +1,7 @@
-//! `rule_files`' companion: the `alerting:` section naming the Alertmanagers alerts go to.
-//! Parsed and validated now; rule evaluation and notification are a later issue.
+//! `rule_files`' companion: the `alerting:` section naming the Alertmanagers alerts go to
+//! (see `crate::rules::notifier`). nerve extensions: `webhook_configs` (Alertmanager's
+//! webhook JSON sent straight to a URL, for users without an Alertmanager) and
+//! `resend_delay` (Prometheus' `--rules.alert.resend-delay` flag).
 
 use std::collections::BTreeMap;
 
@@ -21,6 +23,26 @@ pub struct AlertingConfig {
     /// The Alertmanagers to notify.
     #[serde(default, deserialize_with = "null_default")]
     pub alertmanagers: Vec<AlertmanagerConfig>,
+    /// Webhooks receiving Alertmanager's webhook payload directly (nerve extension).
+    #[serde(default, deserialize_with = "null_default")]
+    pub webhook_configs: Vec<WebhookConfig>,
+    /// How often a still-firing alert is re-sent (default 1m; nerve extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend_delay: Option<PromDuration>,
+}
+
+/// One `alerting.webhook_configs[]` entry.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The URL POSTed to.
+    pub url: String,
+    /// Per-request timeout (default `10s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<PromDuration>,
+    /// Most alerts per message (0: all).
+    #[serde(default)]
+    pub max_alerts: usize,
 }
 
 /// One group of Alertmanagers (`alerting.alertmanagers[]`).
@@ -88,6 +110,14 @@ impl AlertingConfig {
     pub fn validate(&self) -> Result<(), String> {
         for rc in &self.alert_relabel_configs {
             rc.validate("alerting")?;
+        }
+        for (i, w) in self.webhook_configs.iter().enumerate() {
+            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                return Err(format!(
+                    "alerting.webhook_configs[{i}]: url {:?} must be http:// or https://",
+                    w.url
+                ));
+            }
         }
         for (i, am) in self.alertmanagers.iter().enumerate() {
             let ctx = format!("alerting.alertmanagers[{i}]");

@@ -1,4 +1,5 @@
-//! nerve's `server:` section: listen addresses (the command-line flags override them).
+//! nerve's `server:` section: listen addresses (the command-line flags override them) and the
+//! URL users reach nerve at.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +23,10 @@ pub struct ServerConfig {
     /// `host:port` of the OTLP/HTTP server (default `0.0.0.0:4318`; reserved, OTLP comes later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otlp_http_listen: Option<String>,
+    /// The URL users reach nerve at (Prometheus' `--web.external-url`): alerts'
+    /// `generatorURL` and templates' `$externalURL`. Default: `http://` + the HTTP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
 }
 
 impl ServerConfig {
@@ -35,6 +40,11 @@ impl ServerConfig {
             if let Some(addr) = v {
                 validate_listen_addr(addr).map_err(|e| format!("{key}: {e}"))?;
             }
+        }
+        if let Some(u) = &self.external_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(format!("server.external_url {u:?} must start with http:// or https://"));
         }
         Ok(())
     }

@@ -156,14 +156,7 @@ fn loads_a_real_prometheus_yml() {
     assert_eq!(cfg.remote_write[0].headers["X-Scope-OrgID"], "demo");
     // Prometheus' storage.tsdb.out_of_order_time_window reaches the TSDB options.
     assert_eq!(cfg.storage.tsdb_options().out_of_order_window, Duration::from_secs(600));
-    assert_eq!(
-        cfg.unimplemented_sections(),
-        vec![
-            "rule_files (rule evaluation)",
-            "alerting (notifications)",
-            "remote_write (sending)"
-        ]
-    );
+    assert_eq!(cfg.unimplemented_sections(), vec!["remote_write (sending)"]);
 }
 
 #[test]
@@ -392,4 +385,18 @@ fn load_names_the_file() {
     assert!(e.contains("missing.yml"), "{e}");
     std::fs::write(&path, PROMETHEUS_YML).unwrap();
     assert!(Config::load(&path).is_ok());
+}
+
+#[test]
+fn alerting_extensions_and_external_url() {
+    let cfg = Config::parse(
+        "server:\n  external_url: https://nerve.example.com\nalerting:\n  resend_delay: 30s\n  webhook_configs:\n    - url: http://hooks.local/x\n      max_alerts: 5\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.server.external_url.as_deref(), Some("https://nerve.example.com"));
+    assert_eq!(cfg.alerting.resend_delay.unwrap().0, Duration::from_secs(30));
+    assert_eq!(cfg.alerting.webhook_configs[0].max_alerts, 5);
+    assert!(Config::parse("server:\n  external_url: nerve:9090\n").is_err());
+    assert!(Config::parse("alerting:\n  webhook_configs:\n    - url: hooks.local\n").is_err());
+    assert!(Config::parse("alerting:\n  webhook_configs:\n    - url: http://x\n      bogus: 1\n").is_err());
 }

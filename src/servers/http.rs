@@ -48,6 +48,7 @@ pub fn router(state: AppState, policies: &Policies) -> Router {
             .route("/metrics", get(metrics))
             .merge(api::prom::targets::routes())
             .merge(api::prom::query::routes())
+            .merge(api::prom::rules::routes())
             .merge(api::prom::routes())
             .merge(api::loki::routes()),
         &policies.read,

@@ -1,0 +1,301 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::rules::gofmt::{fmt_g, go_float, humanize, humanize_duration, humanize1024, printf};
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn render(src: &str, value: f64) -> Result<String, String> {
+    let l = labels(&[("instance", "host:9100"), ("job", "node")]);
+    let ext = labels(&[("cluster", "eu1")]);
+    let data = TemplateData::alert(&l, &ext, "http://nerve:9090", value);
+    let q = |q: &str| -> Result<QuerySamples, String> {
+        match q {
+            "up" => Ok(vec![
+                (labels(&[("instance", "b")]), 0.0),
+                (labels(&[("instance", "a")]), 1.0),
+            ]),
+            "none" => Ok(vec![]),
+            _ => Err(format!("bad query {q}")),
+        }
+    };
+    Template::parse("__alert_Test", src)?.execute(&data, Some(&q))
+}
+
+#[test]
+fn documented_humanize_outputs() {
+    // Outputs from Prometheus' template reference and Grafana's examples of the same functions.
+    assert_eq!(render("{{ humanize $value }}", 1234567.0).unwrap(), "1.235M");
+    assert_eq!(render("{{ $value | humanize1024 }}", 1048576.0).unwrap(), "1Mi");
+    assert_eq!(render("{{ humanizeDuration $value }}", 899.99).unwrap(), "14m 59s");
+    assert_eq!(render("{{ humanizeDuration $value }}", 3600.5).unwrap(), "1h 0m 0s");
+    assert_eq!(render("{{ humanizePercentage $value }}", 0.1234567).unwrap(), "12.35%");
+    assert_eq!(render("{{ humanizePercentage $value }}", 0.1234).unwrap(), "12.34%");
+    assert_eq!(
+        render("{{ humanizeTimestamp $value }}", 1435065584.128).unwrap(),
+        "2015-06-23 13:19:44.128 +0000 UTC"
+    );
+    assert_eq!(
+        render("{{ humanizeTimestamp 1.0000019 }}", 0.0).unwrap(),
+        "1970-01-01 00:00:01 +0000 UTC"
+    );
+    assert_eq!(render("{{ title \"o'neil is here\" }}", 0.0).unwrap(), "O'Neil Is Here");
+    assert_eq!(humanize(0.0), "0");
+    assert_eq!(humanize(0.0012), "1.2m");
+    assert_eq!(humanize(-1500.0), "-1.5k");
+    assert_eq!(humanize(1e30), "1e+06Y");
+    assert_eq!(humanize1024(1.0), "1");
+    assert_eq!(humanize1024(1536.0), "1.5ki");
+    assert_eq!(humanize_duration(0.0), "0s");
+    assert_eq!(humanize_duration(1.5), "1.5s");
+    assert_eq!(humanize_duration(0.25), "250ms");
+    assert_eq!(humanize_duration(90061.0), "1d 1h 1m 1s");
+    assert_eq!(humanize_duration(-65.0), "-1m 5s");
+    assert_eq!(humanize(f64::INFINITY), "+Inf");
+}
+
+#[test]
+fn go_number_formatting() {
+    assert_eq!(fmt_g(1234567.0, 4), "1.235e+06");
+    assert_eq!(fmt_g(0.00001234, 4), "1.234e-05");
+    assert_eq!(fmt_g(12.0, 4), "12");
+    assert_eq!(go_float(1e6), "1e+06");
+    assert_eq!(go_float(123456.0), "123456");
+    assert_eq!(go_float(0.5), "0.5");
+    assert_eq!(go_float(0.00001), "1e-05");
+    assert_eq!(
+        printf(
+            "%.2f|%5s|%-3d|%d%%|%s",
+            &[
+                Value::Float(1.23456),
+                Value::Str("ab".into()),
+                Value::Int(7),
+                Value::Int(50),
+                Value::Float(2.0)
+            ]
+        ),
+        "1.23|   ab|7  |50%|%!s(float64=2)"
+    );
+    assert_eq!(printf("%05.1f", &[Value::Float(-2.5)]), "-02.5");
+    assert_eq!(
+        printf("%s|%v", &[Value::Float(1.5), Value::Float(1.5)]),
+        "%!s(float64=1.5)|1.5"
+    );
+    assert_eq!(printf("%d %d", &[Value::Int(1)]), "1 %!d(MISSING)");
+}
+
+#[test]
+fn variables_fields_and_pipelines() {
+    assert_eq!(
+        render("{{ $labels.instance }} of {{ .Labels.job }} is {{ $value }}", 0.0).unwrap(),
+        "host:9100 of node is 0"
+    );
+    assert_eq!(
+        render("{{ $externalLabels.cluster }} {{ $externalURL }}", 1.0).unwrap(),
+        "eu1 http://nerve:9090"
+    );
+    assert_eq!(render("{{ $labels.missing }}|", 1.0).unwrap(), "|");
+    assert_eq!(
+        render("{{ .Labels.job | toUpper }} {{ title \"hello world\" }}", 1.0).unwrap(),
+        "NODE Hello World"
+    );
+    assert_eq!(
+        render("{{ reReplaceAll \":.*\" \"\" $labels.instance }}", 1.0).unwrap(),
+        "host"
+    );
+    assert_eq!(
+        render("{{ reReplaceAll \"(.*):(.*)\" \"$2/$1\" $labels.instance }}", 1.0).unwrap(),
+        "9100/host"
+    );
+    assert_eq!(render("{{ printf \"%.1f%%\" $value }}", 99.44).unwrap(), "99.4%");
+    assert_eq!(render("{{ $labels.instance | stripPort }}", 1.0).unwrap(), "host");
+    assert_eq!(render("{{ $x := 5 }}{{ $x }}", 1.0).unwrap(), "5");
+    assert_eq!(render("a {{- \" b \" -}} c", 1.0).unwrap(), "a b c");
+    assert_eq!(render("{{/* note */}}x", 1.0).unwrap(), "x");
+}
+
+#[test]
+fn control_flow() {
+    assert_eq!(
+        render("{{ if gt $value 10.0 }}high{{ else }}low{{ end }}", 11.0).unwrap(),
+        "high"
+    );
+    assert_eq!(
+        render(
+            "{{ if gt $value 10.0 }}high{{ else if gt $value 5.0 }}mid{{ end }}",
+            6.0
+        )
+        .unwrap(),
+        "mid"
+    );
+    assert_eq!(
+        render("{{ if and $labels.job (eq $labels.job \"node\") }}y{{ end }}", 1.0).unwrap(),
+        "y"
+    );
+    assert_eq!(
+        render("{{ range $k, $v := $labels }}{{ $k }}={{ $v }};{{ end }}", 1.0).unwrap(),
+        "instance=host:9100;job=node;"
+    );
+    assert_eq!(
+        render(
+            "{{ range query \"up\" }}{{ .Labels.instance }}:{{ .Value }} {{ end }}",
+            1.0
+        )
+        .unwrap(),
+        "b:0 a:1 "
+    );
+    assert_eq!(
+        render(
+            "{{ range sortByLabel \"instance\" (query \"up\") }}{{ .Labels.instance }}{{ end }}",
+            1.0
+        )
+        .unwrap(),
+        "ab"
+    );
+    assert_eq!(
+        render("{{ range query \"none\" }}x{{ else }}empty{{ end }}", 1.0).unwrap(),
+        "empty"
+    );
+    assert_eq!(
+        render("{{ query \"up\" | first | value | humanize }}", 1.0).unwrap(),
+        "0"
+    );
+    assert_eq!(
+        render(
+            "{{ with query \"up\" }}{{ . | first | label \"instance\" }}{{ end }}",
+            1.0
+        )
+        .unwrap(),
+        "b"
+    );
+    assert_eq!(render("{{ (query \"up\" | first).Value }}", 1.0).unwrap(), "0");
+}
+
+#[test]
+fn definitions_loops_and_builtins() {
+    assert_eq!(
+        render(
+            "{{ define \"who\" }}[{{ .job }}]{{ end }}{{ template \"who\" $labels }}",
+            1.0
+        )
+        .unwrap(),
+        "[node]"
+    );
+    assert_eq!(
+        render("{{ block \"b\" $labels.job }}<{{ . }}>{{ end }}", 1.0).unwrap(),
+        "<node>"
+    );
+    assert!(
+        render("{{ template \"missing\" }}", 1.0)
+            .unwrap_err()
+            .ends_with("template \"missing\" not defined")
+    );
+    assert!(
+        render(
+            "{{ define \"r\" }}{{ template \"r\" }}{{ end }}{{ template \"r\" }}",
+            1.0
+        )
+        .unwrap_err()
+        .contains("exceeded maximum template depth")
+    );
+    assert!(
+        Template::parse("t", "{{ define \"d\" }}{{ $labels }}{{ end }}").is_err(),
+        "only $ inside"
+    );
+    assert_eq!(
+        render("{{ range $i := 10 }}{{ if eq $i 3 }}{{ break }}{{ end }}{{ if eq $i 1 }}{{ continue }}{{ end }}{{ $i }}{{ end }}", 1.0)
+            .unwrap(),
+        "02"
+    );
+    assert!(Template::parse("t", "{{ break }}").is_err());
+    assert_eq!(render("{{ 'a' }} {{ '\\n' }}", 1.0).unwrap(), "97 10");
+    assert_eq!(render("{{ slice \"abcdef\" 1 3 }}", 1.0).unwrap(), "bc");
+    assert_eq!(
+        render(
+            "{{ stripDomain \"db1.example.com:5432\" }} {{ stripDomain \"10.0.0.1:80\" }}",
+            1.0
+        )
+        .unwrap(),
+        "db1:5432 10.0.0.1:80"
+    );
+    assert_eq!(render("{{ $x := 1 }}{{ $x = 2 }}{{ $x }}", 1.0).unwrap(), "2");
+    assert!(
+        render("{{ $y = 2 }}", 1.0)
+            .unwrap_err()
+            .contains("undefined variable: $y")
+    );
+    assert_eq!(render("{{ $labels.job | }}", 1.0).unwrap(), "node");
+    assert!(
+        render("{{ 1 2 }}", 1.0)
+            .unwrap_err()
+            .contains("can't give argument to non-function")
+    );
+    assert!(
+        Template::parse("t", "{{ 1 | 2 }}")
+            .unwrap_err()
+            .contains("non executable command in pipeline stage 2")
+    );
+    assert!(Template::parse("t", "{{ /* spaced */ }}").is_err());
+    assert!(Template::parse("t", "{{- /* trimmed */ -}}").is_ok());
+}
+
+#[test]
+fn errors_read_like_go() {
+    assert_eq!(
+        Template::parse("__alert_X", "{{ nope }}").unwrap_err(),
+        "template: __alert_X:1: function \"nope\" not defined"
+    );
+    assert_eq!(
+        Template::parse("__alert_X", "a\n{{ $foo }}").unwrap_err(),
+        "template: __alert_X:2: undefined variable \"$foo\""
+    );
+    assert!(
+        Template::parse("__alert_X", "{{ .Labels")
+            .unwrap_err()
+            .ends_with("unclosed action")
+    );
+    assert!(
+        Template::parse("__alert_X", "{{ if 1 }}x")
+            .unwrap_err()
+            .contains("unexpected EOF")
+    );
+    assert!(Template::parse("__alert_X", "{{ end }}").is_err());
+    assert!(Template::parse("__alert_X", &"{{ if 1 }}".repeat(500)).is_err());
+    let e = render("{{ humanize \"abc\" }}", 1.0).unwrap_err();
+    assert_eq!(
+        e,
+        "template: __alert_Test:1:115: executing \"__alert_Test\" at <humanize \"abc\">: error calling humanize: \
+         strconv.ParseFloat: parsing \"abc\": invalid syntax"
+    );
+    let e = render("{{ query \"none\" | first }}", 1.0).unwrap_err();
+    assert!(
+        e.ends_with("error calling first: first() called on vector with no elements"),
+        "{e}"
+    );
+    assert!(
+        render("{{ gt $value 1 }}", 1.0)
+            .unwrap_err()
+            .contains("incompatible types for comparison")
+    );
+}
+
+proptest::proptest! {
+    /// Arbitrary text, and text made of template syntax, never panics the parser or executor.
+    #[test]
+    fn never_panics(src in "(\\PC|\\{\\{|\\}\\}|\\$|\\.|\\(|\\)|\\||-| |if|else|end|range|with|:=|,|\"|humanize|printf|query|first){0,40}") {
+        if let Ok(t) = Template::parse("__alert_P", &src) {
+            let data = TemplateData::alert(&labels(&[("a", "b")]), &BTreeMap::new(), "", 1.5);
+            let _ = t.execute(&data, None);
+        }
+    }
+}
+
+#[test]
+fn hostile_templates_are_bounded() {
+    let e = render("{{ range $i := 100000000 }}{{ $i }}{{ end }}", 1.0).unwrap_err();
+    assert!(e.contains("exceeded"), "{e}");
+    let e = render("{{ range 100000000 }}{{ end }}", 1.0).unwrap_err();
+    assert!(e.contains("exceeded"), "{e}");
+}

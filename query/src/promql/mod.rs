@@ -9,6 +9,7 @@
 
 mod aggregate;
 mod binary;
+pub mod diagnose;
 mod eval;
 pub mod format;
 mod functions;

@@ -24,6 +24,9 @@
 #   REPS [5]           timed runs per query and server
 #   QUERY_TIMEOUT [120] seconds one query may take (curl --max-time)
 #   SKIP_BUILD [0]     1: use the existing release binaries
+#   NERVE_BIN, LOADGEN_BIN  binaries to use (default: the release build under
+#                      $CARGO_TARGET_DIR or target/); copied to the temp dir at the start,
+#                      since a shared target dir may be rebuilt while this runs
 #   KEEP_DATA [0]      1: keep the temp dir (data dirs, logs, raw timings)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,8 +42,8 @@ INTERVAL_MS=15000
 TWO_HOURS_MS=7200000
 
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-NERVE=$TARGET/release/nerve
-LOADGEN=$TARGET/release/nerve-loadgen
+NERVE=${NERVE_BIN:-$TARGET/release/nerve}
+LOADGEN=${LOADGEN_BIN:-$TARGET/release/nerve-loadgen}
 
 log() { printf '[promql-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
@@ -62,6 +65,10 @@ fi
 NERVE_REV=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')
 
 WORK=$(mktemp -d /tmp/nerve-promql-bench.XXXXXX)
+cp "$NERVE" "$WORK/nerve"
+cp "$LOADGEN" "$WORK/nerve-loadgen"
+NERVE=$WORK/nerve
+LOADGEN=$WORK/nerve-loadgen
 NERVE_PID=
 PROM_PID=
 stop_pid() { # PID: TERM, wait up to 30 s, then KILL

@@ -15,6 +15,7 @@ pub mod format;
 mod functions;
 pub mod labels;
 pub mod plan;
+mod series_major;
 pub mod source;
 pub mod value;
 
@@ -168,6 +169,26 @@ impl Engine {
             ));
         }
         let mut ev = Evaluator::new(src, expr, self.params(start_ms, end_ms, timeout));
+        let n = usize::try_from((end_ms - start_ms) / step_ms)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        // One step has nothing to share; very many steps would hold too many per-step vectors.
+        if n > 1 && n <= 100_000 {
+            let grid = series_major::Grid {
+                start: start_ms,
+                step: step_ms,
+                n,
+            };
+            if series_major::supported(expr)
+                && let Some(cols) = series_major::compute(&mut ev, expr, &grid)?
+            {
+                if cols.points() > self.opts.max_samples {
+                    return Err(Error::TooManySamples("query execution"));
+                }
+                return Ok(cols.into_matrix());
+            }
+            series_major::precompute(&mut ev, expr, &grid)?;
+        }
         let mut series: HashMap<Labels, Vec<Sample>> = HashMap::new();
         let mut points = 0usize;
         let mut t = start_ms;

@@ -322,8 +322,9 @@ impl Evaluator<'_> {
         let Some(Some((grid, m))) = self.subquery_columns.get(&key) else {
             return Ok(None);
         };
+        // Every step in [first, reft] must have been computed.
         let last = grid.start + (grid.n as i64 - 1) * grid.step;
-        if first < grid.start || reft > last {
+        if first < grid.start || reft >= last + grid.step {
             return Ok(None);
         }
         let mut out = Vec::new();

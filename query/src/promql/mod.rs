@@ -111,6 +111,19 @@ impl Engine {
         timeout: Option<Duration>,
     ) -> Result<QueryValue> {
         let mut ev = Evaluator::new(src, expr, self.params(t_ms, t_ms, timeout));
+        // The series-major path serves one step too: it slices windows instead of copying them.
+        let grid = series_major::Grid {
+            start: t_ms,
+            step: 1,
+            n: 1,
+        };
+        if series_major::supported(expr)
+            && let Some(cols) = series_major::compute(&mut ev, expr, &grid)?
+        {
+            let samples = cols.into_steps(&grid).pop().unwrap_or_default();
+            return Ok(QueryValue::Vector { t: t_ms, samples });
+        }
+        series_major::precompute(&mut ev, expr, &grid)?;
         Ok(match ev.eval(expr, t_ms)? {
             StepValue::Scalar(v) => QueryValue::Scalar { t: t_ms, v },
             StepValue::String(s) => QueryValue::String { t: t_ms, s },
@@ -172,8 +185,8 @@ impl Engine {
         let n = usize::try_from((end_ms - start_ms) / step_ms)
             .unwrap_or(usize::MAX)
             .saturating_add(1);
-        // One step has nothing to share; very many steps would hold too many per-step vectors.
-        if n > 1 && n <= 100_000 {
+        // Very many steps would hold too many per-step vectors at once.
+        if n <= 100_000 {
             let grid = series_major::Grid {
                 start: start_ms,
                 step: step_ms,

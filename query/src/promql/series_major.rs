@@ -108,7 +108,7 @@ impl Columns {
     }
 
     /// The per-step vectors the step-by-step evaluator would have computed.
-    fn into_steps(self, grid: &Grid) -> Vec<Vector> {
+    pub(crate) fn into_steps(self, grid: &Grid) -> Vec<Vector> {
         let mut out: Vec<Vector> = (0..grid.n).map(|_| Vec::new()).collect();
         match self.order {
             None => {

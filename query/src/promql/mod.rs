@@ -202,17 +202,22 @@ impl Engine {
             }
             series_major::precompute(&mut ev, expr, &grid)?;
         }
-        let mut series: HashMap<Labels, Vec<Sample>> = HashMap::new();
+        let mut out = StepCollector::default();
         let mut points = 0usize;
         let mut t = start_ms;
         while t <= end_ms {
             match ev.eval(expr, t)? {
-                StepValue::Scalar(v) => series.entry(Labels::empty()).or_default().push(Sample { t, v }),
+                StepValue::Scalar(v) => out.push_step(
+                    t,
+                    vec![InstantSample {
+                        labels: Labels::empty(),
+                        t,
+                        v,
+                    }],
+                ),
                 StepValue::Vector(vec) => {
                     points += vec.len();
-                    for s in vec {
-                        series.entry(s.labels).or_default().push(Sample { t, v: s.v });
-                    }
+                    out.push_step(t, vec);
                 }
                 other => return Err(eval::type_error("range query result", &other)),
             }
@@ -225,12 +230,45 @@ impl Engine {
                 None => break,
             };
         }
-        let mut m: Matrix = series
-            .into_iter()
-            .map(|(labels, samples)| RangeSeries { labels, samples })
-            .collect();
+        let mut m = out.series;
         m.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(m)
+    }
+}
+
+/// Gathers per-step vectors into series. Steps mostly list the same label sets in the same
+/// order, so a sample is first compared with the series its position held at the previous
+/// step; only on a miss are its labels hashed.
+#[derive(Default)]
+struct StepCollector {
+    series: Matrix,
+    index: HashMap<Labels, usize>,
+    prev: Vec<usize>,
+}
+
+impl StepCollector {
+    fn push_step(&mut self, t: i64, vec: Vector) {
+        let mut cur = Vec::with_capacity(vec.len());
+        for (i, s) in vec.into_iter().enumerate() {
+            let j = match self.prev.get(i) {
+                Some(&j) if self.series[j].labels == s.labels => j,
+                _ => match self.index.get(&s.labels) {
+                    Some(&j) => j,
+                    None => {
+                        let j = self.series.len();
+                        self.index.insert(s.labels.clone(), j);
+                        self.series.push(RangeSeries {
+                            labels: s.labels,
+                            samples: Vec::new(),
+                        });
+                        j
+                    }
+                },
+            };
+            self.series[j].samples.push(Sample { t, v: s.v });
+            cur.push(j);
+        }
+        self.prev = cur;
     }
 }
 

@@ -8,6 +8,7 @@
 //! - a range function over a range selector (`rate(x[5m])`, `*_over_time`, …, scalar
 //!   arguments being literals) walks each series once with a window sliding over all steps
 //!   and builds its output label set once;
+//! - an instant selector walks each series once with a cursor over all steps;
 //! - an aggregation (`sum`, `avg`, `count`, `min`, `max`, `group`, `stddev`, `stdvar`) over
 //!   such a call or over an instant selector computes each input series' group once and folds
 //!   its values into per-step accumulators, in the same order the per-step evaluation would
@@ -180,6 +181,7 @@ fn range_call(c: &Call) -> Option<(&MatrixSelector, Vec<f64>)> {
 /// Whether `e` (parentheses removed) is computed here.
 pub(crate) fn supported(e: &Expr) -> bool {
     match unparen(e) {
+        Expr::VectorSelector(_) => true,
         Expr::Call(c) => range_call(c).is_some(),
         Expr::Aggregate(a) => {
             a.param.is_none()
@@ -201,6 +203,7 @@ pub(crate) fn supported(e: &Expr) -> bool {
 /// step-by-step evaluator after all.
 pub(crate) fn compute(ev: &mut Evaluator<'_>, e: &Expr, grid: &Grid) -> Result<Option<Columns>> {
     match unparen(e) {
+        Expr::VectorSelector(vs) => Ok(Some(instant(ev, vs, grid)?)),
         Expr::Call(c) => match range_call(c) {
             Some((ms, scalars)) => call(ev, c.func.name, ms, &scalars, grid),
             None => Ok(None),
@@ -246,6 +249,8 @@ pub(crate) fn precompute(ev: &mut Evaluator<'_>, e: &Expr, grid: &Grid) -> Resul
             precompute(ev, &b.rhs, grid)
         }
         Expr::Paren(p) => precompute(ev, &p.expr, grid),
+        // `timestamp(x)` reads each selected sample's own time, which per-step results lose.
+        Expr::Call(c) if c.func.name == "timestamp" => Ok(()),
         Expr::Call(c) => c.args.args.iter().try_for_each(|a| precompute(ev, a, grid)),
         _ => Ok(()),
     }

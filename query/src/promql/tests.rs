@@ -186,6 +186,9 @@ fn range_queries_equal_instant_queries_at_each_step() {
         "min_over_time(rate(a[1m])[100s:20s] offset 7s)",
         "rate(a[1m]) / on(job) group_left b",
         "histogram_quantile(0.5, sum by (le) (rate(a[1m])))",
+        "a",
+        "timestamp(a) - a offset 10s",
+        "a > bool 5",
     ] {
         for (start, step) in [(0, 15_000), (3_000, 37_000)] {
             let m = e.range(&s, q, start, 700_000, step, None).unwrap();

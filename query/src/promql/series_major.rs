@@ -114,7 +114,10 @@ impl Columns {
         match self.order {
             None => {
                 for s in self.series {
-                    for x in s.samples {
+                    let Some((last, rest)) = s.samples.split_last() else {
+                        continue;
+                    };
+                    for x in rest {
                         if let Some(k) = grid.index(x.t) {
                             out[k].push(InstantSample {
                                 labels: s.labels.clone(),
@@ -122,6 +125,13 @@ impl Columns {
                                 v: x.v,
                             });
                         }
+                    }
+                    if let Some(k) = grid.index(last.t) {
+                        out[k].push(InstantSample {
+                            labels: s.labels,
+                            t: last.t,
+                            v: last.v,
+                        });
                     }
                 }
             }
@@ -205,13 +215,18 @@ pub(crate) fn compute(ev: &mut Evaluator<'_>, e: &Expr, grid: &Grid) -> Result<O
     match unparen(e) {
         Expr::VectorSelector(vs) => Ok(Some(instant(ev, vs, grid)?)),
         Expr::Call(c) => match range_call(c) {
-            Some((ms, scalars)) => call(ev, c.func.name, ms, &scalars, grid),
+            Some((ms, scalars)) => call(ev, c.func.name, ms, &scalars, grid, false),
             None => Ok(None),
         },
         Expr::Aggregate(a) => {
+            let grouping = match &a.modifier {
+                Some(LabelModifier::Include(l)) | Some(LabelModifier::Exclude(l)) => &l.labels[..],
+                None => &[],
+            };
+            let keep_name = !grouping.iter().any(|g| g == METRIC_NAME);
             let input = match unparen(&a.expr) {
                 Expr::Call(c) => match range_call(c) {
-                    Some((ms, scalars)) => call(ev, c.func.name, ms, &scalars, grid)?,
+                    Some((ms, scalars)) => call(ev, c.func.name, ms, &scalars, grid, keep_name)?,
                     None => None,
                 },
                 Expr::VectorSelector(vs) => Some(instant(ev, vs, grid)?),
@@ -257,20 +272,25 @@ pub(crate) fn precompute(ev: &mut Evaluator<'_>, e: &Expr, grid: &Grid) -> Resul
 }
 
 /// A range function over a range selector, series by series with a sliding window.
+///
+/// `keep_name`: leave `__name__` in the output labels (for an aggregation whose grouping does
+/// not look at it, which saves rebuilding every label set).
 fn call(
     ev: &mut Evaluator<'_>,
     name: &str,
     ms: &MatrixSelector,
     scalars: &[f64],
     grid: &Grid,
+    keep_name: bool,
 ) -> Result<Option<Columns>> {
+    // Without a fixed name, dropping it may merge series: that must be checked below.
+    let keep_name = keep_name && ms.vs.name.is_some();
     let data = ev.load(&ms.vs, true)?;
     let range = plan::duration_ms(&ms.range);
-    let mut seen = HashSet::with_capacity(data.len());
     let mut series = Vec::with_capacity(data.len());
     for s in data.iter() {
         ev.check_deadline()?;
-        let labels = if name == "last_over_time" {
+        let labels = if keep_name || name == "last_over_time" {
             s.labels.clone()
         } else {
             labels::drop_metric_name(&s.labels)
@@ -309,11 +329,15 @@ fn call(
             }
         }
         if !out.is_empty() {
-            if !seen.insert(labels.clone()) {
-                // Prometheus reports a duplicate label set at the steps where it occurs.
-                return Ok(None);
-            }
             series.push(RangeSeries { labels, samples: out });
+        }
+    }
+    // Dropping `__name__` may make two series equal; Prometheus then fails at the steps where
+    // both have a value. Selected by name, all series share it and stay distinct.
+    if !keep_name && ms.vs.name.is_none() && name != "last_over_time" {
+        let mut seen = HashSet::with_capacity(series.len());
+        if !series.iter().all(|s| seen.insert(&s.labels)) {
+            return Ok(None);
         }
     }
     Ok(Some(Columns { series, order: None }))

@@ -211,4 +211,8 @@ fn range_queries_equal_instant_queries_at_each_step() {
             }
         }
     }
+    // Dropping `__name__` merges a{job="x"} and b{job="x"}: an error, as in Prometheus.
+    let q = "sum(rate({__name__=~\"a|b\"}[1m]))";
+    assert!(e.range(&s, q, 0, 700_000, 15_000, None).is_err());
+    assert!(e.instant(&s, q, 600_000, None).is_err());
 }

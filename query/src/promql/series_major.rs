@@ -489,16 +489,8 @@ fn fold(op: TokenId, c: &mut Acc, v: f64) {
             let n = c.count as f64;
             c.mean += v / n - c.mean / n;
         }
-        T_MAX => {
-            if c.value < v || c.value.is_nan() {
-                c.value = v;
-            }
-        }
-        T_MIN => {
-            if c.value > v || c.value.is_nan() {
-                c.value = v;
-            }
-        }
+        T_MAX if c.value < v || c.value.is_nan() => c.value = v,
+        T_MIN if c.value > v || c.value.is_nan() => c.value = v,
         T_COUNT => c.count += 1,
         T_STDVAR | T_STDDEV => {
             c.count += 1;

@@ -99,9 +99,9 @@ pub(super) fn call(ev: &mut Evaluator<'_>, name: &str, args: &[&Expr], mi: usize
 /// `scalars` holds the call's scalar arguments by position. `None`: no output for the series.
 pub(crate) fn apply(name: &str, p: &[Sample], w: &Window, scalars: &[f64], ts: i64) -> Result<Option<f64>> {
     Ok(match name {
-        "rate" => extrapolated_rate(p, &w, true, true),
-        "increase" => extrapolated_rate(p, &w, true, false),
-        "delta" => extrapolated_rate(p, &w, false, false),
+        "rate" => extrapolated_rate(p, w, true, true),
+        "increase" => extrapolated_rate(p, w, true, false),
+        "delta" => extrapolated_rate(p, w, false, false),
         "irate" => instant_value(p, true),
         "idelta" => instant_value(p, false),
         "deriv" => (p.len() >= 2).then(|| linear_regression(p, p[0].t).0),

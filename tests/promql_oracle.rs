@@ -442,7 +442,13 @@ fn promql_matches_prometheus() {
         (Some(400), Some("bad_data")),
         "{e}"
     );
-    assert!(e["error"].as_str().unwrap_or("").contains("1:1: parse error"), "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("1:5: parse error: unclosed left parenthesis"),
+        "{e}"
+    );
     let e = post(
         &nerve_url,
         "/api/v1/query",

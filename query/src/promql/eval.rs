@@ -13,6 +13,7 @@ use nerve_storage::Labels;
 use nerve_storage::metrics::is_stale_nan;
 use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
 
+use super::series_major::{self, Grid};
 use super::source::{Queryable, SelectHints, SelectedSeries};
 use super::value::{InstantSample, Matrix, RangeSeries, StepValue, Vector};
 use super::{aggregate, binary, functions, labels, plan};
@@ -43,6 +44,11 @@ pub(crate) struct Evaluator<'a> {
     bounds: HashMap<usize, (i64, i64)>,
     loaded: HashMap<usize, Arc<Vec<SelectedSeries>>>,
     subquery_memo: HashMap<(usize, i64), Arc<StepValue>>,
+    /// Per-step results of nodes computed series-major before the steps ran (by node address).
+    precomputed: HashMap<usize, (Grid, Vec<Vector>)>,
+    /// Subquery bodies computed series-major over every step any evaluation of the subquery
+    /// needs (by body address; `None`: evaluated step by step).
+    subquery_columns: HashMap<usize, Option<(Grid, Matrix)>>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -54,7 +60,21 @@ impl<'a> Evaluator<'a> {
             bounds: plan::selector_ranges(root, p.start, p.end, p.lookback),
             loaded: HashMap::new(),
             subquery_memo: HashMap::new(),
+            precomputed: HashMap::new(),
+            subquery_columns: HashMap::new(),
         }
+    }
+
+    /// Keeps a node's per-step results (see [`series_major`](super::series_major)).
+    pub(crate) fn store_precomputed(&mut self, e: &Expr, grid: Grid, steps: Vec<Vector>) {
+        self.precomputed.insert(e as *const Expr as usize, (grid, steps));
+    }
+
+    /// A node's precomputed result at `ts`, handed out once.
+    fn take_precomputed(&mut self, e: &Expr, ts: i64) -> Option<Vector> {
+        let (grid, steps) = self.precomputed.get_mut(&(e as *const Expr as usize))?;
+        let k = grid.index(ts)?;
+        steps.get_mut(k).map(std::mem::take)
     }
 
     /// Fails once the deadline has passed (checked cooperatively at every node and step).
@@ -82,6 +102,11 @@ impl<'a> Evaluator<'a> {
     /// Evaluates `e` at `ts` (ms).
     pub(crate) fn eval(&mut self, e: &Expr, ts: i64) -> Result<StepValue> {
         self.check_deadline()?;
+        if !self.precomputed.is_empty()
+            && let Some(v) = self.take_precomputed(e, ts)
+        {
+            return Ok(StepValue::Vector(v));
+        }
         match e {
             Expr::NumberLiteral(n) => Ok(StepValue::Scalar(n.val)),
             Expr::StringLiteral(s) => Ok(StepValue::String(s.val.clone())),
@@ -142,7 +167,7 @@ impl<'a> Evaluator<'a> {
 
     /// The series of a selector, loaded on first use. `ranged` drops stale markers (range
     /// selectors never return them).
-    fn load(&mut self, vs: &VectorSelector, ranged: bool) -> Result<Arc<Vec<SelectedSeries>>> {
+    pub(crate) fn load(&mut self, vs: &VectorSelector, ranged: bool) -> Result<Arc<Vec<SelectedSeries>>> {
         let key = plan::node_key(vs);
         if let Some(d) = self.loaded.get(&key) {
             return Ok(d.clone());
@@ -240,6 +265,9 @@ impl<'a> Evaluator<'a> {
             t += step;
         }
         let key = &*sq.expr as *const Expr as usize;
+        if let Some(m) = self.subquery_from_columns(sq, key, t, reft)? {
+            return Ok(m);
+        }
         let mut by_labels: HashMap<Labels, Vec<nerve_storage::metrics::Sample>> = HashMap::new();
         let mut order: Vec<Labels> = Vec::new();
         while t <= reft {
@@ -274,6 +302,71 @@ impl<'a> Evaluator<'a> {
             .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
+    }
+}
+
+impl Evaluator<'_> {
+    /// A subquery's points in `[first, reft]` from its body computed series-major once for
+    /// the whole query, when the body allows it and the window lies inside what was computed.
+    fn subquery_from_columns(
+        &mut self,
+        sq: &SubqueryExpr,
+        key: usize,
+        first: i64,
+        reft: i64,
+    ) -> Result<Option<Matrix>> {
+        if !self.subquery_columns.contains_key(&key) {
+            let cols = self.subquery_columns_for(sq)?;
+            self.subquery_columns.insert(key, cols);
+        }
+        let Some(Some((grid, m))) = self.subquery_columns.get(&key) else {
+            return Ok(None);
+        };
+        // Every step in [first, reft] must have been computed.
+        let last = grid.start + (grid.n as i64 - 1) * grid.step;
+        if first < grid.start || reft >= last + grid.step {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for s in m {
+            let a = s.samples.partition_point(|x| x.t < first);
+            let b = s.samples.partition_point(|x| x.t <= reft);
+            if a < b {
+                out.push(RangeSeries {
+                    labels: s.labels.clone(),
+                    samples: s.samples[a..b].to_vec(),
+                });
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// The body of `sq` over every subquery step from the window of the query's start to the
+    /// reference time of its end (`None`: not computable series-major).
+    fn subquery_columns_for(&mut self, sq: &SubqueryExpr) -> Result<Option<(Grid, Matrix)>> {
+        if !series_major::supported(&sq.expr) {
+            return Ok(None);
+        }
+        let step = self.subquery_step(sq);
+        let lo = self.ref_time(&sq.at, &sq.offset, self.p.start) - plan::duration_ms(&sq.range);
+        let hi = self.ref_time(&sq.at, &sq.offset, self.p.end);
+        let mut start = step * (lo / step);
+        if start < lo {
+            start += step;
+        }
+        if hi < start || (hi - start) / step >= 100_000 {
+            return Ok(None);
+        }
+        let grid = Grid {
+            start,
+            step,
+            n: usize::try_from((hi - start) / step).unwrap_or(0) + 1,
+        };
+        let Some(cols) = series_major::compute(self, &sq.expr, &grid)? else {
+            return Ok(None);
+        };
+        self.account(cols.points())?;
+        Ok(Some((grid, cols.into_matrix())))
     }
 }
 

@@ -9,11 +9,13 @@
 
 mod aggregate;
 mod binary;
+pub mod diagnose;
 mod eval;
 pub mod format;
 mod functions;
 pub mod labels;
 pub mod plan;
+mod series_major;
 pub mod source;
 pub mod value;
 
@@ -109,6 +111,19 @@ impl Engine {
         timeout: Option<Duration>,
     ) -> Result<QueryValue> {
         let mut ev = Evaluator::new(src, expr, self.params(t_ms, t_ms, timeout));
+        // The series-major path serves one step too: it slices windows instead of copying them.
+        let grid = series_major::Grid {
+            start: t_ms,
+            step: 1,
+            n: 1,
+        };
+        if series_major::supported(expr)
+            && let Some(cols) = series_major::compute(&mut ev, expr, &grid)?
+        {
+            let samples = cols.into_steps(&grid).pop().unwrap_or_default();
+            return Ok(QueryValue::Vector { t: t_ms, samples });
+        }
+        series_major::precompute(&mut ev, expr, &grid)?;
         Ok(match ev.eval(expr, t_ms)? {
             StepValue::Scalar(v) => QueryValue::Scalar { t: t_ms, v },
             StepValue::String(s) => QueryValue::String { t: t_ms, s },
@@ -167,17 +182,42 @@ impl Engine {
             ));
         }
         let mut ev = Evaluator::new(src, expr, self.params(start_ms, end_ms, timeout));
-        let mut series: HashMap<Labels, Vec<Sample>> = HashMap::new();
+        let n = usize::try_from((end_ms - start_ms) / step_ms)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        // Very many steps would hold too many per-step vectors at once.
+        if n <= 100_000 {
+            let grid = series_major::Grid {
+                start: start_ms,
+                step: step_ms,
+                n,
+            };
+            if series_major::supported(expr)
+                && let Some(cols) = series_major::compute(&mut ev, expr, &grid)?
+            {
+                if cols.points() > self.opts.max_samples {
+                    return Err(Error::TooManySamples("query execution"));
+                }
+                return Ok(cols.into_matrix());
+            }
+            series_major::precompute(&mut ev, expr, &grid)?;
+        }
+        let mut out = StepCollector::default();
         let mut points = 0usize;
         let mut t = start_ms;
         while t <= end_ms {
             match ev.eval(expr, t)? {
-                StepValue::Scalar(v) => series.entry(Labels::empty()).or_default().push(Sample { t, v }),
+                StepValue::Scalar(v) => out.push_step(
+                    t,
+                    vec![InstantSample {
+                        labels: Labels::empty(),
+                        t,
+                        v,
+                    }],
+                ),
                 StepValue::Vector(vec) => {
                     points += vec.len();
-                    for s in vec {
-                        series.entry(s.labels).or_default().push(Sample { t, v: s.v });
-                    }
+                    out.push_step(t, vec);
                 }
                 other => return Err(eval::type_error("range query result", &other)),
             }
@@ -190,12 +230,45 @@ impl Engine {
                 None => break,
             };
         }
-        let mut m: Matrix = series
-            .into_iter()
-            .map(|(labels, samples)| RangeSeries { labels, samples })
-            .collect();
+        let mut m = out.series;
         m.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(m)
+    }
+}
+
+/// Gathers per-step vectors into series. Steps mostly list the same label sets in the same
+/// order, so a sample is first compared with the series its position held at the previous
+/// step; only on a miss are its labels hashed.
+#[derive(Default)]
+struct StepCollector {
+    series: Matrix,
+    index: HashMap<Labels, usize>,
+    prev: Vec<usize>,
+}
+
+impl StepCollector {
+    fn push_step(&mut self, t: i64, vec: Vector) {
+        let mut cur = Vec::with_capacity(vec.len());
+        for (i, s) in vec.into_iter().enumerate() {
+            let j = match self.prev.get(i) {
+                Some(&j) if self.series[j].labels == s.labels => j,
+                _ => match self.index.get(&s.labels) {
+                    Some(&j) => j,
+                    None => {
+                        let j = self.series.len();
+                        self.index.insert(s.labels.clone(), j);
+                        self.series.push(RangeSeries {
+                            labels: s.labels,
+                            samples: Vec::new(),
+                        });
+                        j
+                    }
+                },
+            };
+            self.series[j].samples.push(Sample { t, v: s.v });
+            cur.push(j);
+        }
+        self.prev = cur;
     }
 }
 

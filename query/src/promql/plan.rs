@@ -18,7 +18,7 @@ use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, VectorSele
 use crate::error::{Error, Result};
 
 /// Functions promql-parser 0.11 knows but Prometheus 2.42 does not have.
-const NOT_IN_PROMETHEUS_2_42: &[&str] = &[
+pub(crate) const NOT_IN_PROMETHEUS_2_42: &[&str] = &[
     "histogram_avg",
     "histogram_stddev",
     "histogram_stdvar",
@@ -47,7 +47,9 @@ static REGISTER: Once = Once::new();
 
 /// Parses a query as Prometheus 2.42 would, with its error text prefixed by a position.
 ///
-/// promql-parser does not report where an error is, so the position is always `1:1`.
+/// promql-parser does not report where an error is, so a rejected query is re-read by
+/// [`diagnose`](super::diagnose) for Prometheus' position and message (`1:1` and
+/// promql-parser's text when it finds nothing).
 pub fn parse(query: &str) -> Result<Expr> {
     REGISTER.call_once(|| {
         // Prometheus 2.42 still has holt_winters (renamed later); the parser no longer does.
@@ -65,13 +67,39 @@ pub fn parse(query: &str) -> Result<Expr> {
     if query.trim().is_empty() {
         return Err(Error::BadData("1:1: parse error: no expression found in input".into()));
     }
+    let positioned =
+        |fallback: String| Error::BadData(super::diagnose::diagnose(query, NOT_IN_PROMETHEUS_2_42).unwrap_or(fallback));
     // promql-parser panics on some inputs (e.g. a range duration too large for `Duration`);
     // a query must never take a request handler down, so a panic becomes a parse error.
     let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query))
-        .map_err(|_| Error::BadData("1:1: parse error: invalid expression (out-of-range number or duration)".into()))?;
-    let expr = parsed.map_err(|e| Error::BadData(format!("1:1: parse error: {e}")))?;
-    check(&expr)?;
+        .map_err(|_| positioned("1:1: parse error: invalid expression (out-of-range number or duration)".into()))?;
+    let expr = parsed.map_err(|e| positioned(format!("1:1: parse error: {e}")))?;
+    // promql-parser accepts quoted label names (`{"a"="b"}`), Prometheus 2.42 does not.
+    if quoted_label_name(query)
+        && let Some(m) = super::diagnose::diagnose(query, NOT_IN_PROMETHEUS_2_42)
+    {
+        return Err(Error::BadData(m));
+    }
+    if let Err(e) = check(&expr) {
+        return Err(match e {
+            Error::BadData(m) => positioned(m),
+            other => other,
+        });
+    }
     Ok(expr)
+}
+
+/// Whether a quote follows `{` or `,` (after spaces): a quoted label name, or a function's
+/// string argument; either way [`super::diagnose`] decides.
+fn quoted_label_name(query: &str) -> bool {
+    let b = query.as_bytes();
+    b.iter().enumerate().any(|(i, c)| {
+        (*c == b'{' || *c == b',')
+            && b[i + 1..]
+                .iter()
+                .find(|x| !x.is_ascii_whitespace())
+                .is_some_and(|x| matches!(x, b'"' | b'\'' | b'`'))
+    })
 }
 
 /// Refuses constructs Prometheus 2.42 rejects at parse time.
@@ -300,7 +328,7 @@ mod tests {
         assert!(parse("").is_err());
         assert!(parse("holt_winters(up[5m], 0.5, 0.5)").is_ok());
         let e = parse("up{").unwrap_err().to_string();
-        assert!(e.starts_with("1:1: parse error:"), "{e}");
+        assert_eq!(e, "1:4: parse error: unexpected end of input inside braces");
     }
 
     #[test]

@@ -48,10 +48,12 @@ impl Queryable for Tsdb {
         let q = self.querier(hints.mint_ms, hints.maxt_ms)?;
         let mut out = Vec::new();
         let mut total = 0usize;
+        // Series of one selection tend to hold about as many samples as each other.
+        let mut expect = 0usize;
         for s in q.select(matchers)? {
             check_deadline(hints.deadline)?;
             let mut it = s.iter();
-            let mut samples = Vec::new();
+            let mut samples = Vec::with_capacity(expect);
             while let Some(x) = it.next() {
                 samples.push(x);
             }
@@ -59,6 +61,7 @@ impl Queryable for Tsdb {
                 return Err(Error::Execution(format!("reading series {}: {e}", s.labels)));
             }
             total += samples.len();
+            expect = samples.len() + samples.len() / 8 + 1;
             if total > hints.max_samples {
                 return Err(Error::TooManySamples("query execution"));
             }

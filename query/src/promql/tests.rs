@@ -174,3 +174,56 @@ fn parser_panics_become_parse_errors() {
         "{err:?}"
     );
 }
+
+/// The series-major range path (see `series_major`) answers exactly what instant queries at
+/// every step answer.
+#[test]
+fn range_queries_equal_instant_queries_at_each_step() {
+    let s = source();
+    let e = Engine::default();
+    for q in [
+        "rate(a[1m])",
+        "sum by (job) (rate(a[1m]))",
+        "sum without (job) (increase(a[2m] offset 30s))",
+        "avg(a)",
+        "count(a)",
+        "stddev(b)",
+        "min by (job) (a)",
+        "group(a @ 100)",
+        "last_over_time(a[1m])",
+        "quantile_over_time(0.5, a[2m])",
+        "predict_linear(a[2m], 60)",
+        "max_over_time(sum(rate(a[1m]))[2m:30s])",
+        "min_over_time(rate(a[1m])[100s:20s] offset 7s)",
+        "rate(a[1m]) / on(job) group_left b",
+        "histogram_quantile(0.5, sum by (le) (rate(a[1m])))",
+        "a",
+        "timestamp(a) - a offset 10s",
+        "a > bool 5",
+    ] {
+        for (start, step) in [(0, 15_000), (3_000, 37_000)] {
+            let m = e.range(&s, q, start, 700_000, step, None).unwrap();
+            let mut t = start;
+            while t <= 700_000 {
+                let mut want = vector(&s, q, t);
+                want.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut got: Vec<(String, f64)> = m
+                    .iter()
+                    .filter_map(|r| r.samples.iter().find(|x| x.t == t).map(|x| (r.labels.to_string(), x.v)))
+                    .collect();
+                got.sort_by(|a, b| a.0.cmp(&b.0));
+                let same = want.len() == got.len()
+                    && want
+                        .iter()
+                        .zip(&got)
+                        .all(|(a, b)| a.0 == b.0 && (a.1 == b.1 || (a.1.is_nan() && b.1.is_nan())));
+                assert!(same, "{q} step {step} at {t}: range {got:?} vs instant {want:?}");
+                t += step;
+            }
+        }
+    }
+    // Dropping `__name__` merges a{job="x"} and b{job="x"}: an error, as in Prometheus.
+    let q = "sum(rate({__name__=~\"a|b\"}[1m]))";
+    assert!(e.range(&s, q, 0, 700_000, 15_000, None).is_err());
+    assert!(e.instant(&s, q, 600_000, None).is_err());
+}

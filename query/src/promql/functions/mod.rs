@@ -9,7 +9,7 @@
 mod histogram;
 mod label;
 mod math;
-mod range;
+pub(crate) mod range;
 mod time;
 
 use nerve_storage::Labels;

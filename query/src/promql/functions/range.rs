@@ -14,10 +14,13 @@ use crate::promql::plan;
 use crate::promql::value::{InstantSample, StepValue};
 
 /// The window a range argument covers at one step.
-struct Window {
-    start: i64,
-    end: i64,
-    range_secs: f64,
+pub(crate) struct Window {
+    /// First millisecond (inclusive).
+    pub start: i64,
+    /// Last millisecond (inclusive).
+    pub end: i64,
+    /// The selector's range in seconds.
+    pub range_secs: f64,
 }
 
 /// Evaluates `name` whose argument `mi` is a range vector, at `ts`.
@@ -78,41 +81,7 @@ pub(super) fn call(ev: &mut Evaluator<'_>, name: &str, args: &[&Expr], mi: usize
         if p.is_empty() {
             continue;
         }
-        let v = match name {
-            "rate" => extrapolated_rate(p, &w, true, true),
-            "increase" => extrapolated_rate(p, &w, true, false),
-            "delta" => extrapolated_rate(p, &w, false, false),
-            "irate" => instant_value(p, true),
-            "idelta" => instant_value(p, false),
-            "deriv" => (p.len() >= 2).then(|| linear_regression(p, p[0].t).0),
-            "predict_linear" => (p.len() >= 2).then(|| {
-                let (slope, intercept) = linear_regression(p, ts);
-                slope * scalars[1] + intercept
-            }),
-            "changes" => Some(changes(p)),
-            "resets" => Some(resets(p)),
-            "holt_winters" => holt_winters(p, scalars[1], scalars[2])?,
-            "avg_over_time" => Some(avg(p)),
-            "sum_over_time" => Some(sum(p)),
-            "count_over_time" => Some(p.len() as f64),
-            "min_over_time" => Some(
-                p.iter()
-                    .fold(p[0].v, |m, x| if x.v < m || m.is_nan() { x.v } else { m }),
-            ),
-            "max_over_time" => Some(
-                p.iter()
-                    .fold(p[0].v, |m, x| if x.v > m || m.is_nan() { x.v } else { m }),
-            ),
-            "last_over_time" => p.last().map(|x| x.v),
-            "present_over_time" => Some(1.0),
-            "stddev_over_time" => Some(stdvar(p).sqrt()),
-            "stdvar_over_time" => Some(stdvar(p)),
-            "quantile_over_time" => {
-                let mut vals: Vec<f64> = p.iter().map(|x| x.v).collect();
-                Some(quantile(scalars[0], &mut vals))
-            }
-            _ => return Err(Error::NotSupported(format!("function {name}() over a range vector"))),
-        };
+        let v = apply(name, p, &w, &scalars, ts)?;
         if let Some(v) = v {
             let labels = if name == "last_over_time" {
                 s.labels
@@ -124,6 +93,46 @@ pub(super) fn call(ev: &mut Evaluator<'_>, name: &str, args: &[&Expr], mi: usize
     }
     check_unique(&out)?;
     Ok(StepValue::Vector(out))
+}
+
+/// The value of range function `name` over the window samples `p` (not empty) at `ts`;
+/// `scalars` holds the call's scalar arguments by position. `None`: no output for the series.
+pub(crate) fn apply(name: &str, p: &[Sample], w: &Window, scalars: &[f64], ts: i64) -> Result<Option<f64>> {
+    Ok(match name {
+        "rate" => extrapolated_rate(p, w, true, true),
+        "increase" => extrapolated_rate(p, w, true, false),
+        "delta" => extrapolated_rate(p, w, false, false),
+        "irate" => instant_value(p, true),
+        "idelta" => instant_value(p, false),
+        "deriv" => (p.len() >= 2).then(|| linear_regression(p, p[0].t).0),
+        "predict_linear" => (p.len() >= 2).then(|| {
+            let (slope, intercept) = linear_regression(p, ts);
+            slope * scalars[1] + intercept
+        }),
+        "changes" => Some(changes(p)),
+        "resets" => Some(resets(p)),
+        "holt_winters" => holt_winters(p, scalars[1], scalars[2])?,
+        "avg_over_time" => Some(avg(p)),
+        "sum_over_time" => Some(sum(p)),
+        "count_over_time" => Some(p.len() as f64),
+        "min_over_time" => Some(
+            p.iter()
+                .fold(p[0].v, |m, x| if x.v < m || m.is_nan() { x.v } else { m }),
+        ),
+        "max_over_time" => Some(
+            p.iter()
+                .fold(p[0].v, |m, x| if x.v > m || m.is_nan() { x.v } else { m }),
+        ),
+        "last_over_time" => p.last().map(|x| x.v),
+        "present_over_time" => Some(1.0),
+        "stddev_over_time" => Some(stdvar(p).sqrt()),
+        "stdvar_over_time" => Some(stdvar(p)),
+        "quantile_over_time" => {
+            let mut vals: Vec<f64> = p.iter().map(|x| x.v).collect();
+            Some(quantile(scalars[0], &mut vals))
+        }
+        _ => return Err(Error::NotSupported(format!("function {name}() over a range vector"))),
+    })
 }
 
 /// `extrapolatedRate`: the increase over the window, extrapolated to the window's edges unless

@@ -164,8 +164,15 @@ fn build_bodies(a: &Args) -> (Vec<Vec<u8>>, u64, u64) {
                 logfmt_line(&mut rng)
             };
             if (i as u64) % a.rare_every == a.rare_every / 2 {
-                line.push(' ');
-                line.push_str(RARE);
+                // Inside the JSON object for JSON lines (so they stay valid JSON), appended to
+                // logfmt lines.
+                if line.ends_with('}') {
+                    line.pop();
+                    line.push_str(&format!(",\"tag\":\"{RARE}\"}}"));
+                } else {
+                    line.push(' ');
+                    line.push_str(RARE);
+                }
             }
             raw += line.len() as u64;
             in_batch += line.len();

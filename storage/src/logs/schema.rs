@@ -18,9 +18,9 @@ pub(super) const TOKENIZER: &str = "nerve_log";
 /// Tokens this long (bytes) or longer are not indexed (and so never required at query time).
 pub(super) const MAX_TOKEN_LEN: usize = 96;
 /// Doc store block size: large blocks compress repetitive log lines far better.
-const DOCSTORE_BLOCK: usize = 256 << 10;
+const DOCSTORE_BLOCK: usize = 1 << 20;
 /// zstd level of the doc store.
-const ZSTD_LEVEL: i32 = 3;
+const ZSTD_LEVEL: i32 = 7;
 
 /// Field handles of the partition schema.
 #[derive(Clone, Copy, Debug)]
@@ -45,11 +45,14 @@ pub(super) struct Fields {
 pub(super) fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let stream = b.add_u64_field("stream", INDEXED | FAST);
-    let ts = b.add_i64_field("ts", INDEXED | FAST);
+    // Fast only: time ranges are answered from the column (a term per distinct timestamp
+    // would be most of the term dictionary).
+    let ts = b.add_i64_field("ts", FAST);
     let bytes = b.add_u64_field("bytes", FAST);
     let indexing = TextFieldIndexing::default()
         .set_tokenizer(TOKENIZER)
-        .set_index_option(IndexRecordOption::Basic);
+        .set_index_option(IndexRecordOption::Basic)
+        .set_fieldnorms(false);
     let line = b.add_text_field(
         "line",
         TextOptions::default().set_indexing_options(indexing).set_stored(),

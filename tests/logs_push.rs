@@ -264,6 +264,43 @@ fn rate_limit_answers_429_with_retry_after() {
 }
 
 #[test]
+fn indexing_backlog_answers_503_with_retry_after_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("nerve.yml");
+    // Nothing is indexed for an hour, and 1 KB of unindexed lines is the most allowed.
+    std::fs::write(
+        &cfg,
+        "limits:\n  logs_max_unindexed_bytes: 1KB\nstorage:\n  logs:\n    commit_interval: 1h\n",
+    )
+    .unwrap();
+    let n = Nerve::start(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    let t = now_ns() - 1_000_000_000;
+    let body = |i: i64| {
+        json!({"streams":[{"stream":{"job":"backlog"},"values":[[(t + i).to_string(), format!("line {i} {}", "z".repeat(800))]]}]})
+            .to_string()
+            .into_bytes()
+    };
+    // The first two pushes fit (the check runs before each push); the third finds the
+    // backlog over the limit.
+    for i in 0..2 {
+        let (s, text) = push(&n, body(i), "application/json", None);
+        assert_eq!(s, 204, "{text}");
+    }
+    let r = client()
+        .post(n.url("/loki/api/v1/push"))
+        .header("Content-Type", "application/json")
+        .body(body(2))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    assert!(r.text().unwrap().contains("logs_max_unindexed_bytes"));
+    // Both acknowledged lines are readable (from the head) and nothing else.
+    let got = entries(&query_range(&n, r#"{job="backlog"}"#, ""));
+    assert_eq!(got.len(), 2, "{got:?}");
+}
+
+#[test]
 fn acknowledged_pushes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let n = Nerve::start(dir.path(), &[]);

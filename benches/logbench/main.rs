@@ -262,12 +262,21 @@ async fn main() -> Result<()> {
                 if Instant::now() > deadline {
                     bail!("time limit reached while pushing");
                 }
-                let r = c
-                    .post(&url)
-                    .header("Content-Type", "application/x-protobuf")
-                    .body(body.clone())
-                    .send()
-                    .await?;
+                let r = loop {
+                    let r = c
+                        .post(&url)
+                        .header("Content-Type", "application/x-protobuf")
+                        .body(body.clone())
+                        .send()
+                        .await?;
+                    // Back-pressure (indexing behind, rate limit): retry like a Loki client
+                    // would, with a short pause, until the time limit.
+                    if matches!(r.status().as_u16(), 429 | 503) && Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        continue;
+                    }
+                    break r;
+                };
                 if r.status().as_u16() != 204 {
                     let s = r.status();
                     bail!("push {i}: {s}: {}", r.text().await.unwrap_or_default());

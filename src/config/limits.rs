@@ -27,6 +27,8 @@ pub const DEFAULT_LOGS_MAX_STREAMS: usize = 10_000;
 pub const DEFAULT_LOGS_RATE: u64 = 64 << 20;
 /// Default log ingestion burst, bytes.
 pub const DEFAULT_LOGS_BURST: u64 = 128 << 20;
+/// Default cap on log bytes pushed but not yet indexed (memory held by the log head).
+pub const DEFAULT_LOGS_MAX_HEAD: u64 = 256 << 20;
 
 /// The `limits:` section. Every field is optional; the accessors give the effective value.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -77,6 +79,10 @@ pub struct LimitsConfig {
     /// Log ingestion burst in bytes. Default 128MB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs_ingestion_burst: Option<ByteSize>,
+    /// Log bytes pushed but not yet indexed above which pushes get 503 + Retry-After, so
+    /// memory stays bounded when pushes outpace indexing. Default 256MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_max_unindexed_bytes: Option<ByteSize>,
 }
 
 impl LimitsConfig {
@@ -144,6 +150,14 @@ impl LimitsConfig {
         let rate = self.logs_ingestion_rate.map_or(DEFAULT_LOGS_RATE, ByteSize::bytes);
         let burst = self.logs_ingestion_burst.map_or(DEFAULT_LOGS_BURST, ByteSize::bytes);
         (rate, burst.max(rate))
+    }
+
+    /// Effective cap on unindexed log bytes.
+    pub fn logs_max_unindexed(&self) -> usize {
+        to_usize(
+            self.logs_max_unindexed_bytes
+                .map_or(DEFAULT_LOGS_MAX_HEAD, ByteSize::bytes),
+        )
     }
 
     /// Checks value ranges.

@@ -112,9 +112,19 @@ pub async fn store(state: &AppState, req: PushRequest) -> Result<PushSummary, Ap
         ));
     }
     let max_streams = limits.logs_max_streams();
+    let max_unindexed = limits.logs_max_unindexed();
     let outcome = tokio::task::spawn_blocking(move || {
+        let unindexed = logs.head_bytes();
+        if unindexed > max_unindexed {
+            return Err(ApiError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "log indexing is behind: {unindexed} bytes pushed but not yet indexed (limits.logs_max_unindexed_bytes: {max_unindexed}); retry later"
+                ),
+            ));
+        }
         let new = logs.count_new_streams(streams.iter().map(|s| &s.labels));
-        let have = logs.stats().streams;
+        let have = logs.stream_count();
         if new > 0 && have + new > max_streams {
             return Err(ApiError::new(
                 ErrorKind::TooManyRequests,

@@ -131,6 +131,11 @@ impl Partition {
         (st.head.len(), st.searcher.num_docs())
     }
 
+    /// Approximate heap bytes of the uncommitted head.
+    pub fn head_bytes(&self) -> usize {
+        self.state.read().head.bytes()
+    }
+
     /// Commits every head batch with `seq <= upto_seq` to the index, recording `upto_seq` as the
     /// commit payload, and swaps in a searcher that sees them. Returns the entries committed.
     pub fn commit(&self, upto_seq: u64) -> Result<usize> {

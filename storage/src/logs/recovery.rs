@@ -84,7 +84,7 @@ pub(super) fn replay(
                 }
             };
             if rec.seq > p.committed_seq() {
-                p.add(Arc::new(HeadBatch { seq: rec.seq, entries }));
+                p.add(Arc::new(HeadBatch::new(rec.seq, entries)));
             }
         }
         Ok(())

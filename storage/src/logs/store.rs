@@ -303,13 +303,25 @@ impl LogStore {
             self.labels.write().extend(new_labels);
         }
         for (start, entries) in by_part {
-            self.partition(start)?.add(Arc::new(HeadBatch { seq, entries }));
+            self.partition(start)?.add(Arc::new(HeadBatch::new(seq, entries)));
         }
         drop(w);
         self.accepted.fetch_add(out.accepted as u64, Ordering::Relaxed);
         self.accepted_bytes
             .fetch_add(out.accepted_bytes as u64, Ordering::Relaxed);
         Ok(out)
+    }
+
+    /// Registered streams (cheap, unlike [`LogStore::stats`], which walks the data directory).
+    pub fn stream_count(&self) -> usize {
+        self.labels.read().len()
+    }
+
+    /// Approximate heap bytes of entries pushed but not yet committed to a partition index:
+    /// what ingestion may run ahead of indexing by. The HTTP layer refuses pushes (503) while
+    /// this is above its limit, so memory stays bounded when pushes outpace indexing.
+    pub fn head_bytes(&self) -> usize {
+        self.partitions.read().values().map(|p| p.head_bytes()).sum()
     }
 
     /// How many of `labels` are not registered streams yet (duplicates counted once).

@@ -6,6 +6,7 @@
 //!
 //! - [`metrics`]: the time-series database (head + WAL + immutable mmapped blocks).
 //! - [`logs`]: the log store (WAL + memory head + time-partitioned tantivy indexes).
+//! - [`traces`]: the span store (WAL + head + time-partitioned compressed span segments).
 //! - [`wal`]: the segmented write-ahead log both stores write through.
 #![warn(missing_docs)]
 
@@ -15,6 +16,7 @@ pub mod labels;
 pub mod logs;
 pub mod matcher;
 pub mod metrics;
+pub mod traces;
 pub mod wal;
 
 pub use error::{Error, Result};

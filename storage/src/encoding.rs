@@ -58,6 +58,11 @@ impl<'a> Reader<'a> {
         self.pos >= self.buf.len()
     }
 
+    /// An error at the current offset.
+    pub fn err_at(&self, what: &'static str) -> DecodeError {
+        self.err(what)
+    }
+
     fn err(&self, what: &'static str) -> DecodeError {
         DecodeError { offset: self.pos, what }
     }

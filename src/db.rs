@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use nerve_storage::logs::LogStore;
 use nerve_storage::metrics::Tsdb;
+use nerve_storage::traces::SpanStore;
 
 use crate::servers::error::ApiError;
 
@@ -21,6 +22,8 @@ pub struct Opening<T> {
 pub type Db = Opening<Tsdb>;
 /// The log store handle.
 pub type LogsDb = Opening<LogStore>;
+/// The span store handle.
+pub type TracesDb = Opening<SpanStore>;
 
 impl<T> Default for Opening<T> {
     fn default() -> Self {

@@ -6,5 +6,6 @@ pub mod body;
 pub mod loki;
 pub mod otlp_logs;
 pub mod otlp_metrics;
+pub mod otlp_traces;
 pub mod ratelimit;
 pub mod remote_write;

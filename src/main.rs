@@ -26,6 +26,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use nerve_storage::logs::LogStore;
 use nerve_storage::metrics::Tsdb;
+use nerve_storage::traces::SpanStore;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
@@ -91,10 +92,10 @@ struct ServeArgs {
     /// HTTP listen address for all APIs, the UI, remote write and /metrics [default: 0.0.0.0:9090].
     #[arg(long, value_name = "ADDR")]
     http_listen: Option<String>,
-    /// OTLP gRPC listen address [default: 0.0.0.0:4317] (metrics today).
+    /// OTLP gRPC listen address (traces, logs, metrics) [default: 0.0.0.0:4317].
     #[arg(long, value_name = "ADDR")]
     otlp_grpc_listen: Option<String>,
-    /// OTLP/HTTP listen address [default: 0.0.0.0:4318] (`/v1/metrics` today).
+    /// OTLP/HTTP listen address (`/v1/traces`, `/v1/logs`, `/v1/metrics`) [default: 0.0.0.0:4318].
     #[arg(long, value_name = "ADDR")]
     otlp_http_listen: Option<String>,
     /// Log format on stderr. The level filter comes from RUST_LOG (default: info).
@@ -266,6 +267,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )),
     ];
     let logs_handle = state.logs.clone();
+    let traces_handle = state.traces.clone();
     let app = servers::http::router(state, &policies);
     let mut server = tokio::spawn(servers::http::serve(listener, app, shutdown.clone()));
 
@@ -305,6 +307,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     logs_handle.set(logs.clone());
+    let traces_dir = data_dir.join("traces");
+    let span_opts = cfg.storage.span_store_options();
+    tracing::info!(dir = %traces_dir.display(), "opening span store");
+    let opened = tokio::task::spawn_blocking({
+        let dir = traces_dir.clone();
+        move || SpanStore::open(&dir, span_opts)
+    })
+    .await
+    .context("span store open task failed")?;
+    let traces = match opened {
+        Ok(t) => t,
+        Err(e) => {
+            shutdown.trigger();
+            let _ = server.await;
+            return Err(e).with_context(|| format!("opening the span store in {}", traces_dir.display()));
+        }
+    };
+    traces_handle.set(traces.clone());
     if let Err(e) = scrape.apply(&cfg) {
         shutdown.trigger();
         let _ = server.await;
@@ -350,6 +370,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("log store close task failed")?
         .context("closing the log store")?;
+    tracing::info!("closing span store (flushing the head, syncing the WAL)");
+    tokio::task::spawn_blocking(move || traces.close())
+        .await
+        .context("span store close task failed")?
+        .context("closing the span store")?;
     tracing::info!("closing metrics TSDB (syncing the WAL)");
     tokio::task::spawn_blocking(move || tsdb.close())
         .await

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::limits::LimitsConfig;
-use crate::db::{Db, LogsDb};
+use crate::db::{Db, LogsDb, TracesDb};
 use crate::ingest::backpressure::InflightLimiter;
 use crate::ingest::ratelimit::ByteRateLimiter;
 use crate::rules::Manager as RuleManager;
@@ -26,6 +26,8 @@ pub struct AppState {
     pub scrape: Arc<ScrapeManager>,
     /// The log store (empty until its WAL replay is done).
     pub logs: Arc<LogsDb>,
+    /// The span store (empty until its WAL replay is done).
+    pub traces: Arc<TracesDb>,
     /// Log ingestion rate limit.
     pub log_rate: Arc<ByteRateLimiter>,
     /// Rule groups and the alert notifier.
@@ -51,6 +53,7 @@ impl AppState {
             metrics,
             scrape,
             logs,
+            traces: Arc::new(TracesDb::new()),
             log_rate: Arc::new(ByteRateLimiter::new(rate, burst)),
             limits: Arc::new(limits),
             remote_write_gate,
@@ -74,6 +77,16 @@ impl AppState {
         )
         .expect("open test log store");
         state.logs.set(logs);
+        let traces = nerve_storage::traces::SpanStore::open(
+            &dir.join("traces"),
+            nerve_storage::traces::SpanStoreOptions {
+                sync: nerve_storage::metrics::SyncPolicy::Never,
+                background: false,
+                ..Default::default()
+            },
+        )
+        .expect("open test span store");
+        state.traces.set(traces);
         (state, tsdb)
     }
 }

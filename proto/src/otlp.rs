@@ -9,6 +9,7 @@
 use prost::Message;
 
 use crate::Error;
+use crate::loki::ContentEncoding;
 
 /// The media type of protobuf-encoded OTLP/HTTP bodies.
 pub const CONTENT_TYPE_PROTOBUF: &str = "application/x-protobuf";
@@ -102,4 +103,38 @@ impl RpcStatus {
             }
         }
     }
+}
+
+/// Decodes an OTLP/HTTP body into message `M`: `application/x-protobuf` (also when
+/// `content_type` is `None`) or `application/json` (OTLP JSON, hex trace and span ids);
+/// other content types are [`Error::Unsupported`] (415). `content_encoding` may be
+/// absent/`identity`, `gzip`, `deflate` or `zstd`; at most `max_decoded` bytes are
+/// decompressed ([`Error::DecodedTooLarge`], 413).
+pub fn decode_request<M>(
+    body: &[u8],
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    max_decoded: usize,
+) -> Result<M, Error>
+where
+    M: Message + Default + serde::de::DeserializeOwned,
+{
+    let encoding = match content_type {
+        None => OtlpEncoding::Protobuf,
+        Some(ct) => OtlpEncoding::from_content_type(ct).ok_or_else(|| Error::Unsupported {
+            what: "content-type",
+            value: ct.to_owned(),
+        })?,
+    };
+    let content_encoding = match ContentEncoding::from_header(content_encoding)? {
+        ContentEncoding::Snappy => {
+            return Err(Error::Unsupported {
+                what: "content-encoding",
+                value: "snappy".to_owned(),
+            });
+        }
+        other => other,
+    };
+    let decoded = content_encoding.decode(body, max_decoded)?;
+    encoding.decode(&decoded)
 }

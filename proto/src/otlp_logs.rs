@@ -35,11 +35,11 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
+use crate::Error;
 use crate::loki::{
-    ContentEncoding, DETECTED_LEVEL, PushEntry, PushRequest, PushStream, SERVICE_NAME, SERVICE_NAME_SOURCES,
-    UNKNOWN_SERVICE, detect_level, sanitize_label_name,
+    DETECTED_LEVEL, PushEntry, PushRequest, PushStream, SERVICE_NAME, SERVICE_NAME_SOURCES, UNKNOWN_SERVICE,
+    detect_level, sanitize_label_name,
 };
-use crate::{Error, OtlpEncoding};
 
 /// Name/value pairs: labels or structured metadata.
 type Pairs = Vec<(String, String)>;
@@ -78,24 +78,7 @@ pub fn decode_logs_request(
     content_encoding: Option<&str>,
     max_decoded: usize,
 ) -> Result<ExportLogsServiceRequest, Error> {
-    let encoding = match content_type {
-        None => OtlpEncoding::Protobuf,
-        Some(ct) => OtlpEncoding::from_content_type(ct).ok_or_else(|| Error::Unsupported {
-            what: "content-type",
-            value: ct.to_owned(),
-        })?,
-    };
-    let content_encoding = match ContentEncoding::from_header(content_encoding)? {
-        ContentEncoding::Snappy => {
-            return Err(Error::Unsupported {
-                what: "content-encoding",
-                value: "snappy".to_owned(),
-            });
-        }
-        other => other,
-    };
-    let decoded = content_encoding.decode(body, max_decoded)?;
-    encoding.decode(&decoded)
+    crate::otlp::decode_request(body, content_type, content_encoding, max_decoded)
 }
 
 /// Translates an export request into Loki streams; see the module docs. Never fails.

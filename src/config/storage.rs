@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use nerve_storage::logs::LogStoreOptions;
 use nerve_storage::metrics::{SyncPolicy, TsdbOptions};
+use nerve_storage::traces::SpanStoreOptions;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::units::{ByteSize, PromDuration};
@@ -233,6 +234,21 @@ impl StorageConfig {
         }
         if let Some(c) = l.commit_interval {
             o.commit_interval = c.get();
+        }
+        if let Some(s) = self.wal.segment_size {
+            o.wal_segment_size = s.bytes();
+        }
+        if let Some(f) = self.wal.fsync {
+            o.sync = f.to_sync_policy();
+        }
+        o
+    }
+
+    /// The options the span store is opened with.
+    pub fn span_store_options(&self) -> SpanStoreOptions {
+        let mut o = SpanStoreOptions::default();
+        if let Some(r) = self.traces.retention {
+            o.retention = r.get();
         }
         if let Some(s) = self.wal.segment_size {
             o.wal_segment_size = s.bytes();

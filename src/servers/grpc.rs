@@ -1,5 +1,5 @@
-//! The OTLP gRPC server (`:4317`): `opentelemetry.proto.collector.metrics.v1.MetricsService`
-//! and `…logs.v1.LogsService`; the trace service is added to [`router`] the same way.
+//! The OTLP gRPC server (`:4317`): `opentelemetry.proto.collector.metrics.v1.MetricsService`,
+//! `…logs.v1.LogsService` and `…trace.v1.TraceService`.
 //!
 //! tonic's routes are an axum router, so the server is axum's (HTTP/2 prior knowledge is
 //! detected per connection) and shares the HTTP server's shutdown handling. gzip requests
@@ -17,12 +17,14 @@ use nerve_proto::otlp_proto::tonic::collector::metrics::v1::metrics_service_serv
 use nerve_proto::otlp_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
+use nerve_proto::otlp_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use nerve_proto::otlp_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message as _;
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 use tower_http::trace::TraceLayer;
 
-use crate::ingest::{otlp_logs, otlp_metrics};
+use crate::ingest::{otlp_logs, otlp_metrics, otlp_traces};
 use crate::servers::auth::{self, AccessPolicy};
 use crate::servers::error::ApiError;
 use crate::shutdown::Shutdown;
@@ -68,6 +70,25 @@ impl LogsService for OtlpLogsService {
     }
 }
 
+/// `TraceService/Export` → [`otlp_traces::ingest`].
+#[derive(Debug, Clone)]
+pub struct OtlpTraceService {
+    state: AppState,
+}
+
+#[tonic::async_trait]
+impl TraceService for OtlpTraceService {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let outcome = otlp_traces::ingest(&self.state, request.into_inner())
+            .await
+            .map_err(ApiError::into_grpc_status)?;
+        Ok(tonic::Response::new(otlp_traces::response(&outcome)))
+    }
+}
+
 /// The gRPC routes, behind the write policy unless it is open.
 pub fn router(state: AppState, write: &Arc<AccessPolicy>) -> Router {
     let max_logs = state.limits.logs_max_decoded();
@@ -75,12 +96,17 @@ pub fn router(state: AppState, write: &Arc<AccessPolicy>) -> Router {
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_logs);
+    let traces = TraceServiceServer::new(OtlpTraceService { state: state.clone() })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(otlp_metrics::MAX_BODY_BYTES);
     let metrics = MetricsServiceServer::new(OtlpMetricsService { state })
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(otlp_metrics::MAX_BODY_BYTES);
     let routes = tonic::service::Routes::new(metrics)
         .add_service(logs)
+        .add_service(traces)
         .into_axum_router();
     let routes = if write.is_open() {
         routes

@@ -58,6 +58,7 @@ pub fn router(state: AppState, policies: &Policies) -> Router {
             .route("/api/v1/write", post(ingest::remote_write::write))
             .merge(ingest::otlp_metrics::routes())
             .merge(ingest::otlp_logs::routes())
+            .merge(ingest::otlp_traces::routes())
             .route("/loki/api/v1/push", post(ingest::loki::push))
             .route(
                 "/-/reload",
@@ -81,7 +82,9 @@ pub fn router(state: AppState, policies: &Policies) -> Router {
 pub fn otlp_router(state: AppState, policies: &Policies) -> Router {
     Router::new()
         .merge(guard(
-            ingest::otlp_metrics::routes().merge(ingest::otlp_logs::routes()),
+            ingest::otlp_metrics::routes()
+                .merge(ingest::otlp_logs::routes())
+                .merge(ingest::otlp_traces::routes()),
             &policies.write,
         ))
         .fallback(not_found)
@@ -131,9 +134,9 @@ async fn healthy() -> &'static str {
     "nerve is Healthy.\n"
 }
 
-/// `/-/ready`: 200 once the TSDB and the log store are open (WALs replayed), 503 before.
+/// `/-/ready`: 200 once the TSDB, the log store and the span store are open (WALs replayed), 503 before.
 async fn ready(State(state): State<AppState>) -> Response {
-    if state.db.is_ready() && state.logs.is_ready() {
+    if state.db.is_ready() && state.logs.is_ready() && state.traces.is_ready() {
         (StatusCode::OK, "nerve is Ready.\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n").into_response()

@@ -1,0 +1,125 @@
+//! OTLP trace ingest: `POST /v1/traces` (OTLP/HTTP port and main port) and the gRPC
+//! `TraceService/Export` (see [`crate::servers::grpc`]).
+//!
+//! Spans are translated into nerve's model ([`translate`]) and appended to the span store.
+//! Answers follow OTLP: 200 with `ExportTraceServiceResponse` (`partial_success` counts
+//! refused spans: malformed ids, outside retention), 400 with a `google.rpc.Status` for an
+//! undecodable body, 413 over the body limit, 503 + `Retry-After` while the store is opening
+//! or its unflushed spans exceed the budget.
+
+pub mod translate;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use nerve_proto::OtlpEncoding;
+use nerve_proto::otlp_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use nerve_storage::logs::now_ns;
+use nerve_storage::traces::AppendOutcome;
+
+use crate::ingest::body::read_body;
+use crate::ingest::otlp_metrics::{MAX_BODY_BYTES, status_response};
+use crate::servers::error::{ApiError, ErrorKind};
+use crate::state::AppState;
+
+/// The OTLP/HTTP trace route.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/traces", post(http_export))
+}
+
+/// The OTLP answer for an append.
+pub fn response(outcome: &AppendOutcome) -> ExportTraceServiceResponse {
+    ExportTraceServiceResponse {
+        partial_success: (outcome.rejected > 0).then(|| ExportTracePartialSuccess {
+            rejected_spans: i64::try_from(outcome.rejected).unwrap_or(i64::MAX),
+            error_message: outcome.errors.first().cloned().unwrap_or_default(),
+        }),
+    }
+}
+
+/// Translates and stores one decoded request (both transports).
+pub async fn ingest(state: &AppState, req: ExportTraceServiceRequest) -> Result<AppendOutcome, ApiError> {
+    let store = state.traces.ready()?;
+    tokio::task::spawn_blocking(move || {
+        let t = translate::translate(req);
+        let mut outcome = if t.spans.is_empty() {
+            AppendOutcome::default()
+        } else {
+            store.append(t.spans, now_ns())?
+        };
+        if t.rejected > 0 {
+            outcome.rejected += t.rejected;
+            if let Some(e) = t.error {
+                outcome.errors.insert(0, e);
+            }
+        }
+        Ok::<_, ApiError>(outcome)
+    })
+    .await?
+}
+
+/// `POST /v1/traces`.
+#[tracing::instrument(skip_all)]
+pub async fn http_export(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let Some(encoding) = OtlpEncoding::from_content_type(&content_type) else {
+        let e = ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            format!("unsupported content type {content_type:?}; use application/x-protobuf or application/json"),
+        );
+        return status_response(&e, OtlpEncoding::Protobuf);
+    };
+    let content_encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let result = async {
+        state.traces.ready()?;
+        let body = read_body(&headers, body, MAX_BODY_BYTES).await?;
+        let req = tokio::task::spawn_blocking(move || {
+            nerve_proto::otlp::decode_request::<ExportTraceServiceRequest>(
+                &body,
+                Some(&content_type),
+                content_encoding.as_deref(),
+                MAX_BODY_BYTES,
+            )
+        })
+        .await?
+        .map_err(|e| {
+            let kind = if e.http_status() == 413 {
+                ErrorKind::PayloadTooLarge
+            } else {
+                ErrorKind::BadData
+            };
+            ApiError::new(kind, format!("decoding OTLP traces request: {e}"))
+        })?;
+        ingest(&state, req).await
+    }
+    .await;
+    match result {
+        Ok(outcome) => {
+            let resp = response(&outcome);
+            let body = if encoding == OtlpEncoding::Json && resp.partial_success.is_none() {
+                b"{}".to_vec()
+            } else {
+                encoding.encode(&resp)
+            };
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, HeaderValue::from_static(encoding.content_type()))],
+                body,
+            )
+                .into_response()
+        }
+        Err(e) => status_response(&e, encoding),
+    }
+}

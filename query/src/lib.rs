@@ -6,12 +6,13 @@
 //!
 //! - [`logql`] is the LogQL engine (own parser and evaluator, Loki 3 semantics).
 //!
-//! Trace search is a separate, later piece of work and is not here yet.
+//! - [`traces`] is trace search: Jaeger-style filters and a TraceQL subset.
 #![warn(missing_docs)]
 
 pub mod error;
 pub mod logql;
 pub mod promql;
 pub mod selector;
+pub mod traces;
 
 pub use error::{Error, Result};

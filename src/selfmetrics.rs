@@ -16,7 +16,10 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::db::{Db, LogsDb};
+use crate::db::{Db, LogsDb, TracesDb};
+use crate::ingest::otlp_traces::sampling::TailSampler;
+
+mod traces;
 
 /// The content type of [`SelfMetrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -64,6 +67,8 @@ pub struct RuleGroupLabels {
 #[derive(Debug)]
 pub struct SelfMetrics {
     registry: Registry,
+    /// The tail sampler whose counts are exported, once trace ingest has one.
+    trace_sampler: Arc<std::sync::OnceLock<Arc<TailSampler>>>,
     /// Float samples committed to storage.
     pub ingested_samples: Family<SourceLabels, Counter>,
     /// Samples refused (out of order, duplicate, too old, invalid labels).
@@ -105,9 +110,15 @@ pub struct SelfMetrics {
 }
 
 impl SelfMetrics {
-    /// Registers every metric, plus the TSDB collector reading `db`.
-    pub fn new(db: Arc<Db>, logs: Arc<LogsDb>) -> Self {
+    /// Registers every metric, plus the collectors reading the TSDB, the log store and the
+    /// span store.
+    pub fn new(db: Arc<Db>, logs: Arc<LogsDb>, traces: Arc<TracesDb>) -> Self {
         let mut registry = Registry::default();
+        let trace_sampler = Arc::new(std::sync::OnceLock::new());
+        registry.register_collector(Box::new(traces::TracesCollector {
+            traces,
+            sampler: trace_sampler.clone(),
+        }));
         let log_ingested_lines = Counter::default();
         let log_ingested_bytes = Counter::default();
         let log_rejected_lines = Counter::default();
@@ -225,6 +236,7 @@ impl SelfMetrics {
         registry.register_collector(Box::new(BuildInfoCollector));
         SelfMetrics {
             registry,
+            trace_sampler,
             ingested_samples,
             rejected_samples,
             ingested_exemplars,
@@ -257,6 +269,11 @@ impl SelfMetrics {
         self.http_request_duration
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Exports `sampler`'s counts from now on (set once; later calls are ignored).
+    pub fn set_trace_sampler(&self, sampler: Arc<TailSampler>) {
+        let _ = self.trace_sampler.set(sampler);
     }
 
     /// The exposition text (OpenMetrics, ending in `# EOF`).
@@ -414,7 +431,7 @@ mod tests {
 
     #[test]
     fn encodes_without_tsdb() {
-        let m = SelfMetrics::new(Arc::new(Db::new()), Arc::new(LogsDb::new()));
+        let m = SelfMetrics::new(Arc::new(Db::new()), Arc::new(LogsDb::new()), Arc::new(TracesDb::new()));
         m.ingested_samples
             .get_or_create(&SourceLabels { source: "remote_write" })
             .inc_by(3);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::limits::LimitsConfig;
 use crate::db::{Db, LogsDb, TracesDb};
 use crate::ingest::backpressure::InflightLimiter;
+use crate::ingest::otlp_traces::sampling::TailSampler;
 use crate::ingest::ratelimit::ByteRateLimiter;
 use crate::rules::Manager as RuleManager;
 use crate::scrape::Manager as ScrapeManager;
@@ -32,13 +33,16 @@ pub struct AppState {
     pub log_rate: Arc<ByteRateLimiter>,
     /// Rule groups and the alert notifier.
     pub rules: Arc<RuleManager>,
+    /// The tail sampler of trace ingest, when `traces.sampling.enabled`.
+    pub trace_sampler: Option<Arc<TailSampler>>,
 }
 
 impl AppState {
     /// Builds the state for a TSDB handle and the configured limits.
     pub fn new(db: Arc<Db>, limits: LimitsConfig) -> Self {
         let logs = Arc::new(LogsDb::new());
-        let metrics = Arc::new(SelfMetrics::new(db.clone(), logs.clone()));
+        let traces = Arc::new(TracesDb::new());
+        let metrics = Arc::new(SelfMetrics::new(db.clone(), logs.clone(), traces.clone()));
         let remote_write_gate = Arc::new(InflightLimiter::new(
             limits.remote_write_max_inflight_requests(),
             limits.remote_write_max_inflight_bytes(),
@@ -53,10 +57,11 @@ impl AppState {
             metrics,
             scrape,
             logs,
-            traces: Arc::new(TracesDb::new()),
+            traces,
             log_rate: Arc::new(ByteRateLimiter::new(rate, burst)),
             limits: Arc::new(limits),
             remote_write_gate,
+            trace_sampler: None,
         }
     }
 }

@@ -415,7 +415,11 @@ mod tests {
         .unwrap();
         let db = Arc::new(crate::db::Db::new());
         let logs = Arc::new(crate::db::LogsDb::new());
-        let n = Notifier::new(Arc::new(SelfMetrics::new(db, logs)));
+        let n = Notifier::new(Arc::new(SelfMetrics::new(
+            db,
+            logs,
+            Arc::new(crate::db::TracesDb::new()),
+        )));
         n.configure(&cfg, "http://nerve:9090").unwrap();
         n.send(vec![alert("page", false), alert("debug", false), alert("page", true)]);
         let queued: Vec<Notification> = n.queue.lock().iter().cloned().collect();
@@ -471,7 +475,11 @@ mod retry_tests {
     fn notifier(url: &str) -> (Notifier, Target) {
         let db = Arc::new(crate::db::Db::new());
         let logs = Arc::new(crate::db::LogsDb::new());
-        let n = Notifier::new(Arc::new(SelfMetrics::new(db, logs)));
+        let n = Notifier::new(Arc::new(SelfMetrics::new(
+            db,
+            logs,
+            Arc::new(crate::db::TracesDb::new()),
+        )));
         let cfg = Config::parse(&format!("alerting:\n  webhook_configs:\n    - url: {url}\n")).unwrap();
         n.configure(&cfg, "http://nerve").unwrap();
         let t = n.targets.lock()[0].clone();

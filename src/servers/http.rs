@@ -50,7 +50,9 @@ pub fn router(state: AppState, policies: &Policies) -> Router {
             .merge(api::prom::query::routes())
             .merge(api::prom::rules::routes())
             .merge(api::prom::routes())
-            .merge(api::loki::routes()),
+            .merge(api::loki::routes())
+            .merge(api::jaeger::routes())
+            .merge(api::tempo::routes()),
         &policies.read,
     );
     let write = guard(

@@ -1,6 +1,9 @@
-//! HTTP APIs compatible with existing clients (Grafana, promtool, Loki clients): the
-//! Prometheus API and the Loki API; Jaeger and Tempo follow in later issues.
+//! HTTP APIs compatible with existing clients (Grafana, promtool, Loki clients, Jaeger UI):
+//! the Prometheus API, the Loki API, the Jaeger query API and the Tempo API.
 
+pub mod jaeger;
 pub mod json;
 pub mod loki;
 pub mod prom;
+pub mod tempo;
+pub mod traces;

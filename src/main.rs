@@ -234,7 +234,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         write: Arc::new(AccessPolicy::from_rule(cfg.auth.write.as_ref()).map_err(anyhow::Error::msg)?),
     };
     let db = Arc::new(Db::new());
-    let state = AppState::new(db.clone(), cfg.limits.clone());
+    let mut state = AppState::new(db.clone(), cfg.limits.clone());
+    state.trace_sampler = cfg
+        .traces
+        .sampling
+        .policy()
+        .map(|p| Arc::new(ingest::otlp_traces::sampling::TailSampler::new(p)));
+    let trace_sampler = state.trace_sampler.clone();
+    if let Some(s) = &trace_sampler {
+        state.metrics.set_trace_sampler(s.clone());
+    }
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
 
@@ -325,6 +334,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     traces_handle.set(traces.clone());
+    let sampler_task = trace_sampler.map(|s| ingest::otlp_traces::run_sampler(s, traces.clone(), shutdown.clone()));
     if let Err(e) = scrape.apply(&cfg) {
         shutdown.trigger();
         let _ = server.await;
@@ -370,6 +380,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("log store close task failed")?
         .context("closing the log store")?;
+    if let Some(task) = sampler_task {
+        tracing::info!("storing the traces kept by tail sampling");
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "tail-sampling task failed");
+        }
+    }
     tracing::info!("closing span store (flushing the head, syncing the WAL)");
     tokio::task::spawn_blocking(move || traces.close())
         .await

@@ -5,9 +5,16 @@
 //! Answers follow OTLP: 200 with `ExportTraceServiceResponse` (`partial_success` counts
 //! refused spans: malformed ids, outside retention), 400 with a `google.rpc.Status` for an
 //! undecodable body, 413 over the body limit, 503 + `Retry-After` while the store is opening
-//! or its unflushed spans exceed the budget.
+//! or its unflushed spans exceed the budget (or, with tail sampling on, its buffer is full).
+//!
+//! With `traces.sampling.enabled`, spans pass through the [`sampling::TailSampler`] first;
+//! [`run_sampler`] stores the traces it keeps.
 
+pub mod sampling;
 pub mod translate;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -20,12 +27,14 @@ use nerve_proto::otlp_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use nerve_storage::logs::now_ns;
-use nerve_storage::traces::AppendOutcome;
+use nerve_storage::traces::{AppendOutcome, SpanStore};
 
 use crate::ingest::body::read_body;
 use crate::ingest::otlp_metrics::{MAX_BODY_BYTES, status_response};
 use crate::servers::error::{ApiError, ErrorKind};
+use crate::shutdown::Shutdown;
 use crate::state::AppState;
+use sampling::TailSampler;
 
 /// The OTLP/HTTP trace route.
 pub fn routes() -> Router<AppState> {
@@ -45,13 +54,29 @@ pub fn response(outcome: &AppendOutcome) -> ExportTraceServiceResponse {
 /// Translates and stores one decoded request (both transports).
 pub async fn ingest(state: &AppState, req: ExportTraceServiceRequest) -> Result<AppendOutcome, ApiError> {
     let store = state.traces.ready()?;
+    let sampler = state.trace_sampler.clone();
     tokio::task::spawn_blocking(move || {
         let t = translate::translate(req);
-        let mut outcome = if t.spans.is_empty() {
+        let mut spans = t.spans;
+        let mut taken = 0;
+        if let Some(sampler) = sampler.as_deref()
+            && !spans.is_empty()
+        {
+            let offered = spans.len();
+            spans = sampler.offer(spans, Instant::now()).map_err(|full| {
+                ApiError::unavailable(format!(
+                    "{} spans wait for a tail-sampling decision (traces.sampling.max_pending_spans); retry later",
+                    full.pending
+                ))
+            })?;
+            taken = offered - spans.len();
+        }
+        let mut outcome = if spans.is_empty() {
             AppendOutcome::default()
         } else {
-            store.append(t.spans, now_ns())?
+            store.append(spans, now_ns())?
         };
+        outcome.accepted += taken;
         if t.rejected > 0 {
             outcome.rejected += t.rejected;
             if let Some(e) = t.error {
@@ -121,5 +146,54 @@ pub async fn http_export(State(state): State<AppState>, headers: HeaderMap, body
                 .into_response()
         }
         Err(e) => status_response(&e, encoding),
+    }
+}
+
+/// Stores the traces `sampler` keeps: decides every second, and once more for every waiting
+/// trace at shutdown (await the handle before closing the store). Spans the store refuses
+/// for overload are put back and retried.
+pub fn run_sampler(
+    sampler: Arc<TailSampler>,
+    store: Arc<SpanStore>,
+    shutdown: Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let last = tokio::select! {
+                _ = tick.tick() => false,
+                () = shutdown.wait() => true,
+            };
+            let (s, st) = (sampler.clone(), store.clone());
+            let pass = tokio::task::spawn_blocking(move || store_decided(&s, &st, last)).await;
+            if let Err(e) = pass {
+                tracing::error!(error = %e, "tail-sampling pass failed");
+            }
+            if last {
+                return;
+            }
+        }
+    })
+}
+
+/// One decision pass: appends the kept spans; on overload they wait for the next pass.
+fn store_decided(sampler: &TailSampler, store: &SpanStore, all: bool) {
+    let now = Instant::now();
+    let kept = sampler.decide(now, all);
+    if kept.is_empty() {
+        return;
+    }
+    let n = kept.len();
+    match store.append(kept.clone(), now_ns()) {
+        Ok(o) if o.rejected > 0 => {
+            tracing::warn!(rejected = o.rejected, reason = ?o.errors.first(), "sampled spans refused by the span store");
+        }
+        Ok(_) => {}
+        Err(nerve_storage::Error::Overloaded(msg)) if !all => {
+            tracing::debug!(spans = n, %msg, "span store busy; sampled spans wait for the next pass");
+            sampler.requeue(kept, now);
+        }
+        Err(e) => tracing::error!(error = %e, spans = n, "storing sampled spans failed; they are lost"),
     }
 }

@@ -149,3 +149,7 @@ fn value(v: otlp_common::AnyValue, depth: u32) -> AttrValue {
         _ => AttrValue::Empty,
     }
 }
+
+#[cfg(test)]
+#[path = "translate_tests.rs"]
+mod tests;

@@ -113,7 +113,25 @@ pub fn router(state: AppState, write: &Arc<AccessPolicy>) -> Router {
     } else {
         routes.route_layer(middleware::from_fn_with_state(write.clone(), auth::require))
     };
-    routes.layer(TraceLayer::new_for_grpc())
+    routes
+        .layer(middleware::map_response(decode_errors_are_invalid_argument))
+        .layer(TraceLayer::new_for_grpc())
+}
+
+/// tonic answers a request body it cannot decode with INTERNAL (gRPC's convention for parse
+/// failures); a malformed export is the client's fault and OTLP clients must not retry it, so
+/// such answers are re-coded INVALID_ARGUMENT, keeping prost's message (which says what was
+/// wrong).
+async fn decode_errors_are_invalid_argument(mut resp: axum::response::Response) -> axum::response::Response {
+    let h = resp.headers_mut();
+    let decode_failure = h.get("grpc-status").is_some_and(|v| v == "13")
+        && h.get("grpc-message")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|m| m.starts_with("failed%20to%20decode") || m.starts_with("failed to decode"));
+    if decode_failure {
+        h.insert("grpc-status", axum::http::HeaderValue::from_static("3"));
+    }
+    resp
 }
 
 /// Binds the gRPC listener and logs `otlp grpc server listening addr=<ip:port>` with the
@@ -178,6 +196,40 @@ mod tests {
                 }],
                 ..Default::default()
             }],
+        }
+    }
+
+    /// A gRPC request whose body is not the service's message gets INVALID_ARGUMENT (for
+    /// every OTLP service), and the server keeps serving.
+    #[tokio::test]
+    async fn malformed_messages_are_invalid_argument() {
+        use tower::ServiceExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let (state, _tsdb) = AppState::for_tests(dir.path(), LimitsConfig::default());
+        let app = router(state, &Arc::new(AccessPolicy::default()));
+        let garbage = [0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01];
+        let mut frame = vec![0u8];
+        frame.extend_from_slice(&(garbage.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&garbage);
+        for path in [
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        ] {
+            let req = axum::http::Request::post(path)
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .body(axum::body::Body::from(frame.clone()))
+                .unwrap();
+            let resp = app.clone().oneshot(req).await.unwrap();
+            let h = resp.headers();
+            assert_eq!(
+                h.get("grpc-status").map(|v| v.to_str().unwrap()),
+                Some("3"),
+                "{path}: {h:?}"
+            );
+            let msg = h.get("grpc-message").unwrap().to_str().unwrap();
+            assert!(msg.contains("decode"), "{path}: {msg}");
         }
     }
 

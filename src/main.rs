@@ -15,6 +15,7 @@ mod selfmetrics;
 mod servers;
 mod shutdown;
 mod state;
+mod tls;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -113,6 +114,7 @@ enum LogFormat {
 }
 
 fn main() -> ExitCode {
+    tls::install_default_provider();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check(CheckCommand::Config { file })) => check_config(&file),

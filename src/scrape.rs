@@ -273,3 +273,5 @@ pub async fn reload_handler(State(state): State<AppState>) -> Response {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

@@ -762,6 +762,8 @@ fn check_url(url: &str) -> Result<reqwest::Url> {
 }
 
 fn main() {
+    // reqwest is built without a default rustls provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     match run(&args) {
         Ok(code) => std::process::exit(code),

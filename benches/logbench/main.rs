@@ -231,6 +231,8 @@ async fn timed_query(c: &reqwest::Client, url: &str, repeat: usize) -> Result<(V
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
+    // reqwest is built without a default rustls provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let a = Args::parse();
     let host = a
         .url

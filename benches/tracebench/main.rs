@@ -294,6 +294,8 @@ async fn lookups(c: &reqwest::Client, urls: &[String], accept: &str, deadline: I
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
+    // reqwest is built without a default rustls provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let a = Args::parse();
     if !loopback(&a.url) || !loopback(&a.otlp_url) {
         bail!("--url and --otlp-url must be loopback addresses");

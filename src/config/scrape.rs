@@ -1,8 +1,7 @@
 //! The Prometheus-compatible metrics part of the config: `global` and `scrape_configs`.
 //!
 //! These sections are parsed and validated so that an existing `prometheus.yml` loads
-//! unchanged; `crate::scrape` runs them. Accepted but without effect: `tls_config` (no TLS
-//! backend in this build, so `https` targets fail), `scrape_protocols`,
+//! unchanged; `crate::scrape` runs them. Accepted but without effect: `scrape_protocols`,
 //! `fallback_scrape_protocol`, native-histogram options, `target_limit`,
 //! `scrape_failure_log_file` and the name validation/escaping schemes.
 

@@ -28,6 +28,8 @@ pub(super) struct Target {
     pub headers: HeaderMap,
     /// This target's `alert_relabel_configs`.
     pub relabel: Vec<RelabelRule>,
+    /// The HTTP client (its `tls_config`).
+    pub client: reqwest::Client,
 }
 
 /// One `alertmanagers[]` entry.
@@ -39,6 +41,7 @@ struct AmGroup {
     headers: HeaderMap,
     relabel: Vec<RelabelRule>,
     alert_relabel: Vec<RelabelRule>,
+    client: reqwest::Client,
     statics: Vec<LabelMap>,
     file_sd: FileSd,
 }
@@ -65,6 +68,13 @@ fn secret(inline: Option<&str>, file: Option<&std::path::Path>) -> Option<String
             None
         }
     }
+}
+
+/// An HTTP client trusting what `tls` says (system roots without it).
+fn http_client(tls: Option<&crate::config::http_client::TlsConfig>) -> Result<reqwest::Client, String> {
+    crate::tls::http_client_builder(tls, true)?
+        .build()
+        .map_err(|e| format!("alertmanager HTTP client: {e}"))
 }
 
 fn auth_headers(am: &AlertmanagerConfig) -> HeaderMap {
@@ -108,10 +118,12 @@ impl Discovery {
                 headers: auth_headers(am),
                 relabel: RelabelRule::compile_all(&am.relabel_configs)?,
                 alert_relabel: RelabelRule::compile_all(&am.alert_relabel_configs)?,
+                client: http_client(am.tls_config.as_ref())?,
                 statics: static_targets(&am.static_configs),
                 file_sd: FileSd::new(&am.file_sd_configs),
             });
         }
+        let webhook_client = http_client(None)?;
         let webhooks = cfg
             .webhook_configs
             .iter()
@@ -122,6 +134,7 @@ impl Discovery {
                 timeout: w.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
                 headers: HeaderMap::new(),
                 relabel: Vec::new(),
+                client: webhook_client.clone(),
             })
             .collect();
         Ok(Discovery { groups, webhooks })
@@ -173,6 +186,7 @@ impl Discovery {
                     timeout: g.timeout,
                     headers: g.headers.clone(),
                     relabel: g.alert_relabel.clone(),
+                    client: g.client.clone(),
                 });
             }
         }

@@ -45,7 +45,6 @@ pub struct Notifier {
     external_labels: Mutex<BTreeMap<String, String>>,
     relabel: Mutex<Arc<Vec<RelabelRule>>>,
     external_url: Mutex<String>,
-    client: reqwest::Client,
     metrics: Arc<SelfMetrics>,
 }
 
@@ -111,7 +110,6 @@ impl Notifier {
             external_labels: Mutex::new(BTreeMap::new()),
             relabel: Mutex::new(Arc::new(Vec::new())),
             external_url: Mutex::new(String::new()),
-            client: reqwest::Client::new(),
             metrics,
         }
     }
@@ -288,7 +286,7 @@ impl Notifier {
     }
 
     async fn post(&self, t: &Target, body: String) -> Result<(), String> {
-        let r = self
+        let r = t
             .client
             .post(&t.url)
             .timeout(t.timeout)
@@ -516,6 +514,54 @@ mod retry_tests {
         let l = NotifyLabels { alertmanager: url };
         assert_eq!(n.metrics.notifications_sent.get_or_create(&l).get(), 0);
         assert_eq!(n.metrics.notifications_errors.get_or_create(&l).get(), 1);
+    }
+
+    /// An Alertmanager behind TLS with client authentication: alerts arrive when its
+    /// `tls_config` names the CA, the server name and a client certificate, and are
+    /// refused (counted as errors) without the client certificate.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alertmanager_over_mutual_tls() {
+        use crate::tls::testing::{make_pki, serve_tls};
+        let dir = tempfile::tempdir().unwrap();
+        let pki = make_pki(dir.path());
+        let got = Arc::new(AtomicUsize::new(0));
+        let g = got.clone();
+        let app = axum::Router::new().route(
+            "/api/v2/alerts",
+            axum::routing::post(move |body: String| {
+                let g = g.clone();
+                async move {
+                    if body.contains("\"alertname\":\"X\"") {
+                        g.fetch_add(1, Ordering::SeqCst);
+                    }
+                    ""
+                }
+            }),
+        );
+        let addr = serve_tls(&pki, true, app).await;
+        for (with_cert, want) in [(true, 1), (false, 0)] {
+            let client = if with_cert {
+                format!(", cert_file: '{}', key_file: '{}'", pki.client_cert, pki.client_key)
+            } else {
+                String::new()
+            };
+            let yaml = format!(
+                "alerting:\n  alertmanagers:\n    - scheme: https\n      tls_config: {{ca_file: '{}', server_name: nerve-test.local{client}}}\n      \
+                 static_configs:\n        - targets: ['{addr}']\n",
+                pki.ca
+            );
+            let (n, _) = notifier("http://127.0.0.1:9/unused");
+            n.configure(&Config::parse(&yaml).unwrap(), "http://nerve").unwrap();
+            let t = n.targets.lock()[0].clone();
+            assert_eq!(t.url, format!("https://{addr}/api/v2/alerts"));
+            got.store(0, Ordering::SeqCst);
+            n.deliver(&t, &one_alert()).await;
+            assert_eq!(got.load(Ordering::SeqCst), want, "with client cert: {with_cert}");
+            let l = NotifyLabels {
+                alertmanager: t.url.clone(),
+            };
+            assert_eq!(n.metrics.notifications_errors.get_or_create(&l).get(), 1 - want as u64);
+        }
     }
 
     #[test]

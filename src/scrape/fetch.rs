@@ -1,8 +1,7 @@
 //! The HTTP side of a scrape: one client per scrape pool, the headers Prometheus sends,
 //! credentials, gzip, the timeout and the body size limit.
 //!
-//! TLS: the workspace's reqwest is built without a TLS backend (the default one needs a C
-//! build), so `https` targets fail with a clear error; `tls_config` is accepted but unused.
+//! TLS: `https` targets use rustls with the job's `tls_config` (see `crate::tls`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -86,14 +85,12 @@ impl Fetcher {
         } else {
             reqwest::redirect::Policy::none()
         };
-        let mut builder = reqwest::Client::builder()
+        let http2 = cfg.enable_http2 != Some(false);
+        let mut builder = crate::tls::http_client_builder(cfg.tls_config.as_ref(), http2)?
             .default_headers(headers)
             .user_agent(format!("nerve/{}", buildinfo::VERSION))
             .redirect(redirect)
             .gzip(compression);
-        if cfg.enable_http2 == Some(false) {
-            builder = builder.http1_only();
-        }
         if cfg.proxy_url.is_none() && !cfg.proxy_from_environment.unwrap_or(false) {
             builder = builder.no_proxy();
         } else if let Some(p) = &cfg.proxy_url {
@@ -132,11 +129,6 @@ impl Fetcher {
 
     /// GETs `url` within `timeout`. Errors read like Prometheus' `lastError` strings.
     pub async fn fetch(&self, url: &str, timeout: Duration) -> Result<Fetched, String> {
-        if url.starts_with("https:") {
-            return Err(format!(
-                "Get {url:?}: https targets are not supported by this build (no TLS backend)"
-            ));
-        }
         let mut req = self
             .client
             .get(url)

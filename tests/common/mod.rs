@@ -23,6 +23,7 @@ pub struct Nerve {
 impl Nerve {
     /// Starts nerve on `data_dir` with extra args and waits for `/-/ready`.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Nerve {
+        install_crypto_provider();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nerve"));
         cmd.arg("serve")
             .arg("--data-dir")
@@ -168,7 +169,14 @@ fn logged_addr(line: &str) -> Option<String> {
     (!a.is_empty()).then(|| a.to_string())
 }
 
+/// Makes ring the process's rustls provider: reqwest (and the OTLP exporters built on it)
+/// is compiled without a default one and panics when a client is built before this.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub fn client() -> reqwest::blocking::Client {
+    install_crypto_provider();
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()

@@ -14,6 +14,7 @@ mod scrape;
 mod selfmetrics;
 mod servers;
 mod shutdown;
+mod spanmetrics;
 mod state;
 mod tls;
 
@@ -242,6 +243,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .sampling
         .policy()
         .map(|p| Arc::new(ingest::otlp_traces::sampling::TailSampler::new(p)));
+    state.span_metrics = cfg.traces.span_metrics.policy().map(spanmetrics::Generator::new);
+    let span_metrics = state.span_metrics.clone();
+    if let Some(g) = &span_metrics {
+        state.metrics.set_span_metrics(g.clone());
+    }
     let trace_sampler = state.trace_sampler.clone();
     if let Some(s) = &trace_sampler {
         state.metrics.set_trace_sampler(s.clone());
@@ -337,6 +343,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     traces_handle.set(traces.clone());
     let sampler_task = trace_sampler.map(|s| ingest::otlp_traces::run_sampler(s, traces.clone(), shutdown.clone()));
+    let span_metrics_task = span_metrics.map(|g| spanmetrics::run(g, db.clone(), shutdown.clone()));
     if let Err(e) = scrape.apply(&cfg) {
         shutdown.trigger();
         let _ = server.await;
@@ -387,6 +394,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         if let Err(e) = task.await {
             tracing::error!(error = %e, "tail-sampling task failed");
         }
+    }
+    if let Some(task) = span_metrics_task
+        && let Err(e) = task.await
+    {
+        tracing::error!(error = %e, "span-metrics task failed");
     }
     tracing::info!("closing span store (flushing the head, syncing the WAL)");
     tokio::task::spawn_blocking(move || traces.close())

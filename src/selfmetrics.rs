@@ -69,6 +69,8 @@ pub struct SelfMetrics {
     registry: Registry,
     /// The tail sampler whose counts are exported, once trace ingest has one.
     trace_sampler: Arc<std::sync::OnceLock<Arc<TailSampler>>>,
+    /// The span-metrics generator whose counts are exported, when enabled.
+    span_metrics: Arc<std::sync::OnceLock<Arc<crate::spanmetrics::Generator>>>,
     /// Float samples committed to storage.
     pub ingested_samples: Family<SourceLabels, Counter>,
     /// Samples refused (out of order, duplicate, too old, invalid labels).
@@ -115,9 +117,11 @@ impl SelfMetrics {
     pub fn new(db: Arc<Db>, logs: Arc<LogsDb>, traces: Arc<TracesDb>) -> Self {
         let mut registry = Registry::default();
         let trace_sampler = Arc::new(std::sync::OnceLock::new());
+        let span_metrics = Arc::new(std::sync::OnceLock::new());
         registry.register_collector(Box::new(traces::TracesCollector {
             traces,
             sampler: trace_sampler.clone(),
+            span_metrics: span_metrics.clone(),
         }));
         let log_ingested_lines = Counter::default();
         let log_ingested_bytes = Counter::default();
@@ -237,6 +241,7 @@ impl SelfMetrics {
         SelfMetrics {
             registry,
             trace_sampler,
+            span_metrics,
             ingested_samples,
             rejected_samples,
             ingested_exemplars,
@@ -274,6 +279,11 @@ impl SelfMetrics {
     /// Exports `sampler`'s counts from now on (set once; later calls are ignored).
     pub fn set_trace_sampler(&self, sampler: Arc<TailSampler>) {
         let _ = self.trace_sampler.set(sampler);
+    }
+
+    /// Exports the span-metrics generator's counts from now on (set once).
+    pub fn set_span_metrics(&self, generator: Arc<crate::spanmetrics::Generator>) {
+        let _ = self.span_metrics.set(generator);
     }
 
     /// The exposition text (OpenMetrics, ending in `# EOF`).

@@ -35,6 +35,8 @@ pub struct AppState {
     pub rules: Arc<RuleManager>,
     /// The tail sampler of trace ingest, when `traces.sampling.enabled`.
     pub trace_sampler: Option<Arc<TailSampler>>,
+    /// The span-metrics generator, unless `traces.span_metrics.enabled: false`.
+    pub span_metrics: Option<Arc<crate::spanmetrics::Generator>>,
 }
 
 impl AppState {
@@ -62,6 +64,7 @@ impl AppState {
             limits: Arc::new(limits),
             remote_write_gate,
             trace_sampler: None,
+            span_metrics: None,
         }
     }
 }

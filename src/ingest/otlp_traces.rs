@@ -8,7 +8,8 @@
 //! or its unflushed spans exceed the budget (or, with tail sampling on, its buffer is full).
 //!
 //! With `traces.sampling.enabled`, spans pass through the [`sampling::TailSampler`] first;
-//! [`run_sampler`] stores the traces it keeps.
+//! [`run_sampler`] stores the traces it keeps. Accepted spans also feed the span-metrics
+//! generator ([`crate::spanmetrics`]).
 
 pub mod sampling;
 pub mod translate;
@@ -55,9 +56,15 @@ pub fn response(outcome: &AppendOutcome) -> ExportTraceServiceResponse {
 pub async fn ingest(state: &AppState, req: ExportTraceServiceRequest) -> Result<AppendOutcome, ApiError> {
     let store = state.traces.ready()?;
     let sampler = state.trace_sampler.clone();
+    let generator = state.span_metrics.clone();
     tokio::task::spawn_blocking(move || {
         let t = translate::translate(req);
         let mut spans = t.spans;
+        // Span metrics count every accepted span, sampled away or not: counted below once
+        // the export is accepted (a refused export is retried and must not count twice).
+        let batch = generator
+            .as_ref()
+            .map(|g| g.prepare(&spans, (now_ns() / 1_000_000) as i64));
         let mut taken = 0;
         if let Some(sampler) = sampler.as_deref()
             && !spans.is_empty()
@@ -77,6 +84,9 @@ pub async fn ingest(state: &AppState, req: ExportTraceServiceRequest) -> Result<
             store.append(spans, now_ns())?
         };
         outcome.accepted += taken;
+        if let (Some(g), Some(batch)) = (generator, batch) {
+            g.commit(batch, Instant::now());
+        }
         if t.rejected > 0 {
             outcome.rejected += t.rejected;
             if let Some(e) = t.error {

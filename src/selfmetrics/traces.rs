@@ -8,6 +8,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::{counter, gauge, to_i64};
 use crate::db::TracesDb;
 use crate::ingest::otlp_traces::sampling::TailSampler;
+use crate::spanmetrics::Generator;
 
 /// Reads span store figures (nothing while the store is opening) and, when tail sampling is
 /// on, the sampler's counts.
@@ -15,6 +16,7 @@ use crate::ingest::otlp_traces::sampling::TailSampler;
 pub(super) struct TracesCollector {
     pub(super) traces: Arc<TracesDb>,
     pub(super) sampler: Arc<OnceLock<Arc<TailSampler>>>,
+    pub(super) span_metrics: Arc<OnceLock<Arc<Generator>>>,
 }
 
 impl Collector for TracesCollector {
@@ -51,6 +53,27 @@ impl Collector for TracesCollector {
                 "nerve_trace_disk_bytes",
                 "Bytes of the span store on disk (segments and WAL)",
                 to_i64(s.segment_bytes.saturating_add(s.wal_bytes)),
+            )?;
+        }
+        if let Some(g) = self.span_metrics.get() {
+            let c = g.counts();
+            gauge(
+                &mut encoder,
+                "nerve_span_metrics_series",
+                "Label sets the span-metrics generator keeps (span metrics, edges, unpaired counts)",
+                to_i64(c.series as u64),
+            )?;
+            counter(
+                &mut encoder,
+                "nerve_span_metrics_refused_spans",
+                "Spans and edges not counted because traces.span_metrics.max_series was reached",
+                c.refused,
+            )?;
+            gauge(
+                &mut encoder,
+                "nerve_span_metrics_pending_edge_spans",
+                "Client and server spans waiting for their other half",
+                to_i64(c.pending_pairs as u64),
             )?;
         }
         if let Some(sampler) = self.sampler.get() {

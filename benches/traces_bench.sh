@@ -11,7 +11,9 @@
 # started is stopped by PID on exit.
 #
 # Environment: SPANS [1000000], CONCURRENCY [4], SKIP_BUILD [0], KEEP_DATA [0],
-#              MAX_SECONDS [1200], BIN_DIR [target/release].
+#              MAX_SECONDS [1200], BIN_DIR [target/release],
+#              CONFIG [] a nerve config file (e.g. one with `traces: {span_metrics: {enabled:
+#              false}}` to measure ingest without span metrics).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SPANS=${SPANS:-1000000}
@@ -28,7 +30,9 @@ cleanup() {
   [[ "${KEEP_DATA:-0}" == 1 ]] && echo "kept $TMP" >&2 || rm -rf "$TMP"
 }
 trap cleanup EXIT
-"$BIN_DIR/nerve" serve --data-dir "$TMP/data" \
+EXTRA=()
+[[ -n "${CONFIG:-}" ]] && EXTRA=(--config "$CONFIG")
+"$BIN_DIR/nerve" serve --data-dir "$TMP/data" "${EXTRA[@]}" \
   --http-listen 127.0.0.1:0 --otlp-grpc-listen 127.0.0.1:0 --otlp-http-listen 127.0.0.1:0 \
   2> "$TMP/nerve.log" &
 NERVE_PID=$!

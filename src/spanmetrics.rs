@@ -22,6 +22,7 @@
 pub mod servicegraph;
 
 use std::collections::HashMap;
+use std::hash::BuildHasher as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -179,6 +180,9 @@ pub struct Counts {
 #[derive(Debug, Default)]
 pub struct Batch {
     calls: Vec<([String; 4], Counter, Histogram)>,
+    /// Hash of a label set → its slots in `calls`.
+    index: HashMap<u64, Vec<usize>>,
+    hasher: std::hash::RandomState,
     halves: Vec<servicegraph::HalfSpan>,
 }
 
@@ -232,19 +236,19 @@ impl Generator {
                 value: s.duration_ns() as f64 / 1e9,
                 t_ms: now_ms,
             };
-            let i = match batch
-                .calls
+            let h = batch.hasher.hash_one(parts);
+            let slots = batch.index.entry(h).or_default();
+            let found = slots
                 .iter()
-                .position(|(k, ..)| k.iter().zip(parts).all(|(a, b)| a == b))
-            {
-                Some(i) => i,
-                None => {
-                    batch
-                        .calls
-                        .push((parts.map(str::to_owned), Counter::default(), Histogram::new(buckets)));
-                    batch.calls.len() - 1
-                }
-            };
+                .copied()
+                .find(|&i| batch.calls[i].0.iter().zip(parts).all(|(a, b)| a == b));
+            let i = found.unwrap_or_else(|| {
+                batch
+                    .calls
+                    .push((parts.map(str::to_owned), Counter::default(), Histogram::new(buckets)));
+                slots.push(batch.calls.len() - 1);
+                batch.calls.len() - 1
+            });
             let (_, c, h) = &mut batch.calls[i];
             c.value += 1;
             c.witness = Some(w.clone());

@@ -180,4 +180,6 @@ async fn track_duration(State(m): State<Arc<SelfMetrics>>, req: Request, next: N
 }
 
 #[cfg(test)]
+mod grafana_tests;
+#[cfg(test)]
 mod tests;

@@ -109,6 +109,30 @@ fn parse_all(body: &[u8], format: Format) -> (usize, f64) {
     (n, sum)
 }
 
+/// Prometheus 2.42's own parser test files (`model/textparse/promtestdata*.txt`), when
+/// `PROM_TEXTPARSE_TESTDATA` names their directory: the same input Prometheus'
+/// `BenchmarkParse` reads, so `benches/exposition_vs_prometheus.sh` can compare time per pass.
+/// One iteration parses the whole file, yielding every sample's name, unescaped labels and
+/// value (what Prometheus' `decode-metric` variant extracts, without building a label set).
+fn prometheus_testdata(c: &mut Criterion) {
+    let Ok(dir) = std::env::var("PROM_TEXTPARSE_TESTDATA") else {
+        return;
+    };
+    let mut g = c.benchmark_group("prom_testdata");
+    for file in ["promtestdata.txt", "promtestdata.nometa.txt"] {
+        let Ok(body) = std::fs::read(std::path::Path::new(&dir).join(file)) else {
+            continue;
+        };
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        for (name, format) in [("text", Format::PrometheusText), ("openmetrics", Format::OpenMetrics)] {
+            g.bench_function(format!("{name}/{file}"), |b| {
+                b.iter(|| black_box(parse_all(black_box(&body), format)))
+            });
+        }
+    }
+    g.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let text = realistic_body(10_000);
     let lines = text.lines().count() as u64;
@@ -124,5 +148,5 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, prometheus_testdata);
 criterion_main!(benches);

@@ -8,6 +8,7 @@ mod api;
 mod buildinfo;
 mod config;
 mod db;
+mod demo;
 mod ingest;
 mod rules;
 mod scrape;
@@ -65,6 +66,22 @@ enum Command {
     /// Validate files without starting the server.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Send a simulated shop's correlated metrics, logs and traces to a running nerve.
+    Demo(DemoArgs),
+}
+
+/// `nerve demo` flags.
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// The nerve to send to (its HTTP port).
+    #[arg(long, default_value = "http://127.0.0.1:9090")]
+    url: String,
+    /// Checkout requests per second.
+    #[arg(long, default_value_t = 5.0)]
+    rate: f64,
+    /// Stop after this many seconds (default: until interrupted).
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +117,9 @@ struct ServeArgs {
     /// OTLP/HTTP listen address (`/v1/traces`, `/v1/logs`, `/v1/metrics`) [default: 0.0.0.0:4318].
     #[arg(long, value_name = "ADDR")]
     otlp_http_listen: Option<String>,
+    /// Also run the demo shop against this nerve (see `nerve demo`).
+    #[arg(long)]
+    demo: bool,
     /// Log format on stderr. The level filter comes from RUST_LOG (default: info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -124,6 +144,7 @@ fn main() -> ExitCode {
             if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Some(Command::Serve(args)) => run(args),
+        Some(Command::Demo(args)) => run_demo(args),
         None => run(cli.serve),
     }
 }
@@ -168,6 +189,34 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// `nerve demo`: the shop against a nerve elsewhere, until Ctrl-C or `--duration`.
+fn run_demo(args: DemoArgs) -> ExitCode {
+    init_logging(LogFormat::Text);
+    if !(args.rate > 0.0 && args.rate <= 10_000.0) {
+        tracing::error!(rate = args.rate, "--rate must be in (0, 10000]");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let shutdown = Shutdown::new();
+        shutdown.listen_for_signals();
+        demo::run(args.url, args.rate, args.duration.map(Duration::from_secs), shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "demo failed");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -270,6 +319,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let rule_manager = state.rules.clone();
     let default_url = format!("http://{}", self_target.unwrap_or_else(|| http_listen.clone()));
     let external_url = cfg.server.external_url.clone().unwrap_or_else(|| default_url.clone());
+    let demo_url = default_url.clone();
     rule_manager.set_origin(args.config.clone(), default_url);
     let otlp_servers = [
         tokio::spawn(servers::grpc::serve(
@@ -357,6 +407,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     listen_for_reload(scrape.clone(), rule_manager.clone(), shutdown.clone());
     tracing::info!("ready");
+    if args.demo {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = demo::run(demo_url, 5.0, None, shutdown).await {
+                tracing::error!(error = %e, "demo failed");
+            }
+        });
+    }
 
     let served = tokio::select! {
         r = &mut server => Some(r),

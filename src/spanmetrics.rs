@@ -182,7 +182,7 @@ pub struct Batch {
     calls: Vec<([String; 4], Counter, Histogram)>,
     /// Hash of a label set → its slots in `calls`.
     index: HashMap<u64, Vec<usize>>,
-    hasher: std::hash::RandomState,
+    hasher: foldhash::fast::RandomState,
     halves: Vec<servicegraph::HalfSpan>,
 }
 
@@ -223,9 +223,19 @@ impl Generator {
     pub fn prepare(&self, spans: &[Span], now_ms: i64) -> Batch {
         let mut batch = Batch::default();
         let buckets = self.policy.latency_buckets.len();
+        // Spans of one resource come together: find its service name once per run of them.
+        let mut last: Option<(&Arc<nerve_storage::traces::Resource>, &str)> = None;
         for s in spans {
+            let service = match last {
+                Some((r, name)) if Arc::ptr_eq(r, &s.resource) => name,
+                _ => {
+                    let name = s.service_name();
+                    last = Some((&s.resource, name));
+                    name
+                }
+            };
             let parts = [
-                s.service_name(),
+                service,
                 s.name.as_str(),
                 kind_label(s.kind),
                 status_label(s.status_code),
@@ -253,7 +263,7 @@ impl Generator {
             c.value += 1;
             c.witness = Some(w.clone());
             h.observe(&self.policy.latency_buckets, w);
-            if let Some(half) = servicegraph::HalfSpan::of(s) {
+            if let Some(half) = servicegraph::HalfSpan::of(s, service) {
                 batch.halves.push(half);
             }
         }

@@ -139,9 +139,9 @@ pub struct HalfSpan {
 }
 
 impl HalfSpan {
-    /// The pairing record of a client, producer, server or consumer span with a parent;
-    /// `None` for other spans.
-    pub fn of(s: &Span) -> Option<HalfSpan> {
+    /// The pairing record of a client, producer, server or consumer span with a parent
+    /// (`service` is its service name); `None` for other spans.
+    pub fn of(s: &Span, service: &str) -> Option<HalfSpan> {
         let (is_client, key) = match s.kind {
             SpanKind::Client | SpanKind::Producer => (true, (s.trace_id, s.span_id)),
             SpanKind::Server | SpanKind::Consumer if !s.is_root() => (false, (s.trace_id, s.parent_span_id)),
@@ -152,7 +152,7 @@ impl HalfSpan {
             key,
             trace_id: s.trace_id,
             half: Half {
-                service: s.service_name().to_owned(),
+                service: service.to_owned(),
                 seconds: s.duration_ns() as f64 / 1e9,
                 failed: s.status_code == StatusCode::Error,
                 messaging: matches!(s.kind, SpanKind::Producer | SpanKind::Consumer),

@@ -12,7 +12,7 @@ use super::ast::{Expr, LogExpr, VecOp};
 use super::extract;
 use super::labels_builder::LabelsBuilder;
 use super::parser::parse;
-use super::pushdown::{pushdown_for, range_aggs};
+use super::pushdown::{pushdown_for, pushdown_trace_id, range_aggs};
 use super::source::{Direction, LogSource, SelectRequest};
 use super::stages;
 use super::step::{Evaluator, StepValue, node_key};
@@ -210,6 +210,7 @@ fn eval_logs(
         end_ns,
         direction,
         contains: pushdown_for(log),
+        trace_id: pushdown_trace_id(log),
     };
     let interval = interval_ns.filter(|i| *i > 0);
     let mut last_kept: HashMap<Labels, i64> = HashMap::new();

@@ -19,7 +19,7 @@ use nerve_storage::labels::hash_pairs;
 
 use super::ast::{Conversion, Grouping, RangeAgg, RangeOp};
 use super::labels_builder::LabelsBuilder;
-use super::pushdown::pushdown_for;
+use super::pushdown::{pushdown_for, pushdown_trace_id};
 use super::source::{Direction, LogSource, SelectRequest};
 use super::stages::{self, label_filter_matches, parse_go_float};
 use super::units::{parse_bytes, parse_go_duration};
@@ -62,6 +62,7 @@ pub fn collect(src: &dyn LogSource, ra: &RangeAgg, start_ns: i64, end_ns: i64, l
         end_ns,
         direction: Direction::Forward,
         contains: pushdown_for(&ra.range.log),
+        trace_id: pushdown_trace_id(&ra.range.log),
     };
     let stages = &ra.range.log.stages;
     let unwrap = ra.range.unwrap.as_ref();

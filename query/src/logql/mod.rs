@@ -61,7 +61,7 @@ pub use ast::*;
 pub use eval::{INSTANT_LOG_QUERY_ERR, eval_instant, eval_instant_expr, eval_range, eval_range_expr};
 pub use parser::parse;
 pub use pattern::Pattern;
-pub use pushdown::{pushdown_contains, selector_matchers};
+pub use pushdown::{pushdown_contains, pushdown_trace_id, selector_matchers};
 pub use source::{Direction, EntryRef, LogSource, MemEntry, MemSource, SelectRequest};
 pub use template::Template;
 pub use value::{Limits, LogLine, LogValue, Sample, SeriesOut};

@@ -3,7 +3,9 @@
 
 use nerve_storage::Matcher;
 
-use super::ast::{Expr, LineFilterOp, LineMatcher, LogExpr, RangeAgg, Stage};
+use nerve_storage::MatchOp;
+
+use super::ast::{Expr, LabelFilter, LineFilterOp, LineMatcher, LogExpr, RangeAgg, Stage};
 
 /// Substrings a raw line must contain to pass `log`'s pipeline: the single-literal `|=`
 /// filters met before any stage that rewrites the line (`line_format`, `decolorize`,
@@ -25,6 +27,47 @@ pub fn pushdown_for(log: &LogExpr) -> Vec<String> {
         }
     }
     out
+}
+
+/// The trace id `log`'s entries must carry as their `trace_id` label, when that is decided
+/// before any stage could set the label: a `| trace_id="<32 lowercase hex digits>"` filter
+/// (alone or under `and`) met before a parser or `label_format`. (`drop`/`keep` only remove
+/// labels, so a filter after them still requires the entry's own id.)
+pub fn pushdown_trace_id(log: &LogExpr) -> Option<String> {
+    fn required(f: &LabelFilter) -> Option<String> {
+        match f {
+            LabelFilter::And(a, b) => required(a).or_else(|| required(b)),
+            LabelFilter::Str(m)
+                if m.name == "trace_id"
+                    && m.op == MatchOp::Equal
+                    && m.value.len() == 32
+                    && m.value
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    && m.value.bytes().any(|b| b != b'0') =>
+            {
+                Some(m.value.clone())
+            }
+            _ => None,
+        }
+    }
+    for st in &log.stages {
+        match st {
+            Stage::Json(_)
+            | Stage::Logfmt { .. }
+            | Stage::Regexp(_)
+            | Stage::Pattern(_)
+            | Stage::Unpack
+            | Stage::LabelFormat(_) => return None,
+            Stage::LabelFilter(f) => {
+                if let Some(t) = required(f) {
+                    return Some(t);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The pushed-down substrings of the whole query: those required by every selector in it

@@ -31,6 +31,11 @@ pub struct SelectRequest {
     /// provably apply to the raw line: before any line_format, not inside `or`). The store may
     /// use its full-text index but must verify, so results equal a brute-force scan.
     pub contains: Vec<String>,
+    /// The trace id (32 lowercase hex digits) every returned entry's `trace_id` label (stream
+    /// label or structured metadata) must equal, pushed down from a `| trace_id="…"` filter met
+    /// before any stage that could set that label. The store may answer from its trace-id
+    /// index; the filter still runs on what it returns.
+    pub trace_id: Option<String>,
 }
 
 /// One entry handed to the visitor; borrowed from the store for the duration of the call.

@@ -78,7 +78,9 @@ struct Histogram {
     /// Non-cumulative counts per bucket; the last one is `+Inf`.
     counts: Vec<u64>,
     sum: f64,
-    witnesses: Vec<Option<Witness>>,
+    /// The newest span per bucket that saw one since the last flush (sparse: few buckets
+    /// get spans between flushes, and a batch holds one of these per label set).
+    witnesses: Vec<(usize, Witness)>,
 }
 
 impl Histogram {
@@ -86,7 +88,7 @@ impl Histogram {
         Histogram {
             counts: vec![0; buckets + 1],
             sum: 0.0,
-            witnesses: vec![None; buckets + 1],
+            witnesses: Vec::new(),
         }
     }
 
@@ -94,19 +96,26 @@ impl Histogram {
         let i = bounds.partition_point(|b| *b < w.value);
         self.counts[i] += 1;
         self.sum += w.value;
-        self.witnesses[i] = Some(w);
+        self.witness(i, w);
     }
 
     fn count(&self) -> u64 {
         self.counts.iter().sum()
     }
 
+    fn witness(&mut self, bucket: usize, w: Witness) {
+        match self.witnesses.iter_mut().find(|(b, _)| *b == bucket) {
+            Some(slot) => slot.1 = w,
+            None => self.witnesses.push((bucket, w)),
+        }
+    }
+
     fn merge(&mut self, other: Histogram) {
-        for (i, (n, w)) in other.counts.into_iter().zip(other.witnesses).enumerate() {
-            self.counts[i] += n;
-            if w.is_some() {
-                self.witnesses[i] = w;
-            }
+        for (mine, n) in self.counts.iter_mut().zip(other.counts) {
+            *mine += n;
+        }
+        for (b, w) in other.witnesses {
+            self.witness(b, w);
         }
         self.sum += other.sum;
     }
@@ -150,9 +159,9 @@ struct EdgeSeries {
 /// The generator's registry.
 #[derive(Debug, Default)]
 struct Registry {
-    calls: HashMap<[String; 4], Entry<(Counter, Histogram)>>,
-    edges: HashMap<EdgeKey, Entry<EdgeSeries>>,
-    unpaired: HashMap<(&'static str, String), Entry<Counter>>,
+    calls: HashMap<[String; 4], Entry<(Counter, Histogram)>, foldhash::fast::RandomState>,
+    edges: HashMap<EdgeKey, Entry<EdgeSeries>, foldhash::fast::RandomState>,
+    unpaired: HashMap<(&'static str, String), Entry<Counter>, foldhash::fast::RandomState>,
     /// Label sets refused because `max_series` was reached.
     refused: u64,
 }
@@ -181,7 +190,7 @@ pub struct Counts {
 pub struct Batch {
     calls: Vec<([String; 4], Counter, Histogram)>,
     /// Hash of a label set → its slots in `calls`.
-    index: HashMap<u64, Vec<usize>>,
+    index: HashMap<u64, Vec<usize>, foldhash::fast::RandomState>,
     hasher: foldhash::fast::RandomState,
     halves: Vec<servicegraph::HalfSpan>,
 }
@@ -497,7 +506,7 @@ impl Generator {
 /// The registry entry for `key`, created (and touched) at `now`; `None` when it is new and
 /// the registry already holds `max` label sets.
 fn entry<K: std::hash::Hash + Eq, T>(
-    map: &mut HashMap<K, Entry<T>>,
+    map: &mut HashMap<K, Entry<T>, foldhash::fast::RandomState>,
     key: K,
     max: usize,
     now: Instant,
@@ -579,19 +588,16 @@ fn write_histogram(
 ) {
     let bucket = format!("{name}_bucket");
     let mut cumulative = 0u64;
+    let mut witnesses = std::mem::take(&mut h.witnesses);
     for (i, n) in h.counts.iter().enumerate() {
         cumulative += n;
         let le = bounds.get(i).map_or_else(|| "+Inf".to_owned(), |b| format_le(*b));
         let labels = labels_of(&bucket, base, Some(("le", &le)));
-        push(
-            out,
-            labels,
-            cumulative as f64,
-            fresh,
-            live,
-            now_ms,
-            h.witnesses[i].take(),
-        );
+        let w = witnesses
+            .iter()
+            .position(|(b, _)| *b == i)
+            .map(|p| witnesses.swap_remove(p).1);
+        push(out, labels, cumulative as f64, fresh, live, now_ms, w);
     }
     push(
         out,

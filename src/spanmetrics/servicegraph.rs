@@ -90,8 +90,8 @@ type Key = (TraceId, SpanId);
 /// Halves waiting for their pair.
 #[derive(Debug, Default)]
 pub struct Pairing {
-    clients: HashMap<Key, Half>,
-    servers: HashMap<Key, Half>,
+    clients: HashMap<Key, Half, foldhash::fast::RandomState>,
+    servers: HashMap<Key, Half, foldhash::fast::RandomState>,
     /// `(expiry, is_client, key)` in arrival order; entries already paired are skipped.
     order: VecDeque<(Instant, bool, Key)>,
 }

@@ -34,7 +34,7 @@ if [[ ! -d "$WORK/src/prometheus-2.42.0+ds" ]]; then
     golang-github-gogo-protobuf-dev golang-github-pkg-errors-dev golang-github-prometheus-common-dev \
     golang-github-stretchr-testify-dev golang-github-cespare-xxhash-dev golang-github-grafana-regexp-dev \
     golang-gopkg-yaml.v2-dev
-  mkdir -p "$WORK/src" && (cd "$WORK/src" && apt-get source -qq prometheus)
+  mkdir -p "$WORK/src" && (cd "$WORK/src" && apt-get source -qq prometheus >&2)
 fi
 SRC=$(ls -d "$WORK"/src/prometheus-2.42.0+ds)
 mkdir -p "$WORK/gopath/src/github.com/prometheus"

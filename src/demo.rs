@@ -258,9 +258,20 @@ async fn send(client: &reqwest::Client, url: &str, content_type: &str, body: Vec
 }
 
 /// Runs the shop against the nerve at `base` (e.g. `http://127.0.0.1:9090`) until
-/// `shutdown` or `duration`.
-pub async fn run(base: String, rate: f64, duration: Option<Duration>, shutdown: Shutdown) -> anyhow::Result<()> {
-    let client = crate::tls::http_client_builder(None, false)
+/// `shutdown` or `duration`. `insecure` skips certificate checks (`--demo` talking to its
+/// own TLS listener on loopback).
+pub async fn run(
+    base: String,
+    rate: f64,
+    duration: Option<Duration>,
+    insecure: bool,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let tls = crate::config::http_client::TlsConfig {
+        insecure_skip_verify: insecure,
+        ..Default::default()
+    };
+    let client = crate::tls::http_client_builder(Some(&tls), false)
         .map_err(anyhow::Error::msg)?
         .timeout(Duration::from_secs(10))
         .build()?;

@@ -209,7 +209,14 @@ fn run_demo(args: DemoArgs) -> ExitCode {
     let result = runtime.block_on(async {
         let shutdown = Shutdown::new();
         shutdown.listen_for_signals();
-        demo::run(args.url, args.rate, args.duration.map(Duration::from_secs), shutdown).await
+        demo::run(
+            args.url,
+            args.rate,
+            args.duration.map(Duration::from_secs),
+            false,
+            shutdown,
+        )
+        .await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -317,26 +324,40 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.scrape.set_origin(self_target.clone(), args.config.clone());
     let scrape = state.scrape.clone();
     let rule_manager = state.rules.clone();
-    let default_url = format!("http://{}", self_target.unwrap_or_else(|| http_listen.clone()));
+    let tls = match &cfg.server.tls_server_config {
+        Some(t) => {
+            let r = tls::server::Reloading::new(t.clone(), &[b"h2", b"http/1.1"]).map_err(anyhow::Error::msg)?;
+            tracing::info!(cert_file = ?r.cert_file(), "TLS on every listener");
+            Some(r)
+        }
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let default_url = format!("{scheme}://{}", self_target.unwrap_or_else(|| http_listen.clone()));
     let external_url = cfg.server.external_url.clone().unwrap_or_else(|| default_url.clone());
     let demo_url = default_url.clone();
     rule_manager.set_origin(args.config.clone(), default_url);
     let otlp_servers = [
-        tokio::spawn(servers::grpc::serve(
+        spawn_server(
             grpc_listener,
+            tls.clone(),
             servers::grpc::router(state.clone(), &policies.write),
             shutdown.clone(),
-        )),
-        tokio::spawn(servers::http::serve(
+            true,
+        ),
+        spawn_server(
             otlp_http_listener,
+            tls.clone(),
             servers::http::otlp_router(state.clone(), &policies),
             shutdown.clone(),
-        )),
+            false,
+        ),
     ];
     let logs_handle = state.logs.clone();
     let traces_handle = state.traces.clone();
     let app = servers::http::router(state, &policies);
-    let mut server = tokio::spawn(servers::http::serve(listener, app, shutdown.clone()));
+    let demo_insecure = tls.is_some();
+    let mut server = spawn_server(listener, tls, app, shutdown.clone(), false);
 
     let metrics_dir = data_dir.join("metrics");
     let opts = cfg.storage.tsdb_options();
@@ -410,7 +431,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.demo {
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            if let Err(e) = demo::run(demo_url, 5.0, None, shutdown).await {
+            if let Err(e) = demo::run(demo_url, 5.0, None, demo_insecure, shutdown).await {
                 tracing::error!(error = %e, "demo failed");
             }
         });
@@ -474,6 +495,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// The address nerve scrapes itself at: the bound address, with an unspecified IP replaced
 /// by loopback.
+/// Serves `app` on `listener`, behind TLS when configured (`grpc` only changes the logs).
+fn spawn_server(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<tls::server::Reloading>>,
+    app: axum::Router,
+    shutdown: Shutdown,
+    grpc: bool,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    match tls {
+        Some(t) => match tls::server::TlsListener::new(listener, t) {
+            Ok(l) if grpc => tokio::spawn(servers::grpc::serve(l, app, shutdown)),
+            Ok(l) => tokio::spawn(servers::http::serve(l, app, shutdown)),
+            Err(e) => tokio::spawn(async move { Err(e) }),
+        },
+        None if grpc => tokio::spawn(servers::grpc::serve(listener, app, shutdown)),
+        None => tokio::spawn(servers::http::serve(listener, app, shutdown)),
+    }
+}
+
 fn scrape_address(bound: &std::net::SocketAddr) -> String {
     let mut a = *bound;
     if a.ip().is_unspecified() {

@@ -219,6 +219,14 @@ fn effective_jobs(cfg: &Config, self_target: Option<&str>) -> Vec<ScrapeConfig> 
             sc.bearer_token_file.clone_from(bearer_token_file);
         }
     }
+    if cfg.server.tls_server_config.is_some() {
+        // Its own listener, on loopback: the certificate need not name 127.0.0.1.
+        sc.scheme = Some("https".to_owned());
+        sc.tls_config = Some(crate::config::http_client::TlsConfig {
+            insecure_skip_verify: true,
+            ..Default::default()
+        });
+    }
     vec![sc]
 }
 

@@ -284,6 +284,8 @@ impl ServerCertVerifier for FixedServerName {
     }
 }
 
+pub mod server;
+
 #[cfg(test)]
 pub mod testing;
 

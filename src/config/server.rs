@@ -1,6 +1,8 @@
 //! nerve's `server:` section: listen addresses (the command-line flags override them) and the
 //! URL users reach nerve at.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 /// Default address of the HTTP port (all APIs, UI, remote write, self-metrics).
@@ -27,6 +29,31 @@ pub struct ServerConfig {
     /// `generatorURL` and templates' `$externalURL`. Default: `http://` + the HTTP address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_url: Option<String>,
+    /// TLS on every listener (HTTP, OTLP gRPC, OTLP/HTTP), keys as in Prometheus' web
+    /// config; see [`crate::tls::server`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_server_config: Option<TlsServerConfig>,
+}
+
+/// `server.tls_server_config`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsServerConfig {
+    /// PEM certificate chain (server certificate first). Reloaded when it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key. Reloaded when it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// PEM CA bundle that client certificates must chain to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca_file: Option<PathBuf>,
+    /// `NoClientCert` (default), `VerifyClientCertIfGiven` or `RequireAndVerifyClientCert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth_type: Option<String>,
+    /// `TLS12` (default) or `TLS13`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<String>,
 }
 
 impl ServerConfig {
@@ -45,6 +72,11 @@ impl ServerConfig {
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
             return Err(format!("server.external_url {u:?} must start with http:// or https://"));
+        }
+        if let Some(t) = &self.tls_server_config
+            && (t.cert_file.is_none() || t.key_file.is_none())
+        {
+            return Err("server.tls_server_config: cert_file and key_file are required".to_owned());
         }
         Ok(())
     }

@@ -144,7 +144,11 @@ pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `app` until `shutdown` triggers, then lets in-flight calls finish.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: Shutdown) -> std::io::Result<()> {
+pub async fn serve<L>(listener: L, app: Router, shutdown: Shutdown) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await?;

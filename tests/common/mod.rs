@@ -18,11 +18,20 @@ pub struct Nerve {
     pub otlp_http_addr: String,
     pub data_dir: PathBuf,
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// `http`, or `https` when started with a CA.
+    pub scheme: &'static str,
+    /// A client for this nerve (trusting its CA when TLS is on).
+    pub http: reqwest::blocking::Client,
 }
 
 impl Nerve {
     /// Starts nerve on `data_dir` with extra args and waits for `/-/ready`.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Nerve {
+        Nerve::start_with(data_dir, extra, None)
+    }
+
+    /// Like [`Nerve::start`] for a nerve serving TLS with a certificate from `ca_pem`.
+    pub fn start_with(data_dir: &Path, extra: &[&str], ca_pem: Option<&[u8]>) -> Nerve {
         install_crypto_provider();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nerve"));
         cmd.arg("serve")
@@ -70,6 +79,17 @@ impl Nerve {
                 );
             }
         };
+        let (scheme, http) = match ca_pem {
+            Some(pem) => (
+                "https",
+                reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(60))
+                    .tls_certs_only([reqwest::Certificate::from_pem(pem).expect("CA PEM")])
+                    .build()
+                    .expect("client"),
+            ),
+            None => ("http", client()),
+        };
         let mut n = Nerve {
             child,
             addr,
@@ -77,6 +97,8 @@ impl Nerve {
             otlp_http_addr: String::new(),
             data_dir: data_dir.to_owned(),
             log,
+            scheme,
+            http,
         };
         n.wait_ready(Duration::from_secs(120));
         // Every listener is bound (and logged) before nerve reports ready.
@@ -96,15 +118,15 @@ impl Nerve {
 
     /// `http://<otlp http addr><path>`.
     pub fn otlp_http_url(&self, path: &str) -> String {
-        format!("http://{}{}", self.otlp_http_addr, path)
+        format!("{}://{}{}", self.scheme, self.otlp_http_addr, path)
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}://{}{}", self.scheme, self.addr, path)
     }
 
     pub fn wait_ready(&self, timeout: Duration) {
-        let c = client();
+        let c = &self.http;
         let until = Instant::now() + timeout;
         while Instant::now() < until {
             if let Ok(r) = c.get(self.url("/-/ready")).send()
@@ -148,7 +170,7 @@ impl Nerve {
 
     /// GET a Prometheus API path and return the parsed JSON.
     pub fn get_json(&self, path_and_query: &str) -> serde_json::Value {
-        let r = client().get(self.url(path_and_query)).send().expect("GET");
+        let r = self.http.get(self.url(path_and_query)).send().expect("GET");
         let status = r.status();
         let body = r.text().unwrap_or_default();
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path_and_query}: {status} {e}: {body}"))

@@ -8,20 +8,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Nerve, client, eventually};
+use common::{Nerve, client, encode, eventually};
 use serde_json::Value;
-
-fn encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
 
 fn now_s() -> u64 {
     std::time::SystemTime::now()

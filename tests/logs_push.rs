@@ -8,24 +8,12 @@ mod common;
 use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Nerve, client, eventually};
+use common::{Nerve, client, encode, eventually};
 use nerve_proto::loki::{PushEntry, PushRequest, PushStream, encode_push_protobuf};
 use serde_json::{Value, json};
 
 fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64
-}
-
-fn encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// `query_range` over the last hour (plus a minute ahead), categorized labels.

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Nerve, client, eventually};
+use common::{Nerve, client, encode, eventually};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_otlp::{MetricExporter, Protocol, WithExportConfig as _};
@@ -52,18 +52,6 @@ fn record(provider: &SdkMeterProvider) {
 }
 
 /// Percent-encodes a PromQL expression for a query string.
-fn encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// The single value of an instant query, once it has exactly one series.
 fn value(n: &Nerve, q: &str) -> Option<f64> {
     let v = n.get_json(&format!("/api/v1/query?query={}", encode(q)));

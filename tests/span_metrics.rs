@@ -9,20 +9,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Nerve, client, eventually};
+use common::{Nerve, client, encode, eventually};
 use serde_json::{Value, json};
-
-fn encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
 
 /// A span in OTLP JSON.
 #[allow(clippy::too_many_arguments)]

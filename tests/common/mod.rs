@@ -205,6 +205,19 @@ pub fn client() -> reqwest::blocking::Client {
         .expect("client")
 }
 
+/// Percent-encodes a query parameter (everything but unreserved characters).
+pub fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

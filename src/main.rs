@@ -412,7 +412,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             return Err(e).with_context(|| format!("opening the span store in {}", traces_dir.display()));
         }
     };
-    traces_handle.set(traces.clone());
     let sampler_task = trace_sampler.map(|s| ingest::otlp_traces::run_sampler(s, traces.clone(), shutdown.clone()));
     let span_metrics_task = span_metrics.map(|g| spanmetrics::run(g, db.clone(), shutdown.clone()));
     if let Err(e) = scrape.apply(&cfg) {
@@ -427,6 +426,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         anyhow::bail!("loading rules: {e}");
     }
     listen_for_reload(scrape.clone(), rule_manager.clone(), shutdown.clone());
+    // The last store handle makes /-/ready answer 200: only now that scrape pools and rules
+    // run too, so a client that waited for ready sees the targets and rules it configured.
+    traces_handle.set(traces.clone());
     tracing::info!("ready");
     if args.demo {
         let shutdown = shutdown.clone();

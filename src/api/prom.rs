@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod params;
 pub mod query;
 pub mod rules;
+pub mod status;
 pub mod targets;
 pub mod timestamp;
 
@@ -37,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/label/{name}/values", get(label_values))
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .route("/api/v1/status/flags", any(flags))
+        .route("/api/v1/status/tsdb", get(status::tsdb_status))
         .route("/api/v1/{*rest}", any(unknown_endpoint))
 }
 

@@ -289,3 +289,41 @@ async fn auth_guards_reads_but_not_probes() {
     assert_eq!(get(&app, "/-/healthy").await.0, StatusCode::OK);
     assert_eq!(get(&app, "/-/ready").await.0, StatusCode::OK);
 }
+
+/// `/api/v1/status/tsdb` reports the fixture's head as Prometheus would: the three series,
+/// their label pairs, top lists by metric name, label name (values and value bytes) and pair.
+#[tokio::test]
+async fn tsdb_status() {
+    let f = fixture();
+    let (s, v) = get_json(&f.app, "/api/v1/status/tsdb").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let d = &v["data"];
+    assert_eq!(
+        d["headStats"],
+        json!({"numSeries": 3, "numLabelPairs": 5, "chunkCount": 3, "minTime": T0, "maxTime": T0 + 15_000})
+    );
+    assert_eq!(
+        d["seriesCountByMetricName"],
+        json!([{"name": "up", "value": 2}, {"name": "go_gc", "value": 1}])
+    );
+    assert_eq!(
+        d["labelValueCountByLabelName"],
+        json!([{"name": "__name__", "value": 2}, {"name": "job", "value": 2}, {"name": "instance", "value": 1}])
+    );
+    assert_eq!(
+        d["memoryInBytesByLabelName"],
+        json!([{"name": "__name__", "value": 7}, {"name": "job", "value": 2}, {"name": "instance", "value": 1}])
+    );
+    assert_eq!(
+        d["seriesCountByLabelValuePair"][0],
+        json!({"name": "__name__=up", "value": 2})
+    );
+    assert_eq!(d["seriesCountByLabelValuePair"].as_array().unwrap().len(), 5);
+    let (_, v) = get_json(&f.app, "/api/v1/status/tsdb?limit=1").await;
+    assert_eq!(
+        v["data"]["seriesCountByMetricName"],
+        json!([{"name": "up", "value": 2}])
+    );
+    let (s, v) = get_json(&f.app, "/api/v1/status/tsdb?limit=x").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+}

@@ -246,6 +246,11 @@ impl Tsdb {
         }
     }
 
+    /// The head's cardinality figures (`/api/v1/status/tsdb`), each top list cut to `limit`.
+    pub fn head_cardinality(&self, limit: usize) -> crate::metrics::head::HeadCardinality {
+        self.head.cardinality(limit)
+    }
+
     /// Applies committed samples (already in the WAL) to the head; returns the first refusal.
     pub(crate) fn apply_samples<'s>(&self, it: impl Iterator<Item = (&'s Arc<MemSeries>, Sample)>) -> Result<()> {
         let (window, range) = (self.head.opts.ooo_window, self.head.opts.chunk_range);

@@ -221,6 +221,9 @@ impl SeriesData {
     }
 }
 
+mod stats;
+pub use stats::{HeadCardinality, Stat};
+
 #[derive(Default)]
 struct MemPostings {
     map: HashMap<Arc<str>, HashMap<Arc<str>, RoaringBitmap>>,

@@ -23,6 +23,7 @@ use crate::labels::Labels;
 pub use crate::wal::SyncPolicy;
 pub use appender::Appender;
 pub use db::{Tsdb, TsdbOptions, TsdbStats};
+pub use head::{HeadCardinality, Stat as CardinalityStat};
 pub use querier::{Querier, Series, SeriesIter};
 
 /// One float sample: a millisecond timestamp and a value.

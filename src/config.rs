@@ -73,7 +73,7 @@ pub struct Config {
     /// Credentials in front of reads and writes.
     #[serde(default, deserialize_with = "null_default")]
     pub auth: AuthConfig,
-    /// Trace settings (OTLP ingest is a later issue).
+    /// Trace settings: tail sampling and span metrics.
     #[serde(default, deserialize_with = "null_default")]
     pub traces: TracesConfig,
     /// Forwarding to a distributed backend (a later issue).

@@ -10,6 +10,7 @@ mod config;
 mod db;
 mod demo;
 mod ingest;
+mod logging;
 mod rules;
 mod scrape;
 mod selfmetrics;
@@ -19,22 +20,22 @@ mod spanmetrics;
 mod state;
 mod tls;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use nerve_storage::logs::LogStore;
 use nerve_storage::metrics::Tsdb;
 use nerve_storage::traces::SpanStore;
-use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
 use crate::config::server::{DEFAULT_HTTP_LISTEN, DEFAULT_OTLP_GRPC_LISTEN, DEFAULT_OTLP_HTTP_LISTEN};
 use crate::db::Db;
+use crate::logging::{LogFormat, LogLevel};
 use crate::servers::auth::AccessPolicy;
 use crate::servers::http::Policies;
 use crate::shutdown::Shutdown;
@@ -120,18 +121,12 @@ struct ServeArgs {
     /// Also run the demo shop against this nerve (see `nerve demo`).
     #[arg(long)]
     demo: bool,
-    /// Log format on stderr. The level filter comes from RUST_LOG (default: info).
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    /// Log format on stderr: text, logfmt or json.
+    #[arg(long = "log.format", alias = "log-format", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
-}
-
-#[derive(Clone, Copy, Debug, Default, ValueEnum)]
-enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
+    /// Log level: debug, info, warn or error (RUST_LOG, when set, decides instead).
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
+    log_level: LogLevel,
 }
 
 fn main() -> ExitCode {
@@ -180,21 +175,9 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 /// `nerve demo`: the shop against a nerve elsewhere, until Ctrl-C or `--duration`.
 fn run_demo(args: DemoArgs) -> ExitCode {
-    init_logging(LogFormat::Text);
+    logging::init(LogFormat::Text, LogLevel::Info);
     if !(args.rate > 0.0 && args.rate <= 10_000.0) {
         tracing::error!(rate = args.rate, "--rate must be in (0, 10000]");
         return ExitCode::FAILURE;
@@ -228,7 +211,7 @@ fn run_demo(args: DemoArgs) -> ExitCode {
 }
 
 fn run(args: ServeArgs) -> ExitCode {
-    init_logging(args.log_format);
+    logging::init(args.log_format, args.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

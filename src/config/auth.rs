@@ -1,7 +1,7 @@
 //! nerve's `auth:` section: credentials required in front of reads and writes.
 //!
-//! `read` guards the query APIs and `/metrics`; `write` guards ingestion (remote write, and
-//! later Loki push and OTLP/HTTP). `/-/healthy` and `/-/ready` stay open for probes. A request
+//! `read` guards the query APIs and `/metrics`; `write` guards ingestion (remote write, Loki
+//! push, OTLP over HTTP and gRPC) and `/-/reload`. `/-/healthy` and `/-/ready` stay open for probes. A request
 //! passes when it carries any one of the configured credentials. Enforced by
 //! `servers::auth`.
 

@@ -30,7 +30,7 @@ pub struct GlobalConfig {
     /// How long a scrape may take by default (Prometheus default `10s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scrape_timeout: Option<PromDuration>,
-    /// How often to evaluate rules (Prometheus default `1m`; used once rules land).
+    /// How often to evaluate rule groups without their own `interval` (default `1m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluation_interval: Option<PromDuration>,
     /// Offset applied to rule evaluation timestamps.

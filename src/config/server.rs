@@ -19,10 +19,10 @@ pub struct ServerConfig {
     /// `host:port` of the HTTP server (default `0.0.0.0:9090`; `:9090` means all interfaces).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_listen: Option<String>,
-    /// `host:port` of the OTLP gRPC server (default `0.0.0.0:4317`; reserved, OTLP comes later).
+    /// `host:port` of the OTLP gRPC server (default `0.0.0.0:4317`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otlp_grpc_listen: Option<String>,
-    /// `host:port` of the OTLP/HTTP server (default `0.0.0.0:4318`; reserved, OTLP comes later).
+    /// `host:port` of the OTLP/HTTP server (default `0.0.0.0:4318`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otlp_http_listen: Option<String>,
     /// The URL users reach nerve at (Prometheus' `--web.external-url`): alerts'

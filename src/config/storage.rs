@@ -30,7 +30,7 @@ pub struct StorageConfig {
     /// The log store.
     #[serde(default)]
     pub logs: LogsStorageConfig,
-    /// The span store (used once trace ingestion lands).
+    /// The span store.
     #[serde(default)]
     pub traces: SignalRetention,
     /// Prometheus compatibility: `storage.tsdb.out_of_order_time_window`.

@@ -271,9 +271,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         DEFAULT_OTLP_HTTP_LISTEN,
     )?;
 
+    let read = Arc::new(AccessPolicy::from_rule(cfg.auth.read.as_ref()).map_err(anyhow::Error::msg)?);
+    let write = AccessPolicy::from_rule(cfg.auth.write.as_ref())
+        .map_err(anyhow::Error::msg)?
+        .with_other(read.clone());
     let policies = Policies {
-        read: Arc::new(AccessPolicy::from_rule(cfg.auth.read.as_ref()).map_err(anyhow::Error::msg)?),
-        write: Arc::new(AccessPolicy::from_rule(cfg.auth.write.as_ref()).map_err(anyhow::Error::msg)?),
+        read,
+        write: Arc::new(write),
     };
     let db = Arc::new(Db::new());
     let mut state = AppState::new(db.clone(), cfg.limits.clone());

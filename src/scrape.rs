@@ -206,10 +206,12 @@ fn effective_jobs(cfg: &Config, self_target: Option<&str>) -> Vec<ScrapeConfig> 
         }],
         ..Default::default()
     };
+    // (Users given only as bcrypt hashes cannot be sent: then the self-scrape gets 401.)
     if let Some(AccessRule {
         bearer_token,
         bearer_token_file,
         basic_auth,
+        ..
     }) = &cfg.auth.read
     {
         if basic_auth.is_some() {

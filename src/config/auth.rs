@@ -36,6 +36,10 @@ pub struct AccessRule {
     /// A user name and password (`Authorization: Basic ...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuth>,
+    /// Users and their bcrypt password hashes (`htpasswd -nbB`, `$2y$…`), as in Prometheus'
+    /// web config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth_users: Option<std::collections::BTreeMap<String, Secret>>,
 }
 
 impl AuthConfig {
@@ -60,9 +64,24 @@ impl AuthConfig {
                     ));
                 }
             }
-            if r.bearer_token.is_none() && r.bearer_token_file.is_none() && r.basic_auth.is_none() {
+            for (user, hash) in r.basic_auth_users.iter().flatten() {
+                let h = hash.expose();
+                if user.is_empty() || user.contains(':') {
+                    return Err(format!("{name}.basic_auth_users: invalid user name {user:?}"));
+                }
+                if !(h.len() == 60 && (h.starts_with("$2a$") || h.starts_with("$2b$") || h.starts_with("$2y$"))) {
+                    return Err(format!(
+                        "{name}.basic_auth_users.{user}: not a bcrypt hash (want $2y$… as htpasswd -nbB makes)"
+                    ));
+                }
+            }
+            if r.bearer_token.is_none()
+                && r.bearer_token_file.is_none()
+                && r.basic_auth.is_none()
+                && r.basic_auth_users.as_ref().is_none_or(|u| u.is_empty())
+            {
                 return Err(format!(
-                    "{name}: configure bearer_token, bearer_token_file or basic_auth (or remove the section)"
+                    "{name}: configure bearer_token, bearer_token_file, basic_auth or basic_auth_users (or remove the section)"
                 ));
             }
         }

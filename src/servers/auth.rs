@@ -1,6 +1,13 @@
 //! Enforces the `auth:` section: a middleware that lets a request through only when its
-//! `Authorization` header carries one of the configured credentials (bearer token or basic
-//! auth). Routes are grouped by the router into read and write classes; probes stay open.
+//! `Authorization` header carries one of the configured credentials (bearer token, basic
+//! auth, or a user of `basic_auth_users` whose password matches its bcrypt hash). Routes are
+//! grouped by the router into read and write classes; probes stay open. Missing or unknown
+//! credentials get 401 with `WWW-Authenticate`; credentials valid only for the other class
+//! (read credentials on a write path) get 403.
+//!
+//! bcrypt is slow on purpose (tens of ms per check), so a successfully checked basic
+//! credential is remembered (at most [`VERIFIED_CACHE`] of them, in memory only) and later
+//! requests with it skip the hash.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,12 +20,21 @@ use axum::response::{IntoResponse, Response};
 use crate::config::auth::AccessRule;
 use crate::servers::error::{ApiError, ErrorKind};
 
-/// The credentials accepted for one class of routes; empty = open. Thread-safe, immutable.
-#[derive(Clone, Debug, Default)]
+/// Most basic credentials remembered as checked against a bcrypt hash.
+const VERIFIED_CACHE: usize = 256;
+
+/// The credentials accepted for one class of routes; empty = open. Thread-safe.
+#[derive(Debug, Default)]
 pub struct AccessPolicy {
     bearer: Vec<String>,
     /// `base64(user:password)` as it appears after `Basic `.
     basic: Vec<String>,
+    /// User → bcrypt hash.
+    users: std::collections::BTreeMap<String, String>,
+    /// Basic credentials (as sent) that matched a user's hash.
+    verified: parking_lot::Mutex<std::collections::HashSet<String>>,
+    /// The other class's policy: credentials it accepts get 403 here instead of 401.
+    other: Option<Arc<AccessPolicy>>,
 }
 
 impl AccessPolicy {
@@ -41,12 +57,46 @@ impl AccessPolicy {
             };
             p.basic.push(base64(format!("{}:{password}", b.username).as_bytes()));
         }
+        for (user, hash) in rule.basic_auth_users.iter().flatten() {
+            p.users.insert(user.clone(), hash.expose().to_owned());
+        }
         Ok(p)
+    }
+
+    /// This policy, answering 403 to credentials that `other` (the other route class)
+    /// accepts.
+    pub fn with_other(mut self, other: Arc<AccessPolicy>) -> Self {
+        self.other = Some(other);
+        self
+    }
+
+    /// Whether a basic credential (base64 of `user:password`) matches a bcrypt user.
+    fn check_user(&self, cred: &str) -> bool {
+        if self.users.is_empty() {
+            return false;
+        }
+        if self.verified.lock().contains(cred) {
+            return true;
+        }
+        let Some(decoded) = unbase64(cred) else { return false };
+        let Some((user, password)) = decoded.split_once(':') else {
+            return false;
+        };
+        let Some(hash) = self.users.get(user) else { return false };
+        let ok = bcrypt::verify(password, hash).unwrap_or(false);
+        if ok {
+            let mut v = self.verified.lock();
+            if v.len() >= VERIFIED_CACHE {
+                v.clear();
+            }
+            v.insert(cred.to_owned());
+        }
+        ok
     }
 
     /// True when no credential is required.
     pub fn is_open(&self) -> bool {
-        self.bearer.is_empty() && self.basic.is_empty()
+        self.bearer.is_empty() && self.basic.is_empty() && self.users.is_empty()
     }
 
     /// Whether the request's `Authorization` header satisfies the policy.
@@ -69,9 +119,10 @@ impl AccessPolicy {
             return false;
         };
         // Check every candidate so timing does not reveal which one matched.
-        candidates
+        let listed = candidates
             .iter()
-            .fold(false, |ok, c| ok | constant_time_eq(c.as_bytes(), cred.as_bytes()))
+            .fold(false, |ok, c| ok | constant_time_eq(c.as_bytes(), cred.as_bytes()));
+        listed || (scheme.eq_ignore_ascii_case("basic") && self.check_user(cred))
     }
 }
 
@@ -79,6 +130,16 @@ impl AccessPolicy {
 pub async fn require(State(policy): State<Arc<AccessPolicy>>, req: Request, next: Next) -> Response {
     if policy.allows(req.headers()) {
         next.run(req).await
+    } else if policy
+        .other
+        .as_ref()
+        .is_some_and(|o| !o.is_open() && req.headers().contains_key(header::AUTHORIZATION) && o.allows(req.headers()))
+    {
+        ApiError::new(
+            ErrorKind::Forbidden,
+            "these credentials are not allowed here (read-only or write-only)",
+        )
+        .into_response()
     } else {
         ApiError::new(ErrorKind::Unauthorized, "missing or invalid credentials").into_response()
     }
@@ -92,6 +153,31 @@ fn read_secret(path: &Path) -> Result<String, String> {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Decodes standard base64 (padding optional) into UTF-8; `None` when it is not.
+fn unbase64(s: &str) -> Option<String> {
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    for c in s.bytes().filter(|&c| c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(v);
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Standard base64 with padding (RFC 4648), as HTTP basic auth uses.
@@ -125,6 +211,26 @@ mod tests {
     }
 
     #[test]
+    fn bcrypt_users_and_the_verified_cache() {
+        let hash = bcrypt::hash("open sesame", 4).unwrap();
+        let rule = AccessRule {
+            basic_auth_users: Some([("Aladdin".to_owned(), Secret(hash))].into()),
+            ..Default::default()
+        };
+        let p = AccessPolicy::from_rule(Some(&rule)).unwrap();
+        assert!(!p.is_open());
+        let good = "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==";
+        assert!(p.allows(&headers(good)));
+        assert_eq!(p.verified.lock().len(), 1, "remembered");
+        assert!(p.allows(&headers(good)));
+        assert!(!p.allows(&headers(&format!("Basic {}", base64(b"Aladdin:wrong")))));
+        assert!(!p.allows(&headers(&format!("Basic {}", base64(b"nobody:open sesame")))));
+        assert!(!p.allows(&headers("Basic !!!")));
+        assert!(!p.allows(&headers("Bearer open sesame")));
+        assert_eq!(unbase64(&base64(b"a:b:c")).as_deref(), Some("a:b:c"));
+    }
+
+    #[test]
     fn base64_matches_rfc4648() {
         assert_eq!(base64(b""), "");
         assert_eq!(base64(b"f"), "Zg==");
@@ -143,6 +249,7 @@ mod tests {
                 password: Some(Secret("open sesame".into())),
                 ..Default::default()
             }),
+            basic_auth_users: None,
         };
         let p = AccessPolicy::from_rule(Some(&rule)).unwrap();
         assert!(p.allows(&headers("Bearer s3cret")));

@@ -38,6 +38,8 @@ pub enum ErrorKind {
     UnsupportedMediaType,
     /// 401: credentials missing or wrong.
     Unauthorized,
+    /// 403: authenticated, but not for this route class.
+    Forbidden,
     /// 429 + `Retry-After`: a rate or count limit was hit; retry later.
     TooManyRequests,
 }
@@ -56,6 +58,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -71,6 +74,7 @@ impl ErrorKind {
             ErrorKind::NotFound => tonic::Code::NotFound,
             ErrorKind::PayloadTooLarge => tonic::Code::ResourceExhausted,
             ErrorKind::Unauthorized => tonic::Code::Unauthenticated,
+            ErrorKind::Forbidden => tonic::Code::PermissionDenied,
             ErrorKind::TooManyRequests => tonic::Code::ResourceExhausted,
         }
     }
@@ -86,6 +90,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
             ErrorKind::TooManyRequests => "too_many_requests",
         }
     }

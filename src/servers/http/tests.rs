@@ -290,6 +290,54 @@ async fn auth_guards_reads_but_not_probes() {
     assert_eq!(get(&app, "/-/ready").await.0, StatusCode::OK);
 }
 
+/// Separate read and write credentials: each class takes only its own; read credentials on
+/// an ingest path get 403, none or wrong ones 401; probes stay open.
+#[tokio::test]
+async fn read_credentials_are_forbidden_on_write_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _tsdb) = AppState::for_tests(dir.path(), LimitsConfig::default());
+    let rule = |t: &str| AccessRule {
+        bearer_token: Some(Secret(t.into())),
+        ..Default::default()
+    };
+    let read = Arc::new(AccessPolicy::from_rule(Some(&rule("reader"))).unwrap());
+    let write = AccessPolicy::from_rule(Some(&rule("writer")))
+        .unwrap()
+        .with_other(read.clone());
+    let app = router(
+        state,
+        &Policies {
+            read,
+            write: Arc::new(write),
+        },
+    );
+    let push = |token: Option<&str>| {
+        let mut r = Request::post("/loki/api/v1/push").header(header::CONTENT_TYPE, "application/json");
+        if let Some(t) = token {
+            r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let now = nerve_storage::logs::now_ns();
+        r.body(Body::from(format!(
+            r#"{{"streams":[{{"stream":{{"a":"b"}},"values":[["{now}","x"]]}}]}}"#
+        )))
+        .unwrap()
+    };
+    assert_eq!(send(&app, push(None)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&app, push(Some("wrong"))).await.0, StatusCode::UNAUTHORIZED);
+    let (s, _, body) = send(&app, push(Some("reader"))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(send(&app, push(Some("writer"))).await.0, StatusCode::NO_CONTENT);
+    let q = |t: &str| {
+        Request::get("/api/v1/labels")
+            .header(header::AUTHORIZATION, format!("Bearer {t}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(send(&app, q("reader")).await.0, StatusCode::OK);
+    assert_eq!(send(&app, q("writer")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(&app, "/-/healthy").await.0, StatusCode::OK);
+}
+
 /// `/api/v1/status/tsdb` reports the fixture's head as Prometheus would: the three series,
 /// their label pairs, top lists by metric name, label name (values and value bytes) and pair.
 #[tokio::test]

@@ -126,22 +126,43 @@ impl AccessPolicy {
     }
 }
 
-/// Middleware: 401 unless the policy allows the request.
-pub async fn require(State(policy): State<Arc<AccessPolicy>>, req: Request, next: Next) -> Response {
-    if policy.allows(req.headers()) {
-        next.run(req).await
-    } else if policy
+/// Why a request is refused, if it is.
+fn refusal(policy: &AccessPolicy, headers: &HeaderMap) -> Option<ErrorKind> {
+    if policy.allows(headers) {
+        return None;
+    }
+    let other_accepts = policy
         .other
         .as_ref()
-        .is_some_and(|o| !o.is_open() && req.headers().contains_key(header::AUTHORIZATION) && o.allows(req.headers()))
-    {
-        ApiError::new(
-            ErrorKind::Forbidden,
-            "these credentials are not allowed here (read-only or write-only)",
-        )
-        .into_response()
+        .is_some_and(|o| !o.is_open() && headers.contains_key(header::AUTHORIZATION) && o.allows(headers));
+    Some(if other_accepts {
+        ErrorKind::Forbidden
     } else {
-        ApiError::new(ErrorKind::Unauthorized, "missing or invalid credentials").into_response()
+        ErrorKind::Unauthorized
+    })
+}
+
+fn message(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Forbidden => "these credentials are not allowed here (read-only or write-only)",
+        _ => "missing or invalid credentials",
+    }
+}
+
+/// HTTP middleware: 401 (with `WWW-Authenticate`) or 403 unless the policy allows the request.
+pub async fn require(State(policy): State<Arc<AccessPolicy>>, req: Request, next: Next) -> Response {
+    match refusal(&policy, req.headers()) {
+        None => next.run(req).await,
+        Some(kind) => ApiError::new(kind, message(kind)).into_response(),
+    }
+}
+
+/// gRPC middleware: the same decision, answered as a gRPC status (UNAUTHENTICATED or
+/// PERMISSION_DENIED) that gRPC clients can read.
+pub async fn require_grpc(State(policy): State<Arc<AccessPolicy>>, req: Request, next: Next) -> Response {
+    match refusal(&policy, req.headers()) {
+        None => next.run(req).await,
+        Some(kind) => tonic::Status::new(kind.grpc_code(), message(kind)).into_http::<axum::body::Body>(),
     }
 }
 

@@ -111,7 +111,7 @@ pub fn router(state: AppState, write: &Arc<AccessPolicy>) -> Router {
     let routes = if write.is_open() {
         routes
     } else {
-        routes.route_layer(middleware::from_fn_with_state(write.clone(), auth::require))
+        routes.route_layer(middleware::from_fn_with_state(write.clone(), auth::require_grpc))
     };
     routes
         .layer(middleware::map_response(decode_errors_are_invalid_argument))
@@ -201,6 +201,47 @@ mod tests {
                 ..Default::default()
             }],
         }
+    }
+
+    /// With write credentials configured, OTLP gRPC exports need them in the `authorization`
+    /// metadata: none or wrong ones are UNAUTHENTICATED, read credentials PERMISSION_DENIED.
+    #[tokio::test]
+    async fn grpc_exports_need_write_credentials() {
+        use crate::config::auth::AccessRule;
+        use crate::config::http_client::Secret;
+        let dir = tempfile::tempdir().unwrap();
+        let shutdown = Shutdown::new();
+        let (state, _tsdb) = AppState::for_tests(dir.path(), LimitsConfig::default());
+        let rule = |t: &str| AccessRule {
+            bearer_token: Some(Secret(t.into())),
+            ..Default::default()
+        };
+        let read = Arc::new(AccessPolicy::from_rule(Some(&rule("reader"))).unwrap());
+        let write = Arc::new(AccessPolicy::from_rule(Some(&rule("writer"))).unwrap().with_other(read));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, router(state, &write), shutdown.clone()));
+        let mut client = MetricsServiceClient::connect(format!("http://{addr}")).await.unwrap();
+        let req = |token: Option<&str>| {
+            let mut r = tonic::Request::new(sum_request(AggregationTemporality::Cumulative));
+            if let Some(t) = token {
+                r.metadata_mut()
+                    .insert("authorization", format!("Bearer {t}").parse().unwrap());
+            }
+            r
+        };
+        let code = |r: Result<_, tonic::Status>| r.err().map(|s| s.code());
+        assert_eq!(code(client.export(req(None)).await), Some(tonic::Code::Unauthenticated));
+        assert_eq!(
+            code(client.export(req(Some("nope"))).await),
+            Some(tonic::Code::Unauthenticated)
+        );
+        assert_eq!(
+            code(client.export(req(Some("reader"))).await),
+            Some(tonic::Code::PermissionDenied)
+        );
+        assert!(client.export(req(Some("writer"))).await.is_ok());
+        shutdown.trigger();
     }
 
     /// A gRPC request whose body is not the service's message gets INVALID_ARGUMENT (for

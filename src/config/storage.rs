@@ -250,6 +250,9 @@ impl StorageConfig {
         if let Some(r) = self.traces.retention {
             o.retention = r.get();
         }
+        if let Some(b) = self.traces.retention_size {
+            o.retention_bytes = Some(b.bytes());
+        }
         if let Some(s) = self.wal.segment_size {
             o.wal_segment_size = s.bytes();
         }

@@ -91,19 +91,37 @@ impl SpanStore {
         Ok(out)
     }
 
-    /// Deletes partitions that ended before the retention limit.
+    /// Deletes partitions that ended before the retention limit, then, with
+    /// `retention_bytes`, the oldest ones while the segments take more than that (never the
+    /// newest partition).
     fn retain(&self, now_ns: i64) -> Result<()> {
         let width = self.opts.partition.as_nanos() as u64;
         let limit = (now_ns.max(0) as u64).saturating_sub(self.opts.retention.as_nanos() as u64);
         let expired: Vec<u64> = {
             let mut st = self.state.write();
-            let keys: Vec<u64> = st
+            let mut keys: Vec<u64> = st
                 .partitions
                 .range(..limit.saturating_sub(width))
                 .map(|(k, _)| *k)
                 .collect();
             for k in &keys {
                 st.partitions.remove(k);
+            }
+            if let Some(max) = self.opts.retention_bytes {
+                let size = |p: &super::store::Partition| p.segments.iter().map(|s| s.size_bytes()).sum::<u64>();
+                let mut total: u64 = st.partitions.values().map(size).sum();
+                while total > max && st.partitions.len() > 1 {
+                    let Some((&k, p)) = st.partitions.iter().next() else {
+                        break;
+                    };
+                    total -= size(p);
+                    tracing::info!(
+                        partition = k,
+                        "deleting span partition past storage.traces.retention_size"
+                    );
+                    st.partitions.remove(&k);
+                    keys.push(k);
+                }
             }
             keys
         };

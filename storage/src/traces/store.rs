@@ -23,6 +23,9 @@ pub struct SpanStoreOptions {
     /// Spans starting before now minus this are refused; partitions ending before it are
     /// deleted (7 d).
     pub retention: Duration,
+    /// Most bytes of segment files kept: past it the oldest partitions are deleted, the
+    /// newest one never (`None`: no size limit).
+    pub retention_bytes: Option<u64>,
     /// Time span of one partition (1 d).
     pub partition: Duration,
     /// Spans starting further than this in the future are refused (1 d).
@@ -51,6 +54,7 @@ impl Default for SpanStoreOptions {
     fn default() -> Self {
         SpanStoreOptions {
             retention: Duration::from_secs(7 * 86_400),
+            retention_bytes: None,
             partition: Duration::from_secs(86_400),
             future_grace: Duration::from_secs(86_400),
             head_max_bytes: 64 << 20,

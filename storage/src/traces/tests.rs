@@ -272,6 +272,61 @@ fn retention_refuses_old_spans_and_drops_old_partitions() {
 }
 
 #[test]
+fn size_retention_drops_the_oldest_partitions_but_never_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = resource("api");
+    let day = 86_400_000_000_000u64;
+    let base = now() as u64 - 3 * day;
+    {
+        let store = SpanStore::open(dir.path(), opts()).unwrap();
+        for d in 0..3u64 {
+            let mut s = span(d as u8 + 1, 1, 0, 0, 1, &api);
+            s.start_ns = base + d * day;
+            s.end_ns = s.start_ns + 1_000;
+            store.append(vec![s], now()).unwrap();
+            store.flush().unwrap();
+        }
+        assert_eq!(store.stats().segments, 3);
+    }
+    let one_segment = {
+        let store = SpanStore::open(dir.path(), opts()).unwrap();
+        store.stats().segment_bytes / 3
+    };
+    let store = SpanStore::open(
+        dir.path(),
+        SpanStoreOptions {
+            retention_bytes: Some(one_segment * 2),
+            ..opts()
+        },
+    )
+    .unwrap();
+    store.maintain(now()).unwrap();
+    assert!(
+        store.trace(&tid(1), 0, u64::MAX).unwrap().is_empty(),
+        "oldest day deleted"
+    );
+    assert_eq!(store.trace(&tid(3), 0, u64::MAX).unwrap().len(), 1, "newest kept");
+    assert!(store.stats().segment_bytes <= one_segment * 2 + 64);
+    let store = {
+        drop(store);
+        SpanStore::open(
+            dir.path(),
+            SpanStoreOptions {
+                retention_bytes: Some(1),
+                ..opts()
+            },
+        )
+        .unwrap()
+    };
+    store.maintain(now()).unwrap();
+    assert_eq!(
+        store.stats().segments,
+        1,
+        "the newest partition stays whatever the limit"
+    );
+}
+
+#[test]
 fn scan_prunes_by_hint_but_visits_every_match() {
     let dir = tempfile::tempdir().unwrap();
     let store = SpanStore::open(dir.path(), opts()).unwrap();

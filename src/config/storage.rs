@@ -84,6 +84,10 @@ pub struct LogsStorageConfig {
     /// How long log lines are kept (default `7d`); whole partitions are deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<PromDuration>,
+    /// Most bytes of log partitions on disk (default: no limit); the oldest go first, the
+    /// newest never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_size: Option<ByteSize>,
     /// Time span of one index partition (default `1d`): the retention granularity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<PromDuration>,
@@ -222,6 +226,9 @@ impl StorageConfig {
         let l = &self.logs;
         if let Some(r) = l.retention {
             o.retention = r.get();
+        }
+        if let Some(b) = l.retention_size {
+            o.retention_bytes = Some(b.bytes());
         }
         if let Some(p) = l.partition {
             o.partition = p.get();

@@ -25,6 +25,9 @@ use tantivy::schema::Value;
 pub struct LogStoreOptions {
     /// Entries older than this are refused and partitions ending before it are deleted (7 d).
     pub retention: Duration,
+    /// Most bytes of partition directories kept: past it the oldest partitions are deleted,
+    /// the newest one never (`None`: no size limit; the WAL is not counted).
+    pub retention_bytes: Option<u64>,
     /// Time span of one partition (1 d).
     pub partition: Duration,
     /// How often heads are committed to the index (1 s).
@@ -48,6 +51,7 @@ impl Default for LogStoreOptions {
     fn default() -> Self {
         LogStoreOptions {
             retention: Duration::from_secs(7 * 86_400),
+            retention_bytes: None,
             partition: Duration::from_secs(86_400),
             commit_interval: Duration::from_secs(1),
             out_of_order_window: Duration::from_secs(3600),
@@ -571,7 +575,21 @@ impl LogStore {
                 .filter(|p| p.end_ns <= cutoff)
                 .map(|p| p.start_ns)
                 .collect();
-            keys.iter().filter_map(|k| parts.remove(k)).collect()
+            let mut out: Vec<Arc<Partition>> = keys.iter().filter_map(|k| parts.remove(k)).collect();
+            if let Some(max) = self.opts.retention_bytes {
+                let mut sizes: Vec<(i64, u64)> = parts.iter().map(|(k, p)| (*k, dir_size(p.dir()))).collect();
+                let mut total: u64 = sizes.iter().map(|(_, b)| b).sum();
+                sizes.reverse();
+                while total > max && parts.len() > 1 {
+                    let Some((k, b)) = sizes.pop() else { break };
+                    total = total.saturating_sub(b);
+                    if let Some(p) = parts.remove(&k) {
+                        tracing::info!(dir = %p.dir().display(), "log partition past storage.logs.retention_size");
+                        out.push(p);
+                    }
+                }
+            }
+            out
         };
         for p in expired {
             p.close();

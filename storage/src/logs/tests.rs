@@ -202,6 +202,54 @@ fn retention_drops_whole_partitions() {
 }
 
 #[test]
+fn size_retention_drops_the_oldest_partitions_but_never_the_newest() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let s = open(tmp.path());
+        for d in 0..3 {
+            s.push(
+                vec![LogStream {
+                    labels: labels("a"),
+                    entries: vec![entry(t0() + d * DAY, &format!("day {d}"))],
+                }],
+                t0() + d * DAY,
+            )
+            .unwrap();
+            s.maintain(t0() + d * DAY).unwrap();
+        }
+        assert_eq!(s.stats().partitions, 3);
+        s.close().unwrap();
+    }
+    let one = super::recovery::dir_size(&tmp.path().join("partitions")) / 3;
+    let s = LogStore::open(
+        tmp.path(),
+        LogStoreOptions {
+            retention_bytes: Some(one * 2 + one / 2),
+            ..opts()
+        },
+    )
+    .unwrap();
+    s.maintain(t0() + 2 * DAY).unwrap();
+    let got: Vec<String> = select_all(&s, "a", &[], Direction::Forward)
+        .into_iter()
+        .map(|x| x.2)
+        .collect();
+    assert_eq!(got, ["day 1", "day 2"], "the oldest day went first");
+    s.close().unwrap();
+    drop(s);
+    let s = LogStore::open(
+        tmp.path(),
+        LogStoreOptions {
+            retention_bytes: Some(1),
+            ..opts()
+        },
+    )
+    .unwrap();
+    s.maintain(t0() + 2 * DAY).unwrap();
+    assert_eq!(s.stats().partitions, 1, "the newest partition stays whatever the limit");
+}
+
+#[test]
 fn labels_series_stats_and_trace_lookup() {
     let tmp = tempfile::tempdir().unwrap();
     let s = open(tmp.path());

@@ -297,6 +297,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
+    if cfg.server.enable_quit {
+        state.quit = Some(shutdown.clone());
+    }
 
     let listener = servers::http::bind(&http_listen)
         .await

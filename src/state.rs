@@ -37,6 +37,8 @@ pub struct AppState {
     pub trace_sampler: Option<Arc<TailSampler>>,
     /// The span-metrics generator, unless `traces.span_metrics.enabled: false`.
     pub span_metrics: Option<Arc<crate::spanmetrics::Generator>>,
+    /// What `/-/quit` triggers, when `server.enable_quit`.
+    pub quit: Option<crate::shutdown::Shutdown>,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             remote_write_gate,
             trace_sampler: None,
             span_metrics: None,
+            quit: None,
         }
     }
 }

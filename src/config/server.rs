@@ -33,6 +33,10 @@ pub struct ServerConfig {
     /// config; see [`crate::tls::server`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_server_config: Option<TlsServerConfig>,
+    /// Serve `POST|PUT /-/quit` (behind `auth.write`), which shuts nerve down cleanly, like
+    /// Prometheus' `--web.enable-lifecycle` (default false: 403).
+    #[serde(default)]
+    pub enable_quit: bool,
 }
 
 /// `server.tls_server_config`.

@@ -65,7 +65,8 @@ pub fn router(state: AppState, policies: &Policies) -> Router {
             .route(
                 "/-/reload",
                 post(crate::scrape::reload_handler).put(crate::scrape::reload_handler),
-            ),
+            )
+            .route("/-/quit", post(quit).put(quit)),
         &policies.write,
     );
     Router::new()
@@ -133,6 +134,23 @@ where
         .await?;
     tracing::info!("http server stopped");
     Ok(())
+}
+
+/// `POST|PUT /-/quit`: a clean shutdown when `server.enable_quit`, else 403 (as Prometheus
+/// answers without `--web.enable-lifecycle`).
+async fn quit(State(state): State<AppState>) -> Response {
+    match &state.quit {
+        Some(s) => {
+            tracing::info!("shutdown requested through /-/quit");
+            s.trigger();
+            (StatusCode::OK, "Requesting termination... Goodbye!\n").into_response()
+        }
+        None => (
+            StatusCode::FORBIDDEN,
+            "Lifecycle API is not enabled (server.enable_quit).\n",
+        )
+            .into_response(),
+    }
 }
 
 /// `/-/healthy`: the process is up.

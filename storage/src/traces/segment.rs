@@ -72,22 +72,46 @@ pub const MAX_ATTRIBUTE_KEYS: usize = 10_000;
 impl Catalog {
     /// Records the names of `span`.
     pub fn add(&mut self, span: &Span) {
-        let service = span.service_name();
-        if !self.services.contains(service) {
-            self.services.insert(service.to_owned());
-        }
-        let ops = self.operations.entry(service.to_owned()).or_default();
-        if ops.len() < MAX_OPERATIONS_PER_SERVICE && !ops.contains(&(span.name.clone(), span.kind)) {
-            ops.insert((span.name.clone(), span.kind));
-        }
-        for kv in &span.resource.attributes {
-            if self.resource_keys.len() < MAX_ATTRIBUTE_KEYS && !self.resource_keys.contains(&kv.key) {
-                self.resource_keys.insert(kv.key.clone());
+        self.add_all(std::iter::once(span));
+    }
+
+    /// [`Catalog::add`] for many spans: a run of spans with the same service, name and kind,
+    /// or the same resource, is looked at once (spans of one export share both).
+    pub fn add_all<'a>(&mut self, spans: impl IntoIterator<Item = &'a Span>) {
+        let mut last_op: Option<(&str, &str, SpanKind)> = None;
+        let mut last_resource: *const super::model::Resource = std::ptr::null();
+        for span in spans {
+            let service = span.service_name();
+            let op = (service, span.name.as_str(), span.kind);
+            if last_op != Some(op) {
+                last_op = Some(op);
+                let ops = match self.operations.get_mut(service) {
+                    Some(ops) => ops,
+                    None => {
+                        self.services.insert(service.to_owned());
+                        self.operations.entry(service.to_owned()).or_default()
+                    }
+                };
+                if ops.len() < MAX_OPERATIONS_PER_SERVICE {
+                    let key = (span.name.clone(), span.kind);
+                    if !ops.contains(&key) {
+                        ops.insert(key);
+                    }
+                }
             }
-        }
-        for kv in &span.attributes {
-            if self.span_keys.len() < MAX_ATTRIBUTE_KEYS && !self.span_keys.contains(&kv.key) {
-                self.span_keys.insert(kv.key.clone());
+            let resource = std::sync::Arc::as_ptr(&span.resource);
+            if resource != last_resource {
+                last_resource = resource;
+                for kv in &span.resource.attributes {
+                    if self.resource_keys.len() < MAX_ATTRIBUTE_KEYS && !self.resource_keys.contains(&kv.key) {
+                        self.resource_keys.insert(kv.key.clone());
+                    }
+                }
+            }
+            for kv in &span.attributes {
+                if self.span_keys.len() < MAX_ATTRIBUTE_KEYS && !self.span_keys.contains(&kv.key) {
+                    self.span_keys.insert(kv.key.clone());
+                }
             }
         }
     }
@@ -153,6 +177,7 @@ impl SegmentWriter {
         }
         let block_no =
             u32::try_from(self.blocks.len()).map_err(|_| Error::InvalidInput("segment has too many blocks".into()))?;
+        self.catalog.add_all(spans);
         let raw = codec::encode(spans);
         let packed = zstd::bulk::compress(&raw, self.level).map_err(|e| Error::io(&self.tmp, e))?;
         self.out.write_all(&packed).map_err(|e| Error::io(&self.tmp, e))?;
@@ -171,9 +196,11 @@ impl SegmentWriter {
             meta.max_duration = meta.max_duration.max(s.duration_ns());
             let svc = s.service_name();
             let next = self.service_ids.len() as u32;
-            let id = *self.service_ids.entry(svc.to_owned()).or_insert(next);
+            let id = match self.service_ids.get(svc) {
+                Some(id) => *id,
+                None => *self.service_ids.entry(svc.to_owned()).or_insert(next),
+            };
             services.insert(id);
-            self.catalog.add(s);
             if self
                 .index
                 .last()

@@ -301,11 +301,7 @@ impl SpanStore {
             record[..8].copy_from_slice(&next.to_le_bytes());
             self.wal.log(&[&record])?;
             *seq = next;
-            let mut cat = self.catalog.write();
-            for s in &keep {
-                cat.add(s);
-            }
-            drop(cat);
+            self.catalog.write().add_all(&keep);
             self.state.write().head.add(keep, next);
         }
         self.accepted.fetch_add(out.accepted as u64, Ordering::Relaxed);

@@ -144,6 +144,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// Loads what startup and scrape pools would load from other files (server and client TLS
+/// settings, auth credential files), so `check config` reports their errors too.
+fn startup_files(cfg: &Config) -> Result<(), String> {
+    if let Some(t) = &cfg.server.tls_server_config {
+        tls::server::server_config(t, &[b"h2"])?;
+    }
+    AccessPolicy::from_rule(cfg.auth.read.as_ref())?;
+    AccessPolicy::from_rule(cfg.auth.write.as_ref())?;
+    for sc in &cfg.scrape_configs {
+        if let Some(t) = &sc.tls_config {
+            tls::client_config(Some(t), true).map_err(|e| format!("scrape job {:?}: {e}", sc.job_name))?;
+        }
+    }
+    for (i, am) in cfg.alerting.alertmanagers.iter().enumerate() {
+        if let Some(t) = &am.tls_config {
+            tls::client_config(Some(t), true).map_err(|e| format!("alerting.alertmanagers[{i}]: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// `nerve check config FILE`.
 fn check_config(file: &std::path::Path) -> ExitCode {
     match Config::load(file) {
@@ -151,6 +172,11 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             let mut err = std::io::stderr().lock();
             for section in cfg.unimplemented_sections() {
                 let _ = writeln!(err, "  WARNING: {section} is accepted but not implemented yet");
+            }
+            // What startup loads from other files: TLS certificates, credential files.
+            if let Err(e) = startup_files(&cfg) {
+                let _ = writeln!(err, "FAILED: {e}");
+                return ExitCode::FAILURE;
             }
             // Like promtool, the rule files the config names are checked too.
             let files = match rules::expand_rule_files(&cfg.rule_files, file.parent()) {

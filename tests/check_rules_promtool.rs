@@ -310,6 +310,39 @@ fn check_config_checks_the_rule_files_it_names() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("field 'expr' must be set in rule"));
 }
 
+/// `check config` also loads what startup loads from other files: a missing server
+/// certificate, an unreadable credential file or a bad scrape `tls_config` fail the check.
+#[test]
+fn check_config_loads_tls_and_credential_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |yaml: &str| {
+        std::fs::write(dir.path().join("nerve.yml"), yaml).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_nerve"))
+            .args(["check", "config"])
+            .arg(dir.path().join("nerve.yml"))
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) =
+        check("server:\n  tls_server_config: {cert_file: /nonexistent/c.pem, key_file: /nonexistent/k.pem}\n");
+    assert!(
+        !ok && err.contains("unable to read cert_file /nonexistent/c.pem"),
+        "{err}"
+    );
+    let (ok, err) = check("auth:\n  write:\n    bearer_token_file: /nonexistent/token\n");
+    assert!(!ok && err.contains("/nonexistent/token"), "{err}");
+    let (ok, err) = check(
+        "scrape_configs:\n  - job_name: j\n    scheme: https\n    tls_config: {min_version: TLS14}\n    static_configs: [{targets: ['a:1']}]\n",
+    );
+    assert!(
+        !ok && err.contains("scrape job \"j\"") && err.contains("unknown TLS version: TLS14"),
+        "{err}"
+    );
+    let (ok, err) = check("scrape_configs:\n  - job_name: j\n    static_configs: [{targets: ['a:1']}]\n");
+    assert!(ok, "{err}");
+}
+
 /// Template snippets (annotation values) from ordinary to malformed; promtool decides which
 /// parse, and nerve must agree on each.
 const TEMPLATES: &[&str] = &[

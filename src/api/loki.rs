@@ -8,6 +8,7 @@ pub mod params;
 pub mod query;
 pub mod source;
 pub mod tail;
+pub mod trace_logs;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/loki/api/v1/query", get(query::instant).post(query::instant))
+        .route("/nerve/api/v1/traces/{trace_id}/logs", get(trace_logs::trace_logs))
         .route("/loki/api/v1/query_range", get(query::range).post(query::range))
         .route("/loki/api/v1/labels", get(labels).post(labels))
         .route("/loki/api/v1/label", get(labels))

@@ -375,3 +375,55 @@ async fn tsdb_status() {
     let (s, v) = get_json(&f.app, "/api/v1/status/tsdb?limit=x").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 }
+
+/// `/nerve/api/v1/traces/{id}/logs`: the lines of one trace across streams, whether the id
+/// came as structured metadata or inside a JSON line, and nothing of other traces.
+#[tokio::test]
+async fn logs_of_a_trace() {
+    let f = fixture_with_logs().await;
+    let id = "0af7651916cd43dd8448eb211c80319c";
+    let (s, v) = get_json(&f.app, &format!("/nerve/api/v1/traces/{id}/logs")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["traceId"], id);
+    let mut lines: Vec<String> = v["data"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_str().unwrap().to_owned())
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "checkout done",
+            format!("{{\"trace_id\":\"{id}\",\"msg\":\"charged\"}}").as_str()
+        ]
+    );
+    let first = &v["data"]["lines"].as_array().unwrap()[0];
+    assert!(first["labels"]["app"].is_string(), "{first}");
+    let (_, v) = get_json(&f.app, &format!("/nerve/api/v1/traces/{id}/logs?limit=1")).await;
+    assert_eq!(v["data"]["lines"].as_array().unwrap().len(), 1);
+    let (s, _) = get_json(&f.app, "/nerve/api/v1/traces/not-hex/logs").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+/// The fixture plus three pushed log lines in two streams: one with the trace id as
+/// structured metadata, one with it in the JSON line, one of another trace.
+async fn fixture_with_logs() -> Fixture {
+    let f = fixture();
+    let now = nerve_storage::logs::now_ns();
+    let id = "0af7651916cd43dd8448eb211c80319c";
+    let body = json!({"streams": [
+        {"stream": {"app": "shop"}, "values": [
+            [(now - 2_000).to_string(), "checkout done", {"trace_id": id}],
+            [(now - 1_000).to_string(), "other", {"trace_id": "11111111111111111111111111111111"}]]},
+        {"stream": {"app": "pay"}, "values": [
+            [now.to_string(), format!("{{\"trace_id\":\"{id}\",\"msg\":\"charged\"}}")]]}]});
+    let req = Request::post("/loki/api/v1/push")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let (s, _, b) = send(&f.app, req).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    f
+}

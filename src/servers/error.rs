@@ -244,10 +244,17 @@ impl IntoResponse for ApiError {
 }
 
 impl From<nerve_storage::Error> for ApiError {
-    /// The single storage → HTTP mapping: the caller's data is 400, overload and shutdown are
-    /// 503 + Retry-After, everything else (I/O, corruption) is 500.
+    /// The single storage → HTTP mapping: the caller's data is 400; overload, shutdown and a
+    /// full disk are 503 + Retry-After (every remote-write, Loki and OTLP client retries those);
+    /// everything else (I/O, corruption) is 500.
     fn from(e: nerve_storage::Error) -> Self {
         use nerve_storage::Error as E;
+        if e.is_disk_full() {
+            return ApiError::new(
+                ErrorKind::Unavailable,
+                format!("disk full, nerve refuses writes until space is freed: {e}"),
+            );
+        }
         let kind = match &e {
             _ if e.is_bad_data() => ErrorKind::BadData,
             E::Overloaded(_) | E::Closed => ErrorKind::Unavailable,

@@ -95,4 +95,32 @@ impl Error {
             Error::InvalidInput(_) | Error::OutOfOrder { .. } | Error::Duplicate { .. } | Error::TooOld { .. }
         )
     }
+
+    /// Whether this is the filesystem being full (`ENOSPC`) or a disk quota being exceeded
+    /// (`EDQUOT`): a condition that goes away when space is freed, so writers should refuse
+    /// with "retry later" rather than report an internal fault.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => io_is_disk_full(source),
+            _ => false,
+        }
+    }
+}
+
+/// Whether `e` (or an I/O error it wraps, as tantivy does) says the disk or quota is full.
+pub fn io_is_disk_full(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    if matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded) {
+        return true;
+    }
+    let mut inner: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|r| r as _);
+    while let Some(err) = inner {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(io.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+        {
+            return true;
+        }
+        inner = err.source();
+    }
+    false
 }

@@ -118,6 +118,22 @@ pub struct BlockWriter {
     series: Vec<(Labels, Vec<ChunkMeta>)>,
     meta: BlockMeta,
     buf: Vec<u8>,
+    /// Set once the block was renamed into place (or deliberately removed).
+    done: bool,
+}
+
+impl Drop for BlockWriter {
+    /// A writer dropped before [`finish`](Self::finish) succeeded (an I/O error such as a full
+    /// disk, or an abandoned compaction) removes its `.tmp` directory, so failed attempts do not
+    /// pile up and keep the disk full.
+    fn drop(&mut self) {
+        if !self.done
+            && let Err(e) = std::fs::remove_dir_all(&self.tmp)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %self.tmp.display(), error = %e, "could not remove unfinished block");
+        }
+    }
 }
 
 impl BlockWriter {
@@ -148,6 +164,7 @@ impl BlockWriter {
                 version: 1,
             },
             buf: Vec::new(),
+            done: false,
         })
     }
 
@@ -191,7 +208,7 @@ impl BlockWriter {
     /// leaves nothing behind) when no series was added.
     pub fn finish(mut self) -> Result<Option<BlockMeta>> {
         if self.series.is_empty() {
-            drop(self.chunks);
+            self.done = true;
             std::fs::remove_dir_all(&self.tmp).map_err(|e| Error::io(&self.tmp, e))?;
             return Ok(None);
         }
@@ -207,8 +224,9 @@ impl BlockWriter {
         sync_dir(&self.tmp)?;
         let dst = self.parent.join(&self.meta.ulid);
         std::fs::rename(&self.tmp, &dst).map_err(|e| Error::io(&dst, e))?;
+        self.done = true;
         sync_dir(&self.parent)?;
-        Ok(Some(self.meta))
+        Ok(Some(self.meta.clone()))
     }
 }
 
@@ -348,5 +366,27 @@ mod tests {
         );
         delete_block_dir(&blk.dir).unwrap();
         assert!(!blk.dir.exists());
+    }
+
+    #[test]
+    fn unfinished_writer_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let compaction = || BlockCompaction {
+            level: 1,
+            sources: vec![],
+        };
+        let mut w = BlockWriter::new(dir.path(), 0, 1000, compaction()).unwrap();
+        let a = Labels::from_pairs([("__name__", "a")]).unwrap();
+        w.add_series(a, &[Sample { t: 1, v: 1.0 }]).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the .tmp dir exists");
+        drop(w);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "dropped writer cleaned up"
+        );
+        let w = BlockWriter::new(dir.path(), 0, 1000, compaction()).unwrap();
+        assert_eq!(w.finish().unwrap(), None);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "empty block removed");
     }
 }

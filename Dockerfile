@@ -5,6 +5,10 @@
 # Configuration: mount a file and add `--config /etc/nerve/nerve.yml` to the command.
 
 FROM rust:1-bookworm AS build
+# build.rs bundles the web UI with npm (esbuild).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nodejs npm \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --profile dist --locked --bin nerve \

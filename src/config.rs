@@ -148,11 +148,11 @@ impl Config {
     /// Sections that parse but whose feature is not implemented yet, for a startup warning.
     pub fn unimplemented_sections(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
-        if !self.remote_write.is_empty() {
-            v.push("remote_write (sending)");
+        if self.remote_write.iter().any(|r| !r.write_relabel_configs.is_empty()) {
+            v.push("remote_write[].write_relabel_configs (sent without relabeling)");
         }
-        if !self.forward.is_empty() {
-            v.push("forward (forwarding)");
+        if !self.forward.loki.is_empty() {
+            v.push("forward.loki (Loki push forwarding)");
         }
         v
     }

@@ -4,6 +4,7 @@
 pub mod backpressure;
 pub mod body;
 pub mod loki;
+pub mod memory;
 pub mod otlp_logs;
 pub mod otlp_metrics;
 pub mod otlp_traces;

@@ -7,8 +7,10 @@
 mod api;
 mod buildinfo;
 mod config;
+mod credentials;
 mod db;
 mod demo;
+mod forward;
 mod ingest;
 mod logging;
 mod rules;
@@ -307,6 +309,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let db = Arc::new(Db::new());
     let mut state = AppState::new(db.clone(), cfg.limits.clone());
+    tracing::info!(
+        max_series = cfg.limits.max_series(),
+        max_series_per_metric = cfg.limits.max_series_per_metric(),
+        max_memory = %config::units::ByteSize(state.memory.limit()),
+        "ingest limits (0 = none)"
+    );
     state.trace_sampler = cfg
         .traces
         .sampling
@@ -317,6 +325,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(g) = &span_metrics {
         state.metrics.set_span_metrics(g.clone());
     }
+    let forwarder = forward::Forwarder::open(&cfg.forward, &cfg.remote_write, &data_dir).map_err(anyhow::Error::msg)?;
+    if let Some(f) = &forwarder {
+        state.metrics.set_forwarder(f.clone());
+    }
+    state.forwarder = forwarder.clone();
     let trace_sampler = state.trace_sampler.clone();
     if let Some(s) = &trace_sampler {
         state.metrics.set_trace_sampler(s.clone());
@@ -376,7 +389,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut server = spawn_server(listener, tls, app, shutdown.clone(), false);
 
     let metrics_dir = data_dir.join("metrics");
-    let opts = cfg.storage.tsdb_options();
+    let mut opts = cfg.storage.tsdb_options();
+    opts.max_series = cfg.limits.max_series();
+    opts.max_series_per_metric = cfg.limits.max_series_per_metric();
     tracing::info!(data_dir = %data_dir.display(), "opening metrics TSDB");
     let opened = tokio::task::spawn_blocking({
         let dir = metrics_dir.clone();
@@ -392,6 +407,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             return Err(e).with_context(|| format!("opening the metrics TSDB in {}", metrics_dir.display()));
         }
     };
+    if let Some(obs) = forwarder.as_ref().and_then(|f| f.metrics_observer()) {
+        tsdb.set_commit_observer(obs);
+    }
+    if let Some(f) = &forwarder {
+        f.spawn(&shutdown);
+    }
     db.set(tsdb.clone());
     let logs_dir = data_dir.join("logs");
     let log_opts = cfg.storage.log_store_options();

@@ -19,6 +19,8 @@ use prometheus_client::registry::Registry;
 use crate::db::{Db, LogsDb, TracesDb};
 use crate::ingest::otlp_traces::sampling::TailSampler;
 
+mod forward;
+mod memory;
 mod traces;
 
 /// The content type of [`SelfMetrics::encode`]'s output.
@@ -71,6 +73,10 @@ pub struct SelfMetrics {
     trace_sampler: Arc<std::sync::OnceLock<Arc<TailSampler>>>,
     /// The span-metrics generator whose counts are exported, when enabled.
     span_metrics: Arc<std::sync::OnceLock<Arc<crate::spanmetrics::Generator>>>,
+    /// The forwarder whose destinations are exported.
+    forwarder: Arc<std::sync::OnceLock<Arc<crate::forward::Forwarder>>>,
+    /// The memory guard whose figures are exported.
+    memory: Arc<std::sync::OnceLock<Arc<crate::ingest::memory::MemoryGuard>>>,
     /// Float samples committed to storage.
     pub ingested_samples: Family<SourceLabels, Counter>,
     /// Samples refused (out of order, duplicate, too old, invalid labels).
@@ -122,6 +128,12 @@ impl SelfMetrics {
             traces,
             sampler: trace_sampler.clone(),
             span_metrics: span_metrics.clone(),
+        }));
+        let memory = Arc::new(std::sync::OnceLock::new());
+        registry.register_collector(Box::new(memory::MemoryCollector { guard: memory.clone() }));
+        let forwarder = Arc::new(std::sync::OnceLock::new());
+        registry.register_collector(Box::new(forward::ForwardCollector {
+            forwarder: forwarder.clone(),
         }));
         let log_ingested_lines = Counter::default();
         let log_ingested_bytes = Counter::default();
@@ -242,6 +254,8 @@ impl SelfMetrics {
             registry,
             trace_sampler,
             span_metrics,
+            memory,
+            forwarder,
             ingested_samples,
             rejected_samples,
             ingested_exemplars,
@@ -281,7 +295,17 @@ impl SelfMetrics {
         let _ = self.trace_sampler.set(sampler);
     }
 
-    /// Exports the span-metrics generator's counts from now on (set once).
+    /// Exports the forwarding destinations' figures from now on (set once).
+    pub fn set_forwarder(&self, f: Arc<crate::forward::Forwarder>) {
+        let _ = self.forwarder.set(f);
+    }
+
+    /// Exports the memory guard's figures from now on (set once).
+    pub fn set_memory_guard(&self, guard: Arc<crate::ingest::memory::MemoryGuard>) {
+        let _ = self.memory.set(guard);
+    }
+
+    /// Exports the span-metrics generator's counts.
     pub fn set_span_metrics(&self, generator: Arc<crate::spanmetrics::Generator>) {
         let _ = self.span_metrics.set(generator);
     }
@@ -347,6 +371,12 @@ impl Collector for TsdbCollector {
             "nerve_tsdb_head_samples_appended",
             "Samples appended to the head",
             s.samples_appended_total,
+        )?;
+        counter(
+            &mut encoder,
+            "nerve_tsdb_series_limit_refused",
+            "New series refused by limits.max_series or limits.max_series_per_metric",
+            s.series_refused_total,
         )?;
         counter(
             &mut encoder,

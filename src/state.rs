@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::limits::LimitsConfig;
 use crate::db::{Db, LogsDb, TracesDb};
 use crate::ingest::backpressure::InflightLimiter;
+use crate::ingest::memory::MemoryGuard;
 use crate::ingest::otlp_traces::sampling::TailSampler;
 use crate::ingest::ratelimit::ByteRateLimiter;
 use crate::rules::Manager as RuleManager;
@@ -31,6 +32,12 @@ pub struct AppState {
     pub traces: Arc<TracesDb>,
     /// Log ingestion rate limit.
     pub log_rate: Arc<ByteRateLimiter>,
+    /// Remote-write samples-per-second bucket, when `limits.remote_write_ingestion_rate` is set.
+    pub remote_write_rate: Option<Arc<ByteRateLimiter>>,
+    /// Refuses ingest while resident memory is above `limits.max_memory`.
+    pub memory: Arc<MemoryGuard>,
+    /// Forwarding destinations, when configured.
+    pub forwarder: Option<Arc<crate::forward::Forwarder>>,
     /// Rule groups and the alert notifier.
     pub rules: Arc<RuleManager>,
     /// The tail sampler of trace ingest, when `traces.sampling.enabled`.
@@ -54,6 +61,8 @@ impl AppState {
         ));
         let scrape = Arc::new(ScrapeManager::new(db.clone()));
         let (rate, burst) = limits.logs_rate();
+        let memory = MemoryGuard::start(limits.max_memory(crate::ingest::memory::total_memory()));
+        metrics.set_memory_guard(memory.clone());
         let rules = Arc::new(RuleManager::new(db.clone(), logs.clone(), metrics.clone()));
         AppState {
             rules,
@@ -63,6 +72,11 @@ impl AppState {
             logs,
             traces,
             log_rate: Arc::new(ByteRateLimiter::new(rate, burst)),
+            remote_write_rate: limits
+                .remote_write_rate()
+                .map(|(rate, burst)| Arc::new(ByteRateLimiter::new(rate, burst))),
+            memory,
+            forwarder: None,
             limits: Arc::new(limits),
             remote_write_gate,
             trace_sampler: None,

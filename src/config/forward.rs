@@ -1,7 +1,6 @@
 //! nerve's `forward:` section: where to send a copy of everything ingested once nerve is
-//! outgrown (Mimir/Thanos/VictoriaMetrics via remote write, Tempo via OTLP, Loki via push).
-//! Parsed and validated now; the forwarders come with a later issue, and startup warns when
-//! the section is set.
+//! outgrown (Mimir/Thanos/VictoriaMetrics via remote write, Tempo or a collector via
+//! OTLP/HTTP). `loki` destinations are parsed but not sent to yet (startup warns).
 
 use std::collections::BTreeMap;
 
@@ -43,6 +42,10 @@ pub struct ForwardTarget {
     /// TLS settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,
+    /// Bound on this destination's on-disk queue; when full the oldest data is dropped (and
+    /// counted). Default 1GB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_queue_size: Option<super::units::ByteSize>,
 }
 
 impl HttpClientOptions for ForwardTarget {
@@ -55,9 +58,19 @@ impl HttpClientOptions for ForwardTarget {
 }
 
 impl ForwardConfig {
-    /// True when no destination is configured.
-    pub fn is_empty(&self) -> bool {
-        self.remote_write.is_empty() && self.otlp.is_empty() && self.loki.is_empty()
+    /// The remote-write destinations: `forward.remote_write` plus Prometheus' top-level
+    /// `remote_write:` entries (URL, headers, credentials and TLS are used).
+    pub fn remote_write_targets(&self, prometheus: &[super::remote_write::RemoteWriteConfig]) -> Vec<ForwardTarget> {
+        let mut v = self.remote_write.clone();
+        v.extend(prometheus.iter().map(|r| ForwardTarget {
+            url: r.url.clone(),
+            headers: r.headers.clone(),
+            basic_auth: r.basic_auth.clone(),
+            authorization: r.authorization.clone(),
+            tls_config: r.tls_config.clone(),
+            max_queue_size: None,
+        }));
+        v
     }
 
     /// Checks URLs and client options.

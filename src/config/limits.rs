@@ -29,6 +29,12 @@ pub const DEFAULT_LOGS_RATE: u64 = 64 << 20;
 pub const DEFAULT_LOGS_BURST: u64 = 128 << 20;
 /// Default cap on log bytes pushed but not yet indexed (memory held by the log head).
 pub const DEFAULT_LOGS_MAX_HEAD: u64 = 256 << 20;
+/// Default cap on metric series in the head.
+pub const DEFAULT_MAX_SERIES: u64 = 2_000_000;
+/// Default cap on head series of one metric name.
+pub const DEFAULT_MAX_SERIES_PER_METRIC: u64 = 200_000;
+/// Share of the machine's (or cgroup's) memory used as the default `max_memory`, in percent.
+pub const DEFAULT_MAX_MEMORY_PERCENT: u64 = 80;
 
 /// The `limits:` section. Every field is optional; the accessors give the effective value.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -49,6 +55,26 @@ pub struct LimitsConfig {
     /// Remote-write requests processed concurrently (same back-pressure). Default 32.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_write_max_inflight_requests: Option<usize>,
+    /// Samples per second accepted by remote write (token bucket, 0 = no limit). Over it the
+    /// request is refused whole with 503 + Retry-After, which senders retry. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_write_ingestion_rate: Option<u64>,
+    /// Remote-write burst in samples (default twice the rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_write_ingestion_burst: Option<u64>,
+    /// Most metric series in the head; samples creating more are refused (400 on remote
+    /// write, naming the limit; samples of existing series are still stored). 0 = no limit.
+    /// Default 2000000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_series: Option<u64>,
+    /// Most head series of one metric name, same refusal (0 = no limit). Default 200000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_series_per_metric: Option<u64>,
+    /// Resident memory above which every ingest path answers 503 + Retry-After (gRPC
+    /// UNAVAILABLE) until memory falls again; queries keep working. 0 = no limit. Default 80%
+    /// of the cgroup memory limit or, without one, of the machine's memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory: Option<ByteSize>,
     /// Labels per series accepted on ingest (0 = no limit). Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_labels_per_series: Option<usize>,
@@ -150,6 +176,31 @@ impl LimitsConfig {
         let rate = self.logs_ingestion_rate.map_or(DEFAULT_LOGS_RATE, ByteSize::bytes);
         let burst = self.logs_ingestion_burst.map_or(DEFAULT_LOGS_BURST, ByteSize::bytes);
         (rate, burst.max(rate))
+    }
+
+    /// Effective remote-write `(rate, burst)` in samples per second; `None` when unlimited.
+    pub fn remote_write_rate(&self) -> Option<(u64, u64)> {
+        let rate = self.remote_write_ingestion_rate.unwrap_or(0);
+        (rate > 0).then(|| (rate, self.remote_write_ingestion_burst.unwrap_or(rate * 2).max(rate)))
+    }
+
+    /// Effective head series cap (0 = none).
+    pub fn max_series(&self) -> u64 {
+        self.max_series.unwrap_or(DEFAULT_MAX_SERIES)
+    }
+
+    /// Effective per-metric series cap (0 = none).
+    pub fn max_series_per_metric(&self) -> u64 {
+        self.max_series_per_metric.unwrap_or(DEFAULT_MAX_SERIES_PER_METRIC)
+    }
+
+    /// Effective memory bound in bytes (0 = none); `total_memory` is what the machine or
+    /// cgroup has, when known.
+    pub fn max_memory(&self, total_memory: Option<u64>) -> u64 {
+        match self.max_memory {
+            Some(b) => b.bytes(),
+            None => total_memory.map_or(0, |t| t / 100 * DEFAULT_MAX_MEMORY_PERCENT),
+        }
     }
 
     /// Effective cap on unindexed log bytes.

@@ -1,6 +1,6 @@
-//! The Prometheus `remote_write:` section. Accepted so a `prometheus.yml` loads unchanged;
-//! nerve does not send to these endpoints yet (forwarding is a later issue, see
-//! [`super::forward`]), and startup logs a warning when the section is not empty.
+//! The Prometheus `remote_write:` section: each entry becomes a forwarding destination (see
+//! `crate::forward`) sent with its URL, headers, credentials and TLS settings; queue tuning and
+//! `write_relabel_configs` are accepted but not applied (startup warns about the latter).
 
 use std::collections::BTreeMap;
 

@@ -156,7 +156,20 @@ fn loads_a_real_prometheus_yml() {
     assert_eq!(cfg.remote_write[0].headers["X-Scope-OrgID"], "demo");
     // Prometheus' storage.tsdb.out_of_order_time_window reaches the TSDB options.
     assert_eq!(cfg.storage.tsdb_options().out_of_order_window, Duration::from_secs(600));
-    assert_eq!(cfg.unimplemented_sections(), vec!["remote_write (sending)"]);
+    // remote_write entries are forwarding destinations now.
+    assert_eq!(
+        cfg.forward.remote_write_targets(&cfg.remote_write)[0].url,
+        cfg.remote_write[0].url
+    );
+    let relabels = !cfg.remote_write[0].write_relabel_configs.is_empty();
+    assert_eq!(
+        cfg.unimplemented_sections(),
+        if relabels {
+            vec!["remote_write[].write_relabel_configs (sent without relabeling)"]
+        } else {
+            vec![]
+        }
+    );
 }
 
 #[test]
@@ -223,7 +236,7 @@ forward:
     assert_eq!(cfg.limits.remote_write_max_inflight_bytes(), 256 << 20);
     assert_eq!(cfg.limits.remote_write_max_inflight_requests(), 8);
     assert_eq!(cfg.traces.sampling.probability, Some(0.25));
-    assert_eq!(cfg.unimplemented_sections(), vec!["forward (forwarding)"]);
+    assert!(cfg.unimplemented_sections().is_empty());
 }
 
 #[test]

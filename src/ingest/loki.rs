@@ -66,6 +66,7 @@ pub async fn push(State(state): State<AppState>, headers: HeaderMap, body: Body)
 
 async fn push_inner(state: &AppState, headers: &HeaderMap, body: Body) -> Result<PushSummary, ApiError> {
     state.logs.ready()?;
+    state.memory.check()?;
     let header_str = |h| {
         headers
             .get(h)

@@ -22,6 +22,7 @@ use nerve_proto::otlp_proto::tonic::collector::logs::v1::{
 use nerve_storage::logs::now_ns;
 
 use super::loki::{PushSummary, store};
+use crate::forward::sender::Signal;
 use crate::ingest::body::read_body;
 use crate::ingest::otlp_metrics::status_response;
 use crate::servers::error::{ApiError, ErrorKind};
@@ -47,8 +48,18 @@ pub fn response(summary: &PushSummary) -> ExportLogsServiceResponse {
 /// Translates and stores one decoded request (both transports).
 pub async fn ingest(state: &AppState, req: ExportLogsServiceRequest) -> Result<PushSummary, ApiError> {
     state.logs.ready()?;
-    let push = tokio::task::spawn_blocking(move || translate_logs(&req, now_ns())).await?;
-    store(state, push).await
+    state.memory.check()?;
+    let forwarder = state.forwarder.clone();
+    let (push, forward) = tokio::task::spawn_blocking(move || {
+        let forward = forwarder.as_ref().and_then(|f| f.otlp_record(Signal::Logs, &req));
+        (translate_logs(&req, now_ns()), forward)
+    })
+    .await?;
+    let summary = store(state, push).await?;
+    if let (Some(f), Some(rec)) = (&state.forwarder, forward) {
+        f.push_otlp(&rec);
+    }
+    Ok(summary)
 }
 
 /// `POST /v1/logs` and `POST /otlp/v1/logs`.
@@ -72,6 +83,7 @@ pub async fn http_export(State(state): State<AppState>, headers: HeaderMap, body
         .map(str::to_owned);
     let result = async {
         state.logs.ready()?;
+        state.memory.check()?;
         let body = read_body(&headers, body, state.limits.logs_max_body()).await?;
         let max = state.limits.logs_max_decoded();
         let req = tokio::task::spawn_blocking(move || {

@@ -30,6 +30,7 @@ use nerve_storage::metrics::{Exemplar, MetricMetadata, MetricType, Tsdb};
 use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::config::limits::LimitsConfig;
+use crate::forward::sender::Signal;
 use crate::ingest::body::read_body;
 use crate::selfmetrics::SourceLabels;
 use crate::servers::error::{ApiError, ErrorKind, RETRY_AFTER_SECS};
@@ -88,15 +89,22 @@ where
     F: FnOnce() -> Result<ExportMetricsServiceRequest, ApiError> + Send + 'static,
 {
     let tsdb = state.db.ready()?;
+    state.memory.check()?;
     let gate = &state.remote_write_gate;
     let _request = gate.admit_request().await.map_err(|_| throttled(state))?;
     let _bytes = gate.reserve_bytes(body_bytes).await.map_err(|_| throttled(state))?;
     let limits = state.limits.clone();
+    let forwarder = state.forwarder.clone();
     let outcome = tokio::task::spawn_blocking(move || -> Result<Outcome, ApiError> {
         let req = decode()?;
+        let forward = forwarder.as_ref().and_then(|f| f.otlp_record(Signal::Metrics, &req));
         let batch = nerve_proto::translate_metrics(&req);
         drop(req);
-        store(&tsdb, batch, &limits)
+        let outcome = store(&tsdb, batch, &limits)?;
+        if let (Some(f), Some(rec)) = (&forwarder, forward) {
+            f.push_otlp(&rec);
+        }
+        Ok(outcome)
     })
     .await??;
     let m = &state.metrics;

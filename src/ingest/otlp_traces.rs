@@ -30,6 +30,7 @@ use nerve_proto::otlp_proto::tonic::collector::trace::v1::{
 use nerve_storage::logs::now_ns;
 use nerve_storage::traces::{AppendOutcome, SpanStore};
 
+use crate::forward::sender::Signal;
 use crate::ingest::body::read_body;
 use crate::ingest::otlp_metrics::{MAX_BODY_BYTES, status_response};
 use crate::servers::error::{ApiError, ErrorKind};
@@ -55,9 +56,12 @@ pub fn response(outcome: &AppendOutcome) -> ExportTraceServiceResponse {
 /// Translates and stores one decoded request (both transports).
 pub async fn ingest(state: &AppState, req: ExportTraceServiceRequest) -> Result<AppendOutcome, ApiError> {
     let store = state.traces.ready()?;
+    state.memory.check()?;
     let sampler = state.trace_sampler.clone();
     let generator = state.span_metrics.clone();
+    let forwarder = state.forwarder.clone();
     tokio::task::spawn_blocking(move || {
+        let forward = forwarder.as_ref().and_then(|f| f.otlp_record(Signal::Traces, &req));
         let t = translate::translate(req);
         let mut spans = t.spans;
         // Span metrics count every accepted span, sampled away or not: counted below once
@@ -86,6 +90,9 @@ pub async fn ingest(state: &AppState, req: ExportTraceServiceRequest) -> Result<
         outcome.accepted += taken;
         if let (Some(g), Some(batch)) = (generator, batch) {
             g.commit(batch, Instant::now());
+        }
+        if let (Some(f), Some(rec)) = (&forwarder, forward) {
+            f.push_otlp(&rec);
         }
         if t.rejected > 0 {
             outcome.rejected += t.rejected;
@@ -119,6 +126,7 @@ pub async fn http_export(State(state): State<AppState>, headers: HeaderMap, body
         .map(str::to_owned);
     let result = async {
         state.traces.ready()?;
+        state.memory.check()?;
         let body = read_body(&headers, body, MAX_BODY_BYTES).await?;
         let req = tokio::task::spawn_blocking(move || {
             nerve_proto::otlp::decode_request::<ExportTraceServiceRequest>(

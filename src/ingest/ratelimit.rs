@@ -1,5 +1,6 @@
-//! A token bucket over bytes: Loki's ingestion rate limit (`ingestion_rate_mb` with
-//! `ingestion_burst_size_mb`), for the whole process.
+//! A token bucket: Loki's ingestion rate limit (`ingestion_rate_mb` with
+//! `ingestion_burst_size_mb`) over bytes, and the remote-write rate limit over samples, each
+//! for the whole process.
 
 use std::time::Instant;
 
@@ -38,6 +39,15 @@ impl ByteRateLimiter {
             st.0 -= bytes as f64;
             true
         } else {
+            false
+        }
+    }
+
+    /// Whether the bucket is empty now: a cheap refusal before reading a request body.
+    pub fn is_exhausted(&self) -> bool {
+        !self.try_take_at(1, Instant::now()) || {
+            // Put the probe back: only a real request spends tokens.
+            self.state.lock().0 += 1.0;
             false
         }
     }

@@ -14,6 +14,7 @@
 //! headers. Native histograms are counted and dropped (not stored yet).
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use axum::body::{Body, HttpBody as _};
 use axum::extract::State;
@@ -24,6 +25,7 @@ use nerve_storage::Labels;
 use nerve_storage::metrics::{Exemplar, MetricMetadata, MetricType, Tsdb};
 
 use crate::config::limits::LimitsConfig;
+use crate::ingest::ratelimit::ByteRateLimiter;
 use crate::selfmetrics::SourceLabels;
 use crate::servers::error::{ApiError, ErrorKind};
 use crate::state::AppState;
@@ -70,6 +72,11 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
         })?;
     tracing::Span::current().record("version", tracing::field::debug(version));
     let tsdb = state.db.ready()?;
+    state.memory.check().inspect_err(|_| throttled(state))?;
+    if state.remote_write_rate.as_ref().is_some_and(|r| r.is_exhausted()) {
+        throttled(state);
+        return Err(rate_limited(state));
+    }
     let gate = &state.remote_write_gate;
     let _request = gate.admit_request().await.inspect_err(|_| throttled(state))?;
 
@@ -91,7 +98,7 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
         .inspect_err(|_| throttled(state))?;
 
     let max_decoded = limits.remote_write_max_decoded();
-    let label_limits = LabelLimits::from(limits.as_ref());
+    let label_limits = WriteLimits::new(limits, state.remote_write_rate.clone());
     let outcome = tokio::task::spawn_blocking(move || -> Result<Outcome, ApiError> {
         if version == RemoteWriteVersion::V1 {
             // Zero-copy path: existing series are found without allocating their labels.
@@ -145,6 +152,16 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
         h.insert(EXEMPLARS_WRITTEN, HeaderValue::from(outcome.exemplars_written));
     }
     Ok(resp)
+}
+
+/// The 503 for a request over `limits.remote_write_ingestion_rate`: remote-write senders
+/// retry a 503 with back-off (a 429 Prometheus drops unless told otherwise).
+fn rate_limited(state: &AppState) -> ApiError {
+    let rate = state.remote_write_rate.as_ref().map_or(0, |r| r.rate());
+    ApiError::new(
+        ErrorKind::Unavailable,
+        format!("remote write over limits.remote_write_ingestion_rate ({rate} samples/s); retry later"),
+    )
 }
 
 fn throttled(state: &AppState) {
@@ -201,24 +218,27 @@ fn decode(
 }
 
 /// Label bounds from `limits:` (0 = unbounded).
-#[derive(Clone, Copy, Debug)]
-struct LabelLimits {
+#[derive(Clone, Debug)]
+struct WriteLimits {
     max_labels: usize,
     max_name_len: usize,
     max_value_len: usize,
+    /// Samples-per-second bucket; a batch takes its samples at commit or is refused whole.
+    rate: Option<Arc<ByteRateLimiter>>,
 }
 
-impl From<&LimitsConfig> for LabelLimits {
-    fn from(l: &LimitsConfig) -> Self {
-        LabelLimits {
+impl WriteLimits {
+    fn new(l: &LimitsConfig, rate: Option<Arc<ByteRateLimiter>>) -> Self {
+        WriteLimits {
             max_labels: l.max_labels_per_series.unwrap_or(0),
             max_name_len: l.max_label_name_length.unwrap_or(0),
             max_value_len: l.max_label_value_length.unwrap_or(0),
+            rate,
         }
     }
 }
 
-impl LabelLimits {
+impl WriteLimits {
     fn check<N: AsRef<str>, V: AsRef<str>>(&self, labels: &[(N, V)]) -> Result<(), String> {
         if self.max_labels > 0 && labels.len() > self.max_labels {
             return Err(format!(
@@ -269,7 +289,7 @@ fn store(
     tsdb: &Tsdb,
     series: Vec<DecodedSeries>,
     metadata: Vec<DecodedMetadata>,
-    limits: &LabelLimits,
+    limits: &WriteLimits,
 ) -> Result<Outcome, ApiError> {
     let mut out = Outcome::default();
     let mut app = tsdb.appender();
@@ -333,11 +353,29 @@ fn store(
             }
         }
     }
-    commit(app, out)
+    commit(app, out, limits)
 }
 
 /// Commits a batch, folding a commit-time refusal into the outcome.
-fn commit(app: nerve_storage::metrics::Appender<'_>, mut out: Outcome) -> Result<Outcome, ApiError> {
+fn commit(
+    app: nerve_storage::metrics::Appender<'_>,
+    mut out: Outcome,
+    limits: &WriteLimits,
+) -> Result<Outcome, ApiError> {
+    if let Some(rate) = &limits.rate
+        && !app.is_empty()
+        && !rate.try_take(app.len() as u64)
+    {
+        app.rollback();
+        return Err(ApiError::new(
+            ErrorKind::Unavailable,
+            format!(
+                "remote write of {} samples over limits.remote_write_ingestion_rate ({} samples/s); retry later",
+                out.samples_written,
+                rate.rate()
+            ),
+        ));
+    }
     match app.commit() {
         Ok(()) => Ok(out),
         // A concurrent writer got in between `append` and `commit` and the head refused a

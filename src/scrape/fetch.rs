@@ -3,56 +3,14 @@
 //!
 //! TLS: `https` targets use rustls with the job's `tls_config` (see `crate::tls`).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use nerve_proto::exposition::ACCEPT_HEADER;
-use reqwest::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue};
 
 use crate::buildinfo;
-use crate::config::http_client::Secret;
 use crate::config::scrape::ScrapeConfig;
-
-/// How a scrape authenticates.
-#[derive(Clone, Debug)]
-enum Credentials {
-    None,
-    Basic {
-        username: Secretish,
-        password: Secretish,
-    },
-    /// `Authorization: <kind> <credentials>`.
-    Header {
-        kind: String,
-        credentials: Secretish,
-    },
-}
-
-/// A credential given inline or as a file read at every scrape (so rotated files work).
-#[derive(Clone, Debug)]
-enum Secretish {
-    Inline(Secret),
-    File(PathBuf),
-}
-
-impl Secretish {
-    fn from_parts(inline: Option<&Secret>, file: Option<&PathBuf>) -> Secretish {
-        match (inline, file) {
-            (_, Some(f)) => Secretish::File(f.clone()),
-            (Some(s), None) => Secretish::Inline(s.clone()),
-            (None, None) => Secretish::Inline(Secret::default()),
-        }
-    }
-
-    fn read(&self) -> Result<String, String> {
-        match self {
-            Secretish::Inline(s) => Ok(s.expose().to_owned()),
-            Secretish::File(p) => std::fs::read_to_string(p)
-                .map(|s| s.trim().to_owned())
-                .map_err(|e| format!("reading credentials file {}: {e}", p.display())),
-        }
-    }
-}
+use crate::credentials::Credentials;
 
 /// A scrape pool's HTTP client. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -98,28 +56,11 @@ impl Fetcher {
             builder = builder.proxy(proxy);
         }
         let client = builder.build().map_err(|e| format!("building the HTTP client: {e}"))?;
-        let credentials = if let Some(b) = &cfg.basic_auth {
-            let username = match &b.username_file {
-                Some(f) => Secretish::File(f.clone()),
-                None => Secretish::Inline(Secret(b.username.clone())),
-            };
-            Credentials::Basic {
-                username,
-                password: Secretish::from_parts(b.password.as_ref(), b.password_file.as_ref()),
-            }
-        } else if let Some(a) = &cfg.authorization {
-            Credentials::Header {
-                kind: a.kind.clone().unwrap_or_else(|| "Bearer".to_owned()),
-                credentials: Secretish::from_parts(a.credentials.as_ref(), a.credentials_file.as_ref()),
-            }
-        } else if cfg.bearer_token.is_some() || cfg.bearer_token_file.is_some() {
-            Credentials::Header {
-                kind: "Bearer".to_owned(),
-                credentials: Secretish::from_parts(cfg.bearer_token.as_ref(), cfg.bearer_token_file.as_ref()),
-            }
-        } else {
-            Credentials::None
-        };
+        let credentials = Credentials::from_options(
+            cfg.basic_auth.as_ref(),
+            cfg.authorization.as_ref(),
+            (cfg.bearer_token.as_ref(), cfg.bearer_token_file.as_ref()),
+        );
         Ok(Fetcher {
             client,
             credentials,
@@ -129,23 +70,11 @@ impl Fetcher {
 
     /// GETs `url` within `timeout`. Errors read like Prometheus' `lastError` strings.
     pub async fn fetch(&self, url: &str, timeout: Duration) -> Result<Fetched, String> {
-        let mut req = self
+        let req = self
             .client
             .get(url)
             .header("X-Prometheus-Scrape-Timeout-Seconds", timeout_header(timeout));
-        match &self.credentials {
-            Credentials::None => {}
-            Credentials::Basic { username, password } => {
-                req = req.basic_auth(username.read()?, Some(password.read()?));
-            }
-            Credentials::Header { kind, credentials } => {
-                let value = format!("{kind} {}", credentials.read()?);
-                let mut hv =
-                    HeaderValue::from_str(&value).map_err(|_| "invalid authorization credentials".to_owned())?;
-                hv.set_sensitive(true);
-                req = req.header(AUTHORIZATION, hv);
-            }
-        }
+        let req = self.credentials.apply(req)?;
         let run = async {
             let mut resp = req
                 .send()

@@ -71,6 +71,7 @@ pub fn router(state: AppState, policies: &Policies) -> Router {
     );
     Router::new()
         .merge(probes)
+        .merge(ui::routes())
         .merge(read)
         .merge(write)
         .fallback(not_found)
@@ -200,6 +201,8 @@ async fn track_duration(State(m): State<Arc<SelfMetrics>>, req: Request, next: N
     m.observe_request(&handler, method.as_str(), resp.status().as_u16(), started.elapsed());
     resp
 }
+
+mod ui;
 
 #[cfg(test)]
 mod grafana_tests;

@@ -62,6 +62,10 @@ pub enum Error {
         /// Oldest timestamp the head accepts.
         min_ms: i64,
     },
+    /// A configured cardinality limit refused a new series (the message names the limit);
+    /// the samples of series that already exist are still accepted.
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
     /// A limit was hit; the caller may retry later.
     #[error("overloaded: {0}")]
     Overloaded(String),
@@ -88,11 +92,16 @@ impl Error {
         }
     }
 
-    /// True when the error is the caller's data and retrying cannot help.
+    /// True when the error is the caller's data and retrying the same data cannot help (a
+    /// cardinality limit included: Mimir answers those with 400 too).
     pub fn is_bad_data(&self) -> bool {
         matches!(
             self,
-            Error::InvalidInput(_) | Error::OutOfOrder { .. } | Error::Duplicate { .. } | Error::TooOld { .. }
+            Error::InvalidInput(_)
+                | Error::OutOfOrder { .. }
+                | Error::Duplicate { .. }
+                | Error::TooOld { .. }
+                | Error::LimitExceeded(_)
         )
     }
 

@@ -6,7 +6,7 @@
 use nerve_storage::Labels;
 use nerve_storage::metrics::{Exemplar, Tsdb};
 
-use super::{LabelLimits, Outcome, check_label_order, to_metadata};
+use super::{Outcome, WriteLimits, check_label_order, to_metadata};
 use crate::servers::error::ApiError;
 
 /// Why the walk stopped early.
@@ -22,7 +22,7 @@ impl From<nerve_proto::Error> for Stop {
 }
 
 /// Appends everything storable from a decompressed 1.0 request and commits it.
-pub(super) fn store_v1(tsdb: &Tsdb, raw: &[u8], limits: &LabelLimits) -> Result<Outcome, ApiError> {
+pub(super) fn store_v1(tsdb: &Tsdb, raw: &[u8], limits: &WriteLimits) -> Result<Outcome, ApiError> {
     let mut out = Outcome::default();
     let mut app = tsdb.appender();
     let walked = nerve_proto::remote_write::for_each_series_v1::<Stop>(raw, |s| {
@@ -88,5 +88,5 @@ pub(super) fn store_v1(tsdb: &Tsdb, raw: &[u8], limits: &LabelLimits) -> Result<
     for md in metadata.iter().filter(|m| !m.metric_family.is_empty()) {
         app.update_metadata(&md.metric_family, to_metadata(md));
     }
-    super::commit(app, out)
+    super::commit(app, out, limits)
 }

@@ -221,6 +221,14 @@ impl<'a> Appender<'a> {
         if let Err(e) = self.db.apply_samples(self.samples.iter().map(|(s, x)| (s, *x))) {
             first_err.get_or_insert(e);
         }
+        if let Some(obs) = self.db.observer.get() {
+            let mut samples = self.samples.iter().map(|(s, x)| (&s.labels, *x));
+            let mut exemplars = self.exemplars.iter().map(|(s, e)| (&s.labels, e));
+            obs.committed(crate::metrics::CommittedBatch {
+                samples: &mut samples,
+                exemplars: &mut exemplars,
+            });
+        }
         let max_ex = self.db.head.opts.max_exemplars;
         for (s, e) in self.exemplars.drain(..) {
             push_exemplar(&mut s.data.lock().exemplars, e, max_ex);

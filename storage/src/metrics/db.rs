@@ -38,6 +38,11 @@ pub struct TsdbOptions {
     pub sync: SyncPolicy,
     /// Exemplars kept per series (ring buffer).
     pub max_exemplars_per_series: usize,
+    /// Most series in the head; appends creating more fail with
+    /// [`Error::LimitExceeded`](crate::Error::LimitExceeded) (0 = no limit).
+    pub max_series: u64,
+    /// Most head series per metric name, same refusal (0 = no limit).
+    pub max_series_per_metric: u64,
 }
 
 impl Default for TsdbOptions {
@@ -50,6 +55,8 @@ impl Default for TsdbOptions {
             wal_segment_size: 128 << 20,
             sync: SyncPolicy::Interval(Duration::from_secs(1)),
             max_exemplars_per_series: 16,
+            max_series: 0,
+            max_series_per_metric: 0,
         }
     }
 }
@@ -63,6 +70,8 @@ pub struct TsdbStats {
     pub samples_appended_total: u64,
     /// Samples refused at commit (raced out of order / too old).
     pub samples_rejected_total: u64,
+    /// New series refused by `max_series` / `max_series_per_metric` since start.
+    pub series_refused_total: u64,
     /// WAL bytes on disk.
     pub wal_bytes: u64,
     /// Number of blocks.
@@ -97,6 +106,8 @@ pub struct Tsdb {
     closed: AtomicBool,
     rejected: AtomicU64,
     compactions: AtomicU64,
+    /// Sees every committed batch (forwarding), once set.
+    pub(crate) observer: std::sync::OnceLock<Arc<dyn crate::metrics::CommitObserver>>,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -121,6 +132,8 @@ impl Tsdb {
                 chunk_range,
                 ooo_window: ms(opts.out_of_order_window),
                 max_exemplars: opts.max_exemplars_per_series,
+                max_series: opts.max_series,
+                max_series_per_metric: opts.max_series_per_metric,
             },
             min_valid,
         ));
@@ -156,6 +169,7 @@ impl Tsdb {
             closed: AtomicBool::new(false),
             rejected: AtomicU64::new(0),
             compactions: AtomicU64::new(0),
+            observer: std::sync::OnceLock::new(),
         });
         let weak = Arc::downgrade(&db);
         let h = std::thread::Builder::new()
@@ -229,6 +243,12 @@ impl Tsdb {
         Ok(out)
     }
 
+    /// Installs the observer that sees every committed batch from now on; only the first call
+    /// has an effect (returns false otherwise).
+    pub fn set_commit_observer(&self, observer: Arc<dyn crate::metrics::CommitObserver>) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
     /// Current figures.
     pub fn stats(&self) -> TsdbStats {
         let blocks = self.blocks.read();
@@ -236,6 +256,7 @@ impl Tsdb {
             head_series: self.head.num_series(),
             samples_appended_total: self.head.samples_appended.load(Ordering::Relaxed),
             samples_rejected_total: self.rejected.load(Ordering::Relaxed),
+            series_refused_total: self.head.series_refused.load(Ordering::Relaxed),
             wal_bytes: self.wal.size_bytes(),
             blocks: blocks.len() as u64,
             blocks_bytes: blocks.iter().map(|b| b.size_bytes).sum(),

@@ -221,6 +221,7 @@ impl SeriesData {
     }
 }
 
+mod limits;
 mod stats;
 pub use stats::{HeadCardinality, Stat};
 
@@ -236,6 +237,10 @@ pub(crate) struct HeadOptions {
     pub chunk_range: i64,
     pub ooo_window: i64,
     pub max_exemplars: usize,
+    /// Most series (0 = no limit); see [`limits`].
+    pub max_series: u64,
+    /// Most series per metric name (0 = no limit).
+    pub max_series_per_metric: u64,
 }
 
 /// The in-memory head. Thread-safe; see the module docs.
@@ -252,6 +257,8 @@ pub(crate) struct Head {
     /// Samples older than this are refused: they belong to ranges already cut into blocks.
     pub min_valid_time: AtomicI64,
     pub samples_appended: AtomicU64,
+    /// New series refused by the series limits since start.
+    pub series_refused: AtomicU64,
 }
 
 impl Head {
@@ -268,6 +275,7 @@ impl Head {
             max_time: AtomicI64::new(i64::MIN),
             min_valid_time: AtomicI64::new(min_valid_time),
             samples_appended: AtomicU64::new(0),
+            series_refused: AtomicU64::new(0),
         }
     }
 
@@ -316,6 +324,10 @@ impl Head {
                 s.pending.fetch_add(1, Ordering::AcqRel);
             }
             return Ok((s.clone(), false));
+        }
+        if want_id.is_none() {
+            // New series from writers are limited; replay restores what was accepted before.
+            self.check_series_limits(labels)?;
         }
         let id = match want_id.filter(|id| !self.by_id[(*id as usize) % SHARDS].read().contains_key(id)) {
             Some(id) => {
@@ -500,6 +512,8 @@ mod tests {
                 chunk_range: 7_200_000,
                 ooo_window: 0,
                 max_exemplars: 4,
+                max_series: 0,
+                max_series_per_metric: 0,
             },
             i64::MIN,
         )

@@ -13,6 +13,7 @@ pub mod compact;
 mod db;
 mod head;
 pub mod index;
+mod observer;
 pub mod postings;
 pub mod querier;
 pub mod record;
@@ -24,6 +25,7 @@ pub use crate::wal::SyncPolicy;
 pub use appender::Appender;
 pub use db::{Tsdb, TsdbOptions, TsdbStats};
 pub use head::{HeadCardinality, Stat as CardinalityStat};
+pub use observer::{CommitObserver, CommittedBatch};
 pub use querier::{Querier, Series, SeriesIter};
 
 /// One float sample: a millisecond timestamp and a value.

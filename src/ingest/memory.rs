@@ -1,0 +1,169 @@
+//! Memory-aware back-pressure: while nerve's resident memory is above `limits.max_memory`,
+//! every ingest path answers 503 + `Retry-After` (gRPC UNAVAILABLE) instead of taking more
+//! work, so a burst is refused rather than absorbed until the OOM killer ends the process.
+//! Queries and health checks are not affected.
+//!
+//! A background thread samples the resident set size every [`SAMPLE_EVERY`] from
+//! `/proc/self/statm`; the check on the request path is one atomic load. The in-flight byte
+//! and request limits bound what is already admitted, so the peak stays near the bound.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::config::units::ByteSize;
+use crate::servers::error::{ApiError, ErrorKind};
+
+/// How often the resident set size is read.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// Refuses ingest while resident memory is above a bound. Thread-safe.
+#[derive(Debug)]
+pub struct MemoryGuard {
+    /// Bound in bytes; 0 disables the guard.
+    limit: u64,
+    /// Last sampled resident set size in bytes.
+    rss: AtomicU64,
+    /// Requests refused so far.
+    refused: AtomicU64,
+}
+
+impl MemoryGuard {
+    /// A guard with `limit` bytes (0 = off) sampling this process's RSS in the background
+    /// for as long as the guard lives.
+    pub fn start(limit: u64) -> Arc<MemoryGuard> {
+        let guard = Arc::new(MemoryGuard::new(limit));
+        guard.rss.store(resident_bytes().unwrap_or(0), Ordering::Relaxed);
+        if limit > 0 {
+            let weak = Arc::downgrade(&guard);
+            let spawned = std::thread::Builder::new()
+                .name("nerve-memory".into())
+                .spawn(move || sample_loop(weak));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start the memory sampler; limits.max_memory is not enforced");
+            }
+        }
+        guard
+    }
+
+    /// A guard whose RSS is only set by [`MemoryGuard::set_rss`] (tests).
+    pub fn new(limit: u64) -> MemoryGuard {
+        MemoryGuard {
+            limit,
+            rss: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// Records a resident set size reading.
+    pub fn set_rss(&self, bytes: u64) {
+        self.rss.store(bytes, Ordering::Relaxed);
+    }
+
+    /// `Ok` when ingest may proceed; otherwise the 503 to answer.
+    pub fn check(&self) -> Result<(), ApiError> {
+        let rss = self.rss.load(Ordering::Relaxed);
+        if self.limit == 0 || rss <= self.limit {
+            return Ok(());
+        }
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        Err(ApiError::new(
+            ErrorKind::Unavailable,
+            format!(
+                "memory pressure: nerve's resident memory {} is above limits.max_memory {}; retry later",
+                ByteSize(rss),
+                ByteSize(self.limit)
+            ),
+        ))
+    }
+
+    /// The bound in bytes (0 = off).
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Last sampled resident set size in bytes.
+    pub fn rss(&self) -> u64 {
+        self.rss.load(Ordering::Relaxed)
+    }
+
+    /// Ingest requests refused for memory since start.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+fn sample_loop(guard: Weak<MemoryGuard>) {
+    loop {
+        std::thread::sleep(SAMPLE_EVERY);
+        let Some(g) = guard.upgrade() else { return };
+        if let Some(rss) = resident_bytes() {
+            g.set_rss(rss);
+        }
+    }
+}
+
+/// This process's resident set size (`/proc/self/statm`, pages of 4 KiB); `None` off Linux.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// The memory nerve may use: the cgroup v2 `memory.max` (or v1 limit) when one is set,
+/// else `MemTotal` from `/proc/meminfo`.
+pub fn total_memory() -> Option<u64> {
+    let cgroup = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::read_to_string(p).ok())
+    .filter_map(|s| s.trim().parse::<u64>().ok())
+    // v1 reports "no limit" as a huge number.
+    .find(|&b| b < (1 << 60));
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    });
+    match (cgroup, meminfo) {
+        (Some(c), Some(m)) => Some(c.min(m)),
+        (c, m) => c.or(m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_only_above_the_limit() {
+        let g = MemoryGuard::new(1000);
+        g.set_rss(1000);
+        assert!(g.check().is_ok());
+        g.set_rss(1001);
+        let e = g.check().unwrap_err();
+        assert!(e.message().contains("limits.max_memory"), "{}", e.message());
+        let resp = axum::response::IntoResponse::into_response(e);
+        assert_eq!(resp.status(), 503);
+        assert!(resp.headers().contains_key("retry-after"));
+        assert_eq!(g.refused(), 1);
+        g.set_rss(10);
+        assert!(g.check().is_ok());
+        let off = MemoryGuard::new(0);
+        off.set_rss(u64::MAX);
+        assert!(off.check().is_ok());
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let rss = resident_bytes().unwrap();
+        assert!(rss > 1 << 20, "{rss}");
+        let total = total_memory().unwrap();
+        assert!(total > rss);
+        let g = MemoryGuard::start(total * 2);
+        assert!(g.rss() > 0);
+        assert!(g.check().is_ok());
+    }
+}

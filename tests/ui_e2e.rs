@@ -1,0 +1,48 @@
+//! The web UI end to end in Debian's headless Chromium (driven by playwright-core from
+//! `ui/e2e/e2e.mjs`): nerve serves its embedded UI and runs the demo shop; the script runs a
+//! PromQL query and sees a chart, clicks an exemplar into its trace, goes from a log line's
+//! trace id to the waterfall, from a span to its logs, opens a service's RED panel, and
+//! measures first render. Screenshots of every step land in `target/ui-e2e-screenshots/`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{Nerve, require};
+
+#[test]
+fn ui_end_to_end_in_headless_chromium() {
+    let chromium = require("chromium");
+    let node = require("node");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // build.rs ran `npm ci` in ui/ (playwright-core is a dev dependency there).
+    assert!(
+        root.join("ui/node_modules/playwright-core").is_dir(),
+        "ui/node_modules is missing playwright-core: run `npm ci` in ui/"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let n = Nerve::start(dir.path(), &["--demo"]);
+    let shots = root.join("target/ui-e2e-screenshots");
+    let out = Command::new(node)
+        .arg(root.join("ui/e2e/e2e.mjs"))
+        .env("NERVE_URL", n.url(""))
+        .env("SCREENSHOT_DIR", &shots)
+        .env("CHROMIUM", chromium)
+        .current_dir(root.join("ui"))
+        .output()
+        .expect("run node ui/e2e/e2e.mjs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stdout}\n{stderr}");
+    assert!(out.status.success(), "UI end-to-end test failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("0 failed"), "{stdout}");
+    for step in std::fs::read_dir(&shots).unwrap() {
+        let p = step.unwrap().path();
+        assert!(
+            std::fs::metadata(&p).unwrap().len() > 1000,
+            "empty screenshot {}",
+            p.display()
+        );
+    }
+}

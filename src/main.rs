@@ -330,6 +330,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         state.metrics.set_forwarder(f.clone());
     }
     state.forwarder = forwarder.clone();
+    state.admin_dir = cfg.server.enable_admin_api.then(|| data_dir.clone());
+    state.status = Arc::new(api::prom::runtime::RuntimeStatus::new(&cfg));
     let trace_sampler = state.trace_sampler.clone();
     if let Some(s) = &trace_sampler {
         state.metrics.set_trace_sampler(s.clone());

@@ -156,6 +156,11 @@ impl Manager {
         Ok(())
     }
 
+    /// The config file scrape configs are reloaded from, if any.
+    pub fn config_path(&self) -> Option<PathBuf> {
+        self.inner.lock().config_path.clone()
+    }
+
     /// Re-reads the config file and applies its scrape part. Errors (unreadable or invalid
     /// file) leave the running config alone.
     pub async fn reload(&self) -> Result<(), String> {
@@ -269,8 +274,20 @@ pub async fn reload_handler(State(state): State<AppState>) -> Response {
         Err(e) => Err(e),
     };
     match result {
-        Ok(()) => (StatusCode::OK, "").into_response(),
+        Ok(()) => {
+            let path = state.scrape.config_path();
+            let cfg = match path {
+                Some(p) => tokio::task::spawn_blocking(move || Config::load(&p))
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+                None => Some(Config::default()),
+            };
+            state.status.loaded(cfg.as_ref().ok_or(()));
+            (StatusCode::OK, "").into_response()
+        }
         Err(e) => {
+            state.status.loaded(Err(()));
             tracing::error!(error = %e, "reloading the configuration failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,

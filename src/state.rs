@@ -36,6 +36,10 @@ pub struct AppState {
     pub remote_write_rate: Option<Arc<ByteRateLimiter>>,
     /// Refuses ingest while resident memory is above `limits.max_memory`.
     pub memory: Arc<MemoryGuard>,
+    /// Start time, configuration and reload state for the status endpoints.
+    pub status: Arc<crate::api::prom::runtime::RuntimeStatus>,
+    /// The data directory when `server.enable_admin_api` is on (snapshots go below it).
+    pub admin_dir: Option<std::path::PathBuf>,
     /// Forwarding destinations, when configured.
     pub forwarder: Option<Arc<crate::forward::Forwarder>>,
     /// Rule groups and the alert notifier.
@@ -77,6 +81,8 @@ impl AppState {
                 .map(|(rate, burst)| Arc::new(ByteRateLimiter::new(rate, burst))),
             memory,
             forwarder: None,
+            admin_dir: None,
+            status: Arc::new(crate::api::prom::runtime::RuntimeStatus::new(&Default::default())),
             limits: Arc::new(limits),
             remote_write_gate,
             trace_sampler: None,

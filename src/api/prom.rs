@@ -5,10 +5,12 @@
 //! GET and form POST (label values GET only), `start`/`end` optional (whole range), `limit=0`
 //! meaning no limit with a warning when a result is cut, `match[]` required for `series`.
 
+pub mod admin;
 pub mod envelope;
 pub mod params;
 pub mod query;
 pub mod rules;
+pub mod runtime;
 pub mod status;
 pub mod targets;
 pub mod timestamp;
@@ -39,6 +41,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .route("/api/v1/status/flags", any(flags))
         .route("/api/v1/status/tsdb", get(status::tsdb_status))
+        .route("/api/v1/status/config", get(runtime::config))
+        .route("/api/v1/status/runtimeinfo", get(runtime::runtime_info))
         .route("/api/v1/{*rest}", any(unknown_endpoint))
 }
 
@@ -60,7 +64,7 @@ impl RangeLimit {
 }
 
 /// Runs a blocking storage read off the async runtime, once the TSDB is ready.
-async fn with_tsdb<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+pub(crate) async fn with_tsdb<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(Arc<Tsdb>) -> Result<T, ApiError> + Send + 'static,

@@ -37,6 +37,10 @@ pub struct ServerConfig {
     /// Prometheus' `--web.enable-lifecycle` (default false: 403).
     #[serde(default)]
     pub enable_quit: bool,
+    /// Serve the TSDB admin API (snapshot, delete_series, clean_tombstones) behind the write
+    /// credentials, as Prometheus' `--web.enable-admin-api`. Default off.
+    #[serde(default)]
+    pub enable_admin_api: bool,
 }
 
 /// `server.tls_server_config`.

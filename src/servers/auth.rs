@@ -150,10 +150,22 @@ fn message(kind: ErrorKind) -> &'static str {
 }
 
 /// HTTP middleware: 401 (with `WWW-Authenticate`) or 403 unless the policy allows the request.
+/// Script requests marked `X-Requested-With: XMLHttpRequest` (nerve's UI) get the 401 without
+/// `WWW-Authenticate`, so the browser leaves the login to the page instead of its own dialog.
 pub async fn require(State(policy): State<Arc<AccessPolicy>>, req: Request, next: Next) -> Response {
     match refusal(&policy, req.headers()) {
         None => next.run(req).await,
-        Some(kind) => ApiError::new(kind, message(kind)).into_response(),
+        Some(kind) => {
+            let mut resp = ApiError::new(kind, message(kind)).into_response();
+            let from_script = req
+                .headers()
+                .get("x-requested-with")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"));
+            if from_script {
+                resp.headers_mut().remove(header::WWW_AUTHENTICATE);
+            }
+            resp
+        }
     }
 }
 

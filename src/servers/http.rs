@@ -66,7 +66,8 @@ pub fn router(state: AppState, policies: &Policies) -> Router {
                 "/-/reload",
                 post(crate::scrape::reload_handler).put(crate::scrape::reload_handler),
             )
-            .route("/-/quit", post(quit).put(quit)),
+            .route("/-/quit", post(quit).put(quit))
+            .merge(api::prom::admin::routes()),
         &policies.write,
     );
     Router::new()

@@ -103,7 +103,7 @@ async fn targets(State(state): State<AppState>, params: Params) -> Result<Respon
 
 /// RFC 3339 in UTC with nanoseconds trimmed of trailing zeros, e.g.
 /// `2024-01-02T03:04:05.123Z` (Go's `time.RFC3339Nano`).
-fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));

@@ -288,6 +288,34 @@ async fn auth_guards_reads_but_not_probes() {
     assert_eq!(get(&app, "/metrics").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(get(&app, "/-/healthy").await.0, StatusCode::OK);
     assert_eq!(get(&app, "/-/ready").await.0, StatusCode::OK);
+    // The UI's script requests get no WWW-Authenticate (no browser dialog; the page asks).
+    let req = Request::get("/api/v1/labels")
+        .header("X-Requested-With", "XMLHttpRequest")
+        .body(Body::empty())
+        .unwrap();
+    let (s, h, _) = send(&app, req).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(!h.contains_key(header::WWW_AUTHENTICATE));
+    // The UI itself is open, so its login form can load.
+    assert_eq!(get(&app, "/").await.0, StatusCode::OK);
+    assert_eq!(get(&app, "/assets/app.js").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn status_config_and_runtimeinfo() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _tsdb) = AppState::for_tests(dir.path(), LimitsConfig::default());
+    let app = router(state, &Policies::default());
+    let (s, v) = get_json(&app, "/api/v1/status/config").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["data"]["yaml"].as_str().unwrap().contains("storage"), "{v}");
+    let (s, v) = get_json(&app, "/api/v1/status/runtimeinfo").await;
+    assert_eq!(s, StatusCode::OK);
+    let d = &v["data"];
+    assert!(d["startTime"].as_str().unwrap().ends_with('Z'), "{v}");
+    assert_eq!(d["reloadConfigSuccess"], true);
+    assert_eq!(d["storageRetention"], "15d");
+    assert!(d["GOMAXPROCS"].as_u64().unwrap() >= 1);
 }
 
 /// Separate read and write credentials: each class takes only its own; read credentials on

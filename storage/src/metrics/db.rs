@@ -91,21 +91,23 @@ pub struct TsdbStats {
 /// The metrics database. Cheap to share (`Arc`); every method is thread-safe.
 pub struct Tsdb {
     dir: PathBuf,
-    blocks_dir: PathBuf,
+    pub(crate) blocks_dir: PathBuf,
     opts: TsdbOptions,
     pub(crate) head: Arc<Head>,
     pub(crate) wal: Wal,
-    blocks: RwLock<Vec<Arc<Block>>>,
+    pub(crate) blocks: RwLock<Vec<Arc<Block>>>,
     pub(crate) metadata: RwLock<HashMap<String, MetricMetadata>>,
     /// Commits hold it shared; a head cut holds it exclusively while moving the valid range.
     pub(crate) gate: RwLock<()>,
-    maint: Mutex<()>,
+    pub(crate) maint: Mutex<()>,
     stop: Mutex<bool>,
     wake: Condvar,
     bg: Mutex<Option<std::thread::JoinHandle<()>>>,
     closed: AtomicBool,
     rejected: AtomicU64,
     compactions: AtomicU64,
+    /// Deletions applied when reading (see `tombstones`).
+    pub(crate) tombstones: RwLock<Arc<Vec<crate::metrics::tombstones::Tombstone>>>,
     /// Sees every committed batch (forwarding), once set.
     pub(crate) observer: std::sync::OnceLock<Arc<dyn crate::metrics::CommitObserver>>,
 }
@@ -125,6 +127,7 @@ impl Tsdb {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
         let blocks = open_blocks(&blocks_dir)?;
+        let tombstones = crate::metrics::tombstones::load(dir)?;
         let min_valid = blocks.iter().map(|b| b.meta.max_time).max().unwrap_or(i64::MIN);
         let chunk_range = ms(opts.block_duration).max(1);
         let head = Arc::new(Head::new(
@@ -170,6 +173,7 @@ impl Tsdb {
             rejected: AtomicU64::new(0),
             compactions: AtomicU64::new(0),
             observer: std::sync::OnceLock::new(),
+            tombstones: RwLock::new(Arc::new(tombstones)),
         });
         let weak = Arc::downgrade(&db);
         let h = std::thread::Builder::new()
@@ -207,6 +211,7 @@ impl Tsdb {
             blocks,
             mint: mint_ms,
             maxt: maxt_ms,
+            tombstones: self.tombstones.read().clone(),
         })
     }
 

@@ -18,6 +18,8 @@ pub mod postings;
 pub mod querier;
 pub mod record;
 mod recovery;
+mod snapshot;
+pub mod tombstones;
 
 use crate::labels::Labels;
 

@@ -13,6 +13,7 @@ use crate::metrics::chunk::XorIter;
 use crate::metrics::head::{Head, SealedChunk};
 use crate::metrics::index::ChunkMeta;
 use crate::metrics::postings::postings_for_matchers;
+use crate::metrics::tombstones::{Deleted, Tombstone, deleted_for};
 
 /// Where one chunk of a selected series comes from.
 #[derive(Clone)]
@@ -42,6 +43,8 @@ pub struct Series {
     /// The series' labels.
     pub labels: Labels,
     chunks: Vec<ChunkRef>,
+    /// Tombstoned intervals, skipped while reading.
+    deleted: Deleted,
     mint: i64,
     maxt: i64,
 }
@@ -129,8 +132,9 @@ impl<'a> SeriesIter<'a> {
             ChunkSrc::Samples(s) => out.extend_from_slice(s),
         }
         let mut w = start;
+        let deleted = &self.series.deleted;
         for r in start..out.len() {
-            if out[r].t >= mint && out[r].t <= maxt {
+            if out[r].t >= mint && out[r].t <= maxt && (deleted.is_empty() || !deleted.contains(out[r].t)) {
                 out[w] = out[r];
                 w += 1;
             }
@@ -242,6 +246,8 @@ pub struct Querier {
     pub(crate) blocks: Vec<Arc<Block>>,
     pub(crate) mint: i64,
     pub(crate) maxt: i64,
+    /// Deletions to apply while reading.
+    pub(crate) tombstones: Arc<Vec<Tombstone>>,
 }
 
 impl Querier {
@@ -303,11 +309,20 @@ impl Querier {
         Ok(map
             .into_iter()
             .filter(|(_, c)| !c.is_empty())
-            .map(|(labels, chunks)| Series {
-                labels,
-                chunks,
-                mint,
-                maxt,
+            .filter_map(|(labels, chunks)| {
+                let deleted = deleted_for(&self.tombstones, &labels);
+                // A series whose every chunk is deleted (within the range) is not there at all.
+                let gone = !deleted.is_empty()
+                    && chunks
+                        .iter()
+                        .all(|c| deleted.covers(c.mint.max(mint), c.maxt.min(maxt)));
+                (!gone).then_some(Series {
+                    labels,
+                    chunks,
+                    deleted,
+                    mint,
+                    maxt,
+                })
             })
             .collect())
     }

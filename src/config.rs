@@ -151,9 +151,6 @@ impl Config {
         if self.remote_write.iter().any(|r| !r.write_relabel_configs.is_empty()) {
             v.push("remote_write[].write_relabel_configs (sent without relabeling)");
         }
-        if !self.forward.loki.is_empty() {
-            v.push("forward.loki (Loki push forwarding)");
-        }
         v
     }
 }

@@ -8,6 +8,9 @@
 //! - `forward.otlp`: every OTLP traces, logs and metrics request nerve accepted, re-encoded as
 //!   OTLP/HTTP protobuf to `<url>/v1/traces|logs|metrics` (Tempo, Jaeger, a collector,
 //!   another nerve).
+//! - `forward.loki`: every log push nerve stored (from the Loki push API, and OTLP logs as
+//!   translated to streams) as received, re-encoded as a snappy protobuf push (Loki derives
+//!   `service_name` and the like itself).
 //!
 //! Records are queued after the local write succeeded; a crash between the two loses the
 //! copy of that one batch (the local copy is safe). Delivery is at least once. Metrics:
@@ -55,6 +58,7 @@ impl Forwarder {
         let kinds = [
             (Protocol::RemoteWrite, "remote_write", &remote_write),
             (Protocol::Otlp, "otlp", &cfg.otlp),
+            (Protocol::Loki, "loki", &cfg.loki),
         ];
         for (protocol, kind, targets) in kinds {
             for (i, t) in targets.iter().enumerate() {
@@ -101,6 +105,18 @@ impl Forwarder {
         record.push(signal as u8);
         request.encode(&mut record).ok()?;
         Some(record)
+    }
+
+    /// The queue record for a log push, when there is a Loki destination: encode it before
+    /// the push is consumed, queue it with [`Forwarder::push_loki`] once stored.
+    pub fn loki_record(&self, push: &nerve_proto::loki::PushRequest) -> Option<Vec<u8>> {
+        self.has(Protocol::Loki)
+            .then(|| nerve_proto::loki::encode_push_protobuf(push))
+    }
+
+    /// Queues a stored log push (from [`Forwarder::loki_record`]).
+    pub fn push_loki(&self, record: &[u8]) {
+        self.push(Protocol::Loki, record);
     }
 
     /// Queues an accepted OTLP request (from [`Forwarder::otlp_record`]).

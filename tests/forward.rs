@@ -194,13 +194,17 @@ fn remote_write_forwarding_reaches_prometheus_and_survives_its_outage() {
 }
 
 #[test]
-fn otlp_forwarding_to_a_second_nerve() {
+fn otlp_and_loki_forwarding_to_a_second_nerve() {
     let dir = tempfile::tempdir().unwrap();
     let b = Nerve::start(&dir.path().join("b"), &[]);
     let cfg = dir.path().join("a.yml");
     std::fs::write(
         &cfg,
-        format!("forward:\n  otlp:\n    - url: http://{}\n", b.otlp_http_addr),
+        format!(
+            "forward:\n  otlp:\n    - url: http://{}\n  loki:\n    - url: {}\n",
+            b.otlp_http_addr,
+            b.url("/loki/api/v1/push")
+        ),
     )
     .unwrap();
     let a = Nerve::start(&dir.path().join("a"), &["--config", cfg.to_str().unwrap()]);
@@ -265,4 +269,33 @@ fn otlp_forwarding_to_a_second_nerve() {
         v["data"]["result"][0]["values"][0][1].as_str().map(str::to_owned)
     });
     assert_eq!(line.as_deref(), Some("forwarded log line"));
+    // A Loki push into the first nerve reaches the second through forward.loki.
+    let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let push = json!({"streams": [{"stream": {"job": "fwd-loki", "env": "test"},
+        "values": [[ts.to_string(), "pushed via loki", {"trace_id": trace}]]}]});
+    let r = client()
+        .post(a.url("/loki/api/v1/push"))
+        .header("Content-Type", "application/json")
+        .body(push.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let got = eventually(Duration::from_secs(30), || {
+        let v = b.get_json(&format!(
+            "/loki/api/v1/query_range?query={}&start={}",
+            encode("{job=\"fwd-loki\"}"),
+            ts - 60_000_000_000
+        ));
+        let s = &v["data"]["result"][0];
+        let line = s["values"][0][1].as_str()?;
+        Some((
+            line.to_owned(),
+            s["stream"]["env"].as_str()?.to_owned(),
+            s["values"][0][0].as_str()?.to_owned(),
+        ))
+    });
+    assert_eq!(
+        got.expect("log push forwarded to the second nerve"),
+        ("pushed via loki".to_owned(), "test".to_owned(), ts.to_string())
+    );
 }

@@ -1,6 +1,6 @@
 //! nerve's `forward:` section: where to send a copy of everything ingested once nerve is
 //! outgrown (Mimir/Thanos/VictoriaMetrics via remote write, Tempo or a collector via
-//! OTLP/HTTP). `loki` destinations are parsed but not sent to yet (startup warns).
+//! OTLP/HTTP, Loki via its push API); see `crate::forward`.
 
 use std::collections::BTreeMap;
 

@@ -30,6 +30,9 @@ pub enum Protocol {
     /// OTLP/HTTP protobuf: a record is `[signal][Export*ServiceRequest]`, one per request, sent
     /// to `<url>/v1/<signal>`.
     Otlp,
+    /// Loki push: a record is a snappy-compressed protobuf `PushRequest` (what promtail
+    /// sends), one per request, sent to the URL as is.
+    Loki,
 }
 
 /// OTLP signals, the first byte of an OTLP record.
@@ -105,7 +108,7 @@ impl Destination {
             let queue = self.queue.clone();
             let (max_records, max_bytes) = match self.protocol {
                 Protocol::RemoteWrite => (500, 4 << 20),
-                Protocol::Otlp => (1, usize::MAX),
+                Protocol::Otlp | Protocol::Loki => (1, usize::MAX),
             };
             let batch = match tokio::task::spawn_blocking(move || queue.peek(max_records, max_bytes)).await {
                 Ok(Ok(b)) => b,
@@ -173,6 +176,7 @@ impl Destination {
                 let url = format!("{}{}", self.url.trim_end_matches('/'), signal.path());
                 (url, rec[1..].to_vec(), None)
             }
+            Protocol::Loki => (self.url.clone(), batch.records[0].clone(), None),
         };
         let mut req = self
             .client

@@ -96,6 +96,7 @@ async fn push_inner(state: &AppState, headers: &HeaderMap, body: Body) -> Result
 pub async fn store(state: &AppState, req: PushRequest) -> Result<PushSummary, ApiError> {
     let logs = state.logs.ready()?;
     let limits = state.limits.clone();
+    let forward = state.forwarder.as_ref().and_then(|f| f.loki_record(&req));
     let (streams, mut summary) = prepare(req, &limits);
     let bytes: usize = streams.iter().flat_map(|s| &s.entries).map(|e| e.line.len()).sum();
     let lines: usize = streams.iter().map(|s| s.entries.len()).sum();
@@ -145,6 +146,11 @@ pub async fn store(state: &AppState, req: PushRequest) -> Result<PushSummary, Ap
         .take(MAX_ERRORS.saturating_sub(summary.errors.len()))
     {
         summary.errors.push(r.to_string());
+    }
+    if let (Some(f), Some(rec)) = (&state.forwarder, forward)
+        && outcome.accepted > 0
+    {
+        f.push_loki(&rec);
     }
     let m = &state.metrics;
     m.log_ingested_lines.inc_by(outcome.accepted as u64);

@@ -60,6 +60,7 @@ impl Collector for ForwardCollector {
                 let protocol = match protocol {
                     Protocol::RemoteWrite => "remote_write",
                     Protocol::Otlp => "otlp",
+                    Protocol::Loki => "loki",
                 };
                 let labels = [("url", url), ("protocol", protocol)];
                 let fam = m.encode_family(&labels)?;

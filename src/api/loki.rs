@@ -3,6 +3,7 @@
 //!
 //! Errors are non-2xx with a plain-text body, as Loki's (Grafana shows the text).
 
+pub mod delete;
 pub mod format;
 pub mod params;
 pub mod query;

@@ -2,6 +2,7 @@
 //! running span-store reads off the async runtime, reading a whole trace, search deadlines,
 //! and the model → OTLP conversion ([`otlp`]).
 
+pub mod delete;
 pub mod otlp;
 
 use std::sync::Arc;

@@ -67,7 +67,9 @@ pub fn router(state: AppState, policies: &Policies) -> Router {
                 post(crate::scrape::reload_handler).put(crate::scrape::reload_handler),
             )
             .route("/-/quit", post(quit).put(quit))
-            .merge(api::prom::admin::routes()),
+            .merge(api::prom::admin::routes())
+            .merge(api::loki::delete::routes())
+            .merge(api::traces::delete::routes()),
         &policies.write,
     );
     Router::new()

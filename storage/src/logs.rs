@@ -28,6 +28,7 @@
 //! Layout: `wal/` (push records), `streams/` (stream registry, itself a WAL),
 //! `partitions/<start_ns>/` (tantivy).
 
+mod deletes;
 mod head;
 mod partition;
 mod record;
@@ -42,6 +43,7 @@ mod tests;
 use crate::labels::Labels;
 use crate::matcher::Matcher;
 
+pub use deletes::DeleteRequest;
 pub use store::{LogStats, LogStore, LogStoreOptions, StreamStats, now_ns};
 
 /// One log line as stored.

@@ -18,6 +18,29 @@ pub enum MatchOp {
     NotRegex,
 }
 
+impl MatchOp {
+    /// The operator as written in PromQL and LogQL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchOp::Equal => "=",
+            MatchOp::NotEqual => "!=",
+            MatchOp::Regex => "=~",
+            MatchOp::NotRegex => "!~",
+        }
+    }
+
+    /// The operator written as `s`, if it is one.
+    pub fn from_symbol(s: &str) -> Option<MatchOp> {
+        Some(match s {
+            "=" => MatchOp::Equal,
+            "!=" => MatchOp::NotEqual,
+            "=~" => MatchOp::Regex,
+            "!~" => MatchOp::NotRegex,
+            _ => return None,
+        })
+    }
+}
+
 /// A compiled matcher on one label.
 #[derive(Clone, Debug)]
 pub struct Matcher {

@@ -33,6 +33,7 @@
 //! Layout: `wal/`, `partitions/<start_ns>/<id>.seg`.
 
 pub mod codec;
+mod deletes;
 mod head;
 mod maintain;
 pub mod model;
@@ -42,6 +43,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+pub use deletes::SpanDeletion;
 pub use model::{
     AttrValue, Event, KeyValue, Link, Resource, Scope, Span, SpanId, SpanKind, StatusCode, TraceId, find_attr, hex,
     parse_trace_id,

@@ -19,7 +19,7 @@ use super::envelope::Success;
 use super::params::Params;
 use super::timestamp::{MAX_TIME_MS, MIN_TIME_MS};
 use super::with_tsdb;
-use crate::servers::error::{ApiError, ErrorKind};
+use crate::servers::error::ApiError;
 use crate::state::AppState;
 
 /// The admin routes (the caller puts them behind the write policy).
@@ -36,15 +36,7 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-fn enabled(state: &AppState) -> Result<(), ApiError> {
-    match &state.admin_dir {
-        Some(_) => Ok(()),
-        None => Err(ApiError::new(
-            ErrorKind::Unavailable,
-            "admin APIs disabled (server.enable_admin_api)",
-        )),
-    }
-}
+use crate::api::loki::delete::admin_enabled as enabled;
 
 #[derive(Serialize)]
 struct Snapshot {

@@ -111,6 +111,8 @@ pub struct LogStore {
     /// Immutable view of the registry's labels for readers: id → labels.
     labels: RwLock<Vec<Arc<Labels>>>,
     partitions: RwLock<BTreeMap<i64, Arc<Partition>>>,
+    /// Accepted deletion requests, applied while reading.
+    pub(super) deletes: super::deletes::Deletes,
     maint: Mutex<()>,
     stop: Mutex<bool>,
     wake: Condvar,
@@ -173,6 +175,7 @@ impl LogStore {
             write: Mutex::new(WriteState { last_seq, registry }),
             labels: RwLock::new(labels),
             partitions: RwLock::new(partitions),
+            deletes: super::deletes::Deletes::open(dir)?,
             maint: Mutex::new(()),
             stop: Mutex::new(false),
             wake: Condvar::new(),
@@ -396,6 +399,7 @@ impl LogStore {
         if ids.is_empty() || req.start_ns >= req.end_ns {
             return Ok(());
         }
+        let deleted = self.deletes.for_streams(&labels, &ids);
         let mut parts = self.overlapping(req.start_ns, req.end_ns);
         if req.direction == Direction::Backward {
             parts.reverse();
@@ -414,6 +418,9 @@ impl LogStore {
             let mut each = |h: &Hit| -> Result<ControlFlow<()>> {
                 match *h {
                     Hit::Doc { ts, stream, addr } => {
+                        if super::deletes::deleted(deleted.get(&stream), ts) {
+                            return Ok(ControlFlow::Continue(()));
+                        }
                         let doc: TantivyDocument = snap
                             .searcher
                             .doc(addr)
@@ -440,6 +447,9 @@ impl LogStore {
                     }
                     Hit::Head { batch, entry, .. } => {
                         let he = &snap.head.batches[batch as usize].entries[entry as usize];
+                        if super::deletes::deleted(deleted.get(&he.stream), he.entry.ts_ns) {
+                            return Ok(ControlFlow::Continue(()));
+                        }
                         let Some(l) = labels.get(he.stream as usize) else {
                             return Ok(ControlFlow::Continue(()));
                         };

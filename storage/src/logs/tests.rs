@@ -388,3 +388,63 @@ fn select_stops_on_break_and_honours_direction_across_partitions() {
     assert_eq!(got, ["l9", "l8", "l7"]);
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn deletion_requests_hide_entries_at_once_survive_reopen_and_can_be_cancelled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = open(tmp.path());
+    let streams = ["api", "web"]
+        .iter()
+        .map(|app| LogStream {
+            labels: labels(app),
+            entries: (0..10).map(|i| entry(t0() + i, &format!("{app} {i}"))).collect(),
+        })
+        .collect();
+    s.push(streams, t0()).unwrap();
+    // Half in the index, half in the head: the filter applies to both.
+    s.maintain(t0()).unwrap();
+    s.push(
+        vec![LogStream {
+            labels: labels("api"),
+            entries: vec![entry(t0() + 5, "api late")],
+        }],
+        t0(),
+    )
+    .unwrap();
+    let api = Matcher::new(MatchOp::Equal, "app", "api").unwrap();
+    assert!(
+        s.delete(
+            "{env=~\".*\"}",
+            vec![Matcher::new(MatchOp::Regex, "env", ".*").unwrap()],
+            0,
+            1
+        )
+        .is_err()
+    );
+    let id = s.delete("{app=\"api\"}", vec![api], t0() + 2, t0() + 5).unwrap();
+    let left: Vec<String> = select_all(&s, "api", &[], Direction::Forward)
+        .into_iter()
+        .map(|e| e.2)
+        .collect();
+    assert_eq!(left, ["api 0", "api 1", "api 6", "api 7", "api 8", "api 9"]);
+    assert_eq!(
+        select_all(&s, "web", &[], Direction::Forward).len(),
+        10,
+        "other streams untouched"
+    );
+    s.close().unwrap();
+    drop(s);
+
+    let s = open(tmp.path());
+    assert_eq!(select_all(&s, "api", &[], Direction::Forward).len(), 6, "after reopen");
+    let reqs = s.delete_requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        (reqs[0].id.as_str(), reqs[0].query.as_str()),
+        (id.as_str(), "{app=\"api\"}")
+    );
+    assert!(!s.cancel_delete("nope").unwrap());
+    assert!(s.cancel_delete(&id).unwrap());
+    assert_eq!(select_all(&s, "api", &[], Direction::Forward).len(), 11, "cancelled");
+    assert!(s.delete_requests().is_empty());
+}

@@ -84,25 +84,6 @@ struct Stored {
     maxt: i64,
 }
 
-fn op_str(op: MatchOp) -> &'static str {
-    match op {
-        MatchOp::Equal => "=",
-        MatchOp::NotEqual => "!=",
-        MatchOp::Regex => "=~",
-        MatchOp::NotRegex => "!~",
-    }
-}
-
-fn parse_op(s: &str) -> Option<MatchOp> {
-    Some(match s {
-        "=" => MatchOp::Equal,
-        "!=" => MatchOp::NotEqual,
-        "=~" => MatchOp::Regex,
-        "!~" => MatchOp::NotRegex,
-        _ => return None,
-    })
-}
-
 /// Reads the tombstones of the TSDB in `dir` (none when the file is absent).
 pub(crate) fn load(dir: &Path) -> Result<Vec<Tombstone>> {
     let path = dir.join(FILE);
@@ -120,7 +101,8 @@ pub(crate) fn load(dir: &Path) -> Result<Vec<Tombstone>> {
                 .matchers
                 .into_iter()
                 .map(|(op, name, value)| {
-                    let op = parse_op(&op).ok_or_else(|| Error::corruption(&path, 0, format!("matcher op {op:?}")))?;
+                    let op = MatchOp::from_symbol(&op)
+                        .ok_or_else(|| Error::corruption(&path, 0, format!("matcher op {op:?}")))?;
                     Matcher::new(op, name, value)
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -140,7 +122,7 @@ fn save(dir: &Path, tombstones: &[Tombstone]) -> Result<()> {
             matchers: t
                 .matchers
                 .iter()
-                .map(|m| (op_str(m.op).to_owned(), m.name.clone(), m.value.clone()))
+                .map(|m| (m.op.as_str().to_owned(), m.name.clone(), m.value.clone()))
                 .collect(),
             mint: t.mint,
             maxt: t.maxt,

@@ -164,6 +164,8 @@ pub struct SpanStore {
     pub(super) closed: AtomicBool,
     pub(super) accepted: AtomicU64,
     pub(super) rejected: AtomicU64,
+    /// Accepted deletions, applied while reading.
+    pub(super) deletes: super::deletes::Deletes,
 }
 
 impl std::fmt::Debug for SpanStore {
@@ -215,6 +217,7 @@ impl SpanStore {
             bg: Mutex::new(None),
             closed: AtomicBool::new(false),
             accepted: AtomicU64::new(0),
+            deletes: super::deletes::Deletes::open(dir)?,
             rejected: AtomicU64::new(0),
         });
         if store.opts.background {
@@ -338,6 +341,8 @@ impl SpanStore {
         }
         out.sort_by_key(|s| (s.start_ns, s.span_id));
         out.dedup_by(|a, b| a.span_id == b.span_id && a.start_ns == b.start_ns);
+        let deleted = self.deletes.filter();
+        out.retain(|s| !deleted(s));
         Ok(out)
     }
 
@@ -361,8 +366,10 @@ impl SpanStore {
         visit: &mut dyn FnMut(&Span) -> ControlFlow<()>,
     ) -> Result<()> {
         let overlaps = |s: &Span| s.start_ns <= end_ns && s.end_ns >= start_ns;
+        let deleted = self.deletes.filter();
         let wanted = |s: &Span| {
             overlaps(s)
+                && !deleted(s)
                 && s.duration_ns() >= hint.min_duration_ns
                 && hint.service.as_deref().is_none_or(|svc| s.service_name() == svc)
         };

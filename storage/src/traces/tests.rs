@@ -378,3 +378,43 @@ fn scan_prunes_by_hint_but_visits_every_match() {
     assert_eq!(vals.len(), 2);
     let _ = Duration::from_secs(1);
 }
+
+#[test]
+fn deletions_hide_spans_from_lookups_and_scans_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, db) = (resource("api"), resource("db"));
+    {
+        let store = SpanStore::open(dir.path(), opts()).unwrap();
+        store
+            .append(
+                vec![
+                    span(1, 1, 0, 0, 100, &api),
+                    span(1, 2, 1, 10, 20, &db),
+                    span(2, 3, 0, 500, 1, &api),
+                ],
+                now(),
+            )
+            .unwrap();
+        store.flush().unwrap();
+        assert!(store.delete_spans(None, 10, 5).is_err());
+        // Only db's spans in the first 50 ms.
+        store.delete_spans(Some("db".into()), t0(), t0() + 50_000_000).unwrap();
+        let t = store.trace(&tid(1), 0, u64::MAX).unwrap();
+        assert_eq!(t.iter().map(|s| s.span_id[0]).collect::<Vec<_>>(), vec![1]);
+        store.close().unwrap();
+    }
+    let store = SpanStore::open(dir.path(), opts()).unwrap();
+    assert_eq!(store.trace(&tid(1), 0, u64::MAX).unwrap().len(), 1, "after reopen");
+    // Every service, the first 100 ms: trace 1 is gone, trace 2 (at 500 ms) stays.
+    store.delete_spans(None, t0(), t0() + 100_000_000).unwrap();
+    assert!(store.trace(&tid(1), 0, u64::MAX).unwrap().is_empty());
+    let mut seen = Vec::new();
+    store
+        .scan(0, u64::MAX, &ScanHint::default(), &mut |s| {
+            seen.push(s.span_id[0]);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(seen, vec![3]);
+    assert_eq!(store.span_deletions().len(), 2);
+}

@@ -435,7 +435,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     logs_handle.set(logs.clone());
     let traces_dir = data_dir.join("traces");
-    let span_opts = cfg.storage.span_store_options();
+    let mut span_opts = cfg.storage.span_store_options();
+    span_opts.max_spans_per_trace = cfg.limits.traces_max_spans_per_trace();
     tracing::info!(dir = %traces_dir.display(), "opening span store");
     let opened = tokio::task::spawn_blocking({
         let dir = traces_dir.clone();

@@ -40,6 +40,8 @@ pub struct AppState {
     pub status: Arc<crate::api::prom::runtime::RuntimeStatus>,
     /// The data directory when `server.enable_admin_api` is on (snapshots go below it).
     pub admin_dir: Option<std::path::PathBuf>,
+    /// The PromQL engine and query gate, with the configured query limits.
+    pub query: Arc<crate::api::prom::query::QueryRuntime>,
     /// Forwarding destinations, when configured.
     pub forwarder: Option<Arc<crate::forward::Forwarder>>,
     /// Rule groups and the alert notifier.
@@ -81,6 +83,7 @@ impl AppState {
                 .map(|(rate, burst)| Arc::new(ByteRateLimiter::new(rate, burst))),
             memory,
             forwarder: None,
+            query: Arc::new(crate::api::prom::query::QueryRuntime::new(&limits)),
             admin_dir: None,
             status: Arc::new(crate::api::prom::runtime::RuntimeStatus::new(&Default::default())),
             limits: Arc::new(limits),

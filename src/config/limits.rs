@@ -75,6 +75,20 @@ pub struct LimitsConfig {
     /// of the cgroup memory limit or, without one, of the machine's memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_memory: Option<ByteSize>,
+    /// Queries (PromQL) evaluated at once; more wait. Default 20 (Prometheus').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_max_concurrency: Option<usize>,
+    /// Longest a PromQL or LogQL query may run (a request's own `timeout` can only lower it).
+    /// Default 2m (Prometheus').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_timeout: Option<super::units::PromDuration>,
+    /// Most samples one PromQL query may hold in memory. Default 50000000 (Prometheus').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_max_samples: Option<usize>,
+    /// Most spans of one trace held unflushed; more are refused (partial success). 0 = no
+    /// limit. Default 50000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traces_max_spans_per_trace: Option<usize>,
     /// Labels per series accepted on ingest (0 = no limit). Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_labels_per_series: Option<usize>,
@@ -182,6 +196,26 @@ impl LimitsConfig {
     pub fn remote_write_rate(&self) -> Option<(u64, u64)> {
         let rate = self.remote_write_ingestion_rate.unwrap_or(0);
         (rate > 0).then(|| (rate, self.remote_write_ingestion_burst.unwrap_or(rate * 2).max(rate)))
+    }
+
+    /// Effective query concurrency (at least 1).
+    pub fn query_max_concurrency(&self) -> usize {
+        self.query_max_concurrency.unwrap_or(20).max(1)
+    }
+
+    /// Effective query timeout.
+    pub fn query_timeout(&self) -> std::time::Duration {
+        self.query_timeout.map_or(std::time::Duration::from_secs(120), |d| d.0)
+    }
+
+    /// Effective per-query sample cap.
+    pub fn query_max_samples(&self) -> usize {
+        self.query_max_samples.unwrap_or(50_000_000)
+    }
+
+    /// Effective spans-per-trace cap (0 = none).
+    pub fn traces_max_spans_per_trace(&self) -> usize {
+        self.traces_max_spans_per_trace.unwrap_or(50_000)
     }
 
     /// Effective head series cap (0 = none).

@@ -1,6 +1,6 @@
 //! `GET|POST /loki/api/v1/query` and `/loki/api/v1/query_range`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -14,9 +14,6 @@ use crate::api::json::json_response;
 use crate::api::prom::params::Params;
 use crate::servers::error::ApiError;
 use crate::state::AppState;
-
-/// Queries running longer are stopped with 503 `timeout` (Loki's default `query_timeout`).
-const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The encoding the client asked for with `X-Loki-Response-Encoding-Flags`.
 fn encoding(headers: &HeaderMap) -> Encoding {
@@ -40,9 +37,10 @@ fn query_param(p: &Params) -> Result<String, ApiError> {
     }
 }
 
-fn limits() -> Limits {
+/// Query limits: queries running past `limits.query_timeout` are stopped with 503 `timeout`.
+fn limits(state: &AppState) -> Limits {
     Limits {
-        deadline: Some(Instant::now() + QUERY_TIMEOUT),
+        deadline: Some(Instant::now() + state.query.timeout()),
         ..Limits::default()
     }
 }
@@ -57,8 +55,9 @@ pub async fn instant(State(state): State<AppState>, headers: HeaderMap, p: Param
         let dir = logql_direction(params::direction(&p)?);
         let enc = encoding(&headers);
         let started = Instant::now();
+        let lim = limits(&state);
         let value = super::with_logs(&state, move |logs| {
-            logql::eval_instant(&StoreSource(&logs), &q, t, limit, dir, &limits()).map_err(ApiError::from)
+            logql::eval_instant(&StoreSource(&logs), &q, t, limit, dir, &lim).map_err(ApiError::from)
         })
         .await?;
         Ok(json_response(&render(&value, enc, started.elapsed().as_secs_f64())))
@@ -79,19 +78,10 @@ pub async fn range(State(state): State<AppState>, headers: HeaderMap, p: Params)
         let dir = logql_direction(params::direction(&p)?);
         let enc = encoding(&headers);
         let started = Instant::now();
+        let lim = limits(&state);
         let value = super::with_logs(&state, move |logs| {
-            logql::eval_range(
-                &StoreSource(&logs),
-                &q,
-                start,
-                end,
-                step,
-                interval,
-                limit,
-                dir,
-                &limits(),
-            )
-            .map_err(ApiError::from)
+            logql::eval_range(&StoreSource(&logs), &q, start, end, step, interval, limit, dir, &lim)
+                .map_err(ApiError::from)
         })
         .await?;
         Ok(json_response(&render(&value, enc, started.elapsed().as_secs_f64())))

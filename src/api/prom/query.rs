@@ -3,10 +3,9 @@
 //! `web/api/v1/api.go` does (api-contracts §1.2–1.3).
 //!
 //! The engine is synchronous and reads storage, so every query runs in `spawn_blocking`; at most
-//! [`MAX_CONCURRENT_QUERIES`] run at once, the rest wait (Prometheus queues them the same way).
+//! `limits.query_max_concurrency` run at once, the rest wait (Prometheus queues them the same way).
 
 use std::fmt::Write;
-use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::api::json::{json_response, write_labels, write_point, write_str};
@@ -15,7 +14,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use nerve_query::promql::format::{sample_value, timestamp};
-use nerve_query::promql::{Engine, MAX_POINTS_PER_SERIES, QueryValue, plan};
+use nerve_query::promql::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, QueryValue, plan};
 use nerve_storage::Labels;
 use nerve_storage::metrics::Tsdb;
 use tokio::sync::Semaphore;
@@ -26,11 +25,35 @@ use super::timestamp::{MAX_TIME_MS, MIN_TIME_MS, parse_time};
 use crate::servers::error::ApiError;
 use crate::state::AppState;
 
-/// Queries evaluated at the same time (Prometheus' `--query.max-concurrency` default).
-pub const MAX_CONCURRENT_QUERIES: usize = 20;
+/// The PromQL engine with the configured limits and the gate bounding concurrent queries
+/// (`limits.query_max_concurrency`, Prometheus' `--query.max-concurrency`).
+#[derive(Debug)]
+pub struct QueryRuntime {
+    gate: Semaphore,
+    engine: Engine,
+    timeout: Duration,
+}
 
-static QUERY_GATE: Semaphore = Semaphore::const_new(MAX_CONCURRENT_QUERIES);
-static ENGINE: LazyLock<Engine> = LazyLock::new(Engine::default);
+impl QueryRuntime {
+    /// From the `limits:` section.
+    pub fn new(limits: &crate::config::limits::LimitsConfig) -> QueryRuntime {
+        let timeout = limits.query_timeout();
+        QueryRuntime {
+            gate: Semaphore::new(limits.query_max_concurrency()),
+            engine: Engine::new(EngineOptions {
+                timeout,
+                max_samples: limits.query_max_samples(),
+                ..EngineOptions::default()
+            }),
+            timeout,
+        }
+    }
+
+    /// The longest a query may run.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
 
 /// Routes of this module, to be merged into the main router.
 pub fn routes() -> Router<AppState> {
@@ -101,7 +124,9 @@ where
     F: FnOnce(std::sync::Arc<Tsdb>) -> Result<T, ApiError> + Send + 'static,
 {
     let tsdb = state.db.ready()?;
-    let _permit = QUERY_GATE
+    let _permit = state
+        .query
+        .gate
         .acquire()
         .await
         .map_err(|_| ApiError::unavailable("query engine is shutting down"))?;
@@ -114,9 +139,10 @@ async fn query(State(state): State<AppState>, params: Params) -> Result<Response
     let t = params.time("time", now_ms())?;
     let timeout = duration_param(&params, "timeout")?;
     let q = params.first("query").unwrap_or("").to_owned();
+    let rt = state.query.clone();
     let value = run(&state, move |tsdb| {
         let expr = plan::parse(&q).map_err(|e| engine_error(e, true))?;
-        ENGINE
+        rt.engine
             .instant_expr(&*tsdb, &expr, t, timeout)
             .map_err(|e| engine_error(e, false))
     })
@@ -151,9 +177,10 @@ async fn query_range(State(state): State<AppState>, params: Params) -> Result<Re
     }
     let timeout = duration_param(&params, "timeout")?;
     let q = params.first("query").unwrap_or("").to_owned();
+    let rt = state.query.clone();
     let m = run(&state, move |tsdb| {
         let expr = plan::parse(&q).map_err(|e| engine_error(e, true))?;
-        ENGINE
+        rt.engine
             .range_expr(&*tsdb, &expr, start, end, step_ms, timeout)
             .map_err(|e| engine_error(e, false))
     })

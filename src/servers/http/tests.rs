@@ -455,3 +455,33 @@ async fn fixture_with_logs() -> Fixture {
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     f
 }
+
+#[tokio::test]
+async fn query_limits_come_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = LimitsConfig {
+        query_max_samples: Some(3),
+        ..Default::default()
+    };
+    let (state, tsdb) = AppState::for_tests(dir.path(), limits);
+    let mut app = tsdb.appender();
+    let l = Labels::from_pairs([("__name__", "m")]).unwrap();
+    for i in 0..10 {
+        app.append(&l, T0 + i * 15_000, i as f64).unwrap();
+    }
+    app.commit().unwrap();
+    let app = router(state, &Policies::default());
+    let (s, v) = get_json(
+        &app,
+        &format!("/api/v1/query?query=m[5m]&time={}", (T0 + 150_000) / 1000),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("too many samples"), "{v}");
+    let (s, _) = get_json(
+        &app,
+        &format!("/api/v1/query?query=m[20s]&time={}", (T0 + 150_000) / 1000),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "two samples fit");
+}

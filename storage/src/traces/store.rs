@@ -36,6 +36,9 @@ pub struct SpanStoreOptions {
     pub head_max_age: Duration,
     /// Spans per compressed block (2048).
     pub block_spans: usize,
+    /// Most spans of one trace held unflushed (head); more are refused (0 = no limit).
+    /// Default 50000.
+    pub max_spans_per_trace: usize,
     /// zstd level of flushed segments (3); compaction uses `compaction_level`.
     pub flush_level: i32,
     /// zstd level of compacted segments (9).
@@ -60,6 +63,7 @@ impl Default for SpanStoreOptions {
             head_max_bytes: 64 << 20,
             head_max_age: Duration::from_secs(300),
             block_spans: 2048,
+            max_spans_per_trace: 50_000,
             flush_level: 3,
             compaction_level: 9,
             compact_at: 8,
@@ -279,6 +283,7 @@ impl SpanStore {
                 }
             }
         }
+        self.limit_spans_per_trace(&mut keep, &mut out);
         self.rejected.fetch_add(out.rejected as u64, Ordering::Relaxed);
         if keep.is_empty() {
             return Ok(out);
@@ -309,6 +314,37 @@ impl SpanStore {
         }
         self.accepted.fetch_add(out.accepted as u64, Ordering::Relaxed);
         Ok(out)
+    }
+
+    /// Refuses the spans of traces that would hold more than `max_spans_per_trace` spans in the
+    /// head (counting what the head already holds), keeping the first ones.
+    fn limit_spans_per_trace(&self, keep: &mut Vec<Span>, out: &mut AppendOutcome) {
+        let max = self.opts.max_spans_per_trace;
+        if max == 0 || keep.is_empty() {
+            return;
+        }
+        let st = self.state.read();
+        let mut counts: std::collections::HashMap<TraceId, usize> = std::collections::HashMap::new();
+        keep.retain(|s| {
+            let c = counts.entry(s.trace_id).or_insert_with(|| {
+                std::iter::once(&st.head)
+                    .chain(st.frozen.iter().map(|h| &**h))
+                    .map(|h| h.trace(&s.trace_id).count())
+                    .sum()
+            });
+            if *c >= max {
+                out.rejected += 1;
+                if out.errors.len() < 3 {
+                    out.errors.push(format!(
+                        "trace {} has more than {max} spans (limits.traces_max_spans_per_trace)",
+                        crate::traces::model::hex(&s.trace_id)
+                    ));
+                }
+                return false;
+            }
+            *c += 1;
+            true
+        });
     }
 
     /// The spans of `trace` starting in `[start_ns, end_ns]`, sorted by start, duplicates

@@ -418,3 +418,38 @@ fn deletions_hide_spans_from_lookups_and_scans_and_survive_reopen() {
     assert_eq!(seen, vec![3]);
     assert_eq!(store.span_deletions().len(), 2);
 }
+
+#[test]
+fn spans_beyond_the_per_trace_limit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SpanStore::open(
+        dir.path(),
+        SpanStoreOptions {
+            max_spans_per_trace: 3,
+            ..opts()
+        },
+    )
+    .unwrap();
+    let api = resource("api");
+    let out = store
+        .append(
+            vec![
+                span(1, 1, 0, 0, 1, &api),
+                span(1, 2, 1, 1, 1, &api),
+                span(2, 9, 0, 0, 1, &api),
+            ],
+            now(),
+        )
+        .unwrap();
+    assert_eq!((out.accepted, out.rejected), (3, 0));
+    let out = store
+        .append(vec![span(1, 3, 1, 2, 1, &api), span(1, 4, 1, 3, 1, &api)], now())
+        .unwrap();
+    assert_eq!((out.accepted, out.rejected), (1, 1));
+    assert!(
+        out.errors[0].contains("limits.traces_max_spans_per_trace"),
+        "{:?}",
+        out.errors
+    );
+    assert_eq!(store.trace(&tid(1), 0, u64::MAX).unwrap().len(), 3);
+}

@@ -133,12 +133,13 @@ async function shot(name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`) });
 }
 
-async function step(name, fn) {
+/** Runs one step; its screenshot is taken afterwards unless the step takes its own (`ownShot`). */
+async function step(name, fn, ownShot = false) {
   log(`step ${name}`);
   try {
     await fn();
     assert(!pageErrors.length, `uncaught page error: ${pageErrors.join('; ')}`);
-    await shot(name);
+    if (!ownShot) await shot(name);
     passed++;
     log(`ok   ${name}`);
   } catch (e) {
@@ -174,9 +175,25 @@ async function expectWaterfall(traceId) {
   });
 }
 
-// 1. PromQL query → chart with data.
+/** The chart's drawn x scale against the selected range (both seconds), within one step. */
+async function expectChartRange(testid, rangeS, asOfS) {
+  const c = page.getByTestId(testid);
+  await page.waitForFunction((t) => document.querySelector(`[data-testid=${t}]`)?.dataset.xMax, testid);
+  const a = await c.evaluate((el) => ({ ...el.dataset }));
+  const [min, max, step] = [Number(a.xMin), Number(a.xMax), Number(a.step)];
+  assert(step > 0, `${testid}: no data-step`);
+  // "now" is resolved in the browser between asOf and the check.
+  const now = Date.now() / 1000;
+  assert(max >= asOfS - step && max <= now + step, `${testid}: x axis ends at ${new Date(max * 1000).toISOString()}, not now (${new Date(now * 1000).toISOString()}) ± ${step} s`);
+  assert(Math.abs(max - min - rangeS) <= step, `${testid}: x axis spans ${(max - min).toFixed(1)} s, the selected range is ${rangeS} s (± ${step} s)`);
+  assert(Number(a.visiblePoints) > 0, `${testid}: no sample lies inside the drawn x range`);
+  return a;
+}
+
+// 1. PromQL query → chart with data, on exactly the selected range, with legend values on hover.
 await step('01-metrics-chart', async () => {
   await page.goto(`${BASE}/#/metrics`);
+  const asOf = Date.now() / 1000;
   await runQuery('promql-input', 'sum by (service) (rate(traces_spanmetrics_calls_total[1m]))');
   await page.waitForFunction(() => {
     const c = document.querySelector('[data-testid=metrics-chart]');
@@ -185,9 +202,23 @@ await step('01-metrics-chart', async () => {
     const err = await page.getByTestId('error').first().textContent({ timeout: 500 }).catch(() => '');
     throw new StepError(`the metrics chart has no data${err ? `: ${err}` : ''}`);
   });
-  const c = page.getByTestId('metrics-chart');
-  log(`chart: ${await c.getAttribute('data-series')} series, ${await c.getAttribute('data-points')} points`);
+  const a = await expectChartRange('metrics-chart', 3600, asOf);
+  log(`chart: ${a.series} series, ${a.points} points (${a.visiblePoints} in view, ${a.markers} drawn as dots), x ${new Date(a.xMin * 1000).toISOString()} … ${new Date(a.xMax * 1000).toISOString()}, step ${a.step} s`);
   assert(page.url().includes('query='), 'the query is not in the URL');
+  // Hover near the newest steps: the legend names the hovered time and shows a number for
+  // some series (moving left until a step has samples).
+  const over = page.locator('[data-testid=metrics-chart] .u-over');
+  const box = await over.boundingBox();
+  let legend = [];
+  for (const dx of [2, 6, 12, 24, 48, 96]) {
+    await page.mouse.move(box.x + box.width - dx, box.y + box.height / 2);
+    await page.waitForTimeout(50);
+    legend = await page.$$eval('[data-testid=metrics-chart] .u-legend .u-value', (els) => els.map((e) => e.textContent.trim()));
+    if (/^\d{4}-\d\d-\d\d /.test(legend[0] ?? '') && legend.slice(1).some((v) => /\d/.test(v))) break;
+  }
+  assert(/^\d{4}-\d\d-\d\d /.test(legend[0] ?? ''), `hover legend shows no time: ${JSON.stringify(legend)}`);
+  assert(legend.slice(1).some((v) => /\d/.test(v)), `hover legend shows no value: ${JSON.stringify(legend)}`);
+  log(`hover legend: ${legend.join(' | ')}`);
 });
 
 // 2. Histogram with exemplars → click a dot → its trace's waterfall.
@@ -197,6 +228,23 @@ await step('02-exemplar-to-trace', async () => {
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=metrics-chart] [data-testid=exemplar]').length > 0).catch(() => {
     throw new StepError('no exemplar dots on the chart');
   });
+  const range = await expectChartRange('metrics-chart', 900, Date.now() / 1000 - 30);
+  // Exemplars share the series' time scale (seconds): their times lie in the drawn range, and
+  // every visible dot sits inside the plot.
+  const ex = await page.evaluate(() => {
+    const o = document.querySelector('[data-testid=metrics-chart] .u-over').getBoundingClientRect();
+    const all = [...document.querySelectorAll('[data-testid=metrics-chart] [data-testid=exemplar]')];
+    const shown = all.filter((b) => b.style.display !== 'none');
+    return {
+      ts: all.map((b) => Number(b.dataset.t)),
+      shown: shown.length,
+      outside: shown.map((b) => b.getBoundingClientRect()).filter((r) => r.left + r.width / 2 < o.left - 1 || r.left + r.width / 2 > o.right + 1).length,
+    };
+  });
+  const slack = Number(range.step) + 1;
+  const off = ex.ts.filter((t) => !(t >= Number(range.xMin) - slack && t <= Number(range.xMax) + slack));
+  assert(!off.length, `${off.length} of ${ex.ts.length} exemplars lie outside the chart's time range (e.g. t=${off[0]})`);
+  assert(ex.shown > 0 && !ex.outside, `${ex.shown} exemplar dots shown, ${ex.outside} of them outside the plot`);
   await shot('02a-exemplars');
   // A visible exemplar whose trace nerve has (checked through the API, so a missing trace
   // can't be mistaken for a UI failure).
@@ -253,6 +301,7 @@ await step('03-logs-to-trace', async () => {
   }).catch(() => {
     throw new StepError('the log volume histogram has no data');
   });
+  await expectChartRange('logs-volume', 900 - 5, Date.now() / 1000 - 30);
   await shot('03a-logs');
   const rows = page.locator('[data-testid=log-line]').filter({ has: page.getByTestId('trace-link') });
   let row = rows.first();
@@ -307,8 +356,21 @@ await step('05-red-panel', async () => {
         throw new StepError(`RED chart ${id} has no data`);
       });
   }
+  for (const id of ['red-rate', 'red-errors', 'red-duration']) await expectChartRange(id, 900, Date.now() / 1000 - 30);
   const pts = await page.$$eval('[data-testid^=red-][data-points]', (els) => els.map((e) => `${e.dataset.testid}=${e.dataset.points}`));
   log(`RED: ${pts.join(' ')}`);
+});
+
+// 5b. The dark theme: the RED charts redraw in its palette; the step's screenshot is the
+// metrics page with exemplars in the dark theme (kept for step 6's status page).
+await step('05b-dark-theme', async () => {
+  await page.getByTestId('theme-toggle').click();
+  await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=red-rate]')?.dataset.visiblePoints) > 0);
+  await shot('05c-dark-red');
+  await page.goto(`${BASE}/#/metrics?from=now-15m&to=now&query=${q('histogram_quantile(0.95, sum by (le) (rate(http_server_request_duration_seconds_bucket[1m])))')}`);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=metrics-chart] [data-testid=exemplar]').length > 0);
+  assert(await page.evaluate(() => document.documentElement.dataset.theme === 'dark'), 'the theme did not stay dark across pages');
 });
 
 // 6. First render and transferred bytes on a fresh load.
@@ -331,6 +393,8 @@ await step('06-first-render', async () => {
     };
   });
   await fresh.waitForSelector('[data-testid=status-build] table').catch(() => {});
+  const errors = await fresh.$$eval('[data-testid=error]', (els) => els.map((e) => e.textContent));
+  assert(!errors.length, `the status page shows errors: ${errors.join('; ')}`);
   await fresh.screenshot({ path: join(SHOTS, '06-first-render.png') });
   await fresh.close();
   const total = m.assets.reduce((n, a) => n + a.transfer, 0) + m.html;
@@ -339,7 +403,7 @@ await step('06-first-render', async () => {
   console.log(`transferred: ${total} B (index.html ${m.html} B + ${m.assets.length} assets)`);
   assert(m.assets.length >= 2, `expected app.js and app.css under /assets/, saw ${m.assets.map((a) => a.name).join(', ')}`);
   assert(m.render > 0 && m.render < RENDER_BUDGET, `first render took ${m.render.toFixed(0)} ms (budget ${RENDER_BUDGET} ms)`);
-});
+}, true);
 
 clearTimeout(killer);
 await cleanup();

@@ -45,10 +45,14 @@ export function useTheme(): Theme {
       setT(currentTheme());
     };
     const mq = window.matchMedia ? window.matchMedia('(prefers-color-scheme: dark)') : null;
+    // Another tab switching the theme writes localStorage: follow it.
+    const onStorage = (e: StorageEvent) => (e.key === KEY || e.key === null) && on();
     window.addEventListener(EVENT, on);
+    window.addEventListener('storage', onStorage);
     mq?.addEventListener?.('change', on);
     return () => {
       window.removeEventListener(EVENT, on);
+      window.removeEventListener('storage', onStorage);
       mq?.removeEventListener?.('change', on);
     };
   }, []);

@@ -44,7 +44,7 @@ export function formatDuration(ms: number): string {
 export function formatSpanDuration(ms: number): string {
   if (ms === 0) return '0';
   if (ms < 1) return `${(ms * 1000).toFixed(0)}µs`;
-  if (ms < 1000) return `${ms < 10 ? ms.toFixed(2) : ms.toFixed(1)}ms`;
+  if (ms < 1000) return `${ms.toFixed(ms < 10 ? 2 : ms < 100 ? 1 : 0)}ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(2)}s`;
   return formatDuration(ms);
 }

@@ -27,6 +27,10 @@ export interface ChartExemplar {
 
 export interface ChartProps {
   xs: number[]; // seconds
+  /** The x scale, always exactly the queried range (seconds), however much data there is. */
+  xRange: [number, number];
+  /** The query's step (seconds): bounds keyboard zoom; exposed as data-step. */
+  step?: number;
   series: ChartSeries[];
   exemplars?: ChartExemplar[];
   onExemplar?: (e: ChartExemplar) => void;
@@ -52,10 +56,26 @@ export function formatValue(v: number | null | undefined): string {
   return v.toExponential(2);
 }
 
+/**
+ * Tick labels with as many decimals as the tick spacing needs (so 4.995, 5, 5.005 stay
+ * distinct), one k/M/G/T unit for the whole axis.
+ */
+export function formatTicks(vals: number[], incr: number): string[] {
+  const max = Math.max(...vals.map((v) => Math.abs(v)), 0);
+  if (!(incr > 0) || !isFinite(max)) return vals.map((v) => formatValue(v));
+  if (max > 0 && max < 1e-3) return vals.map((v) => (v === 0 ? '0' : v.toExponential(Math.max(0, Math.min(4, Math.floor(Math.log10(max)) - Math.floor(Math.log10(incr)))))));
+  const [div, unit] = max >= 1e12 ? [1e12, 'T'] : max >= 1e9 ? [1e9, 'G'] : max >= 1e6 ? [1e6, 'M'] : max >= 1e4 ? [1e3, 'k'] : [1, ''];
+  // Decimals that write the spacing itself exactly (2.5 → 1, 0.005 → 3).
+  const step = incr / div;
+  let decimals = 0;
+  while (decimals < 8 && Math.abs(Math.round(step * 10 ** decimals) - step * 10 ** decimals) > 1e-6 * 10 ** decimals) decimals++;
+  return vals.map((v) => (v / div).toFixed(decimals) + (v === 0 ? '' : unit));
+}
+
 /** Axis width from its longest tick label. */
 function axisSize(_u: uPlot, values: string[] | null): number {
   if (!values || !values.length) return 40;
-  return Math.max(40, Math.max(...values.map((v) => String(v).length)) * 7 + 18);
+  return Math.max(40, Math.max(...values.map((v) => String(v).length)) * 8 + 16);
 }
 
 export function countPoints(series: ChartSeries[]): number {
@@ -64,18 +84,52 @@ export function countPoints(series: ChartSeries[]): number {
   return n;
 }
 
+/** Indices of samples with no neighbouring sample: a line cannot show them, a dot can. */
+function isolatedPoints(values: (number | null)[]): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] !== null && (i === 0 || values[i - 1] === null) && (i === values.length - 1 || values[i + 1] === null)) out.push(i);
+  }
+  return out;
+}
+
+/** The latest non-null value of a series (the legend's value while the cursor is elsewhere). */
+function lastValue(values: (number | null)[]): number | null {
+  for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null) return values[i];
+  return null;
+}
+
+// 24-hour tick labels in the app's own date format (uPlot's default is US 12-hour); the
+// second line appears where the date (or year) changes.
+const NLD = '\n{YYYY}-{MM}-{DD}';
+const NLMD = '\n{MM}-{DD}';
+const HM = '{HH}:{mm}';
+const TIME_AXIS: (string | number | null)[][] = [
+  [31_536_000, '{YYYY}', null, null, null, null, null, null, 1],
+  [86_400 * 28, '{YYYY}-{MM}', null, null, null, null, null, null, 1],
+  [86_400, '{MM}-{DD}', '\n{YYYY}', null, null, null, null, null, 1],
+  [3_600, HM, NLD, null, NLMD, null, null, null, 1],
+  [60, HM, NLD, null, NLMD, null, null, null, 1],
+  [1, `${HM}:{ss}`, NLD, null, NLMD, null, null, null, 1],
+  [0.001, `${HM}:{ss}.{fff}`, NLD, null, NLMD, null, null, null, 1],
+];
+
 export function Chart(props: ChartProps) {
   const theme = useTheme();
   const box = useRef<HTMLDivElement>(null);
   const plotRef = useRef<uPlot | null>(null);
+  const setXRef = useRef<((min: number, max: number, lock?: boolean) => void) | null>(null);
   const propsRef = useRef(props);
   propsRef.current = props;
-  const { xs, series, exemplars, height = 280, bars, stacked, testid } = props;
+  const { xs, xRange, series, exemplars, height = 280, bars, stacked, testid } = props;
+  const [x0, x1] = xRange;
 
   useEffect(() => {
     const el = box.current;
     if (!el) return;
     el.textContent = '';
+    const host = el.parentElement!;
+    for (const k of ['xMin', 'xMax', 'visiblePoints', 'markers']) delete host.dataset[k];
     if (!xs.length || !series.length) return;
     const fg = cssVar('--fg-muted') || '#666';
     const grid = cssVar('--grid') || 'rgba(128,128,128,.2)';
@@ -112,7 +166,34 @@ export function Chart(props: ChartProps) {
     }
 
     let buttons: { b: HTMLButtonElement; e: ChartExemplar }[] = [];
-    const barPaths = bars ? uPlot.paths.bars!({ size: [0.85, 40], align: 0 }) : undefined;
+    // A bar at t counts (t - step, t] (count_over_time and friends): it ends at its timestamp.
+    const barPaths = bars ? uPlot.paths.bars!({ size: [0.85, 40], align: -1 }) : undefined;
+
+    // The x scale is the queried range, not the data's extent (which for one sample would be
+    // uPlot's default day-wide guess, and for a few samples a few seconds). Panning and
+    // keyboard zoom unlock it; 0 locks it again.
+    let xLocked = true;
+    const setX = (min: number, max: number, lock = false) => {
+      xLocked = lock;
+      u.setScale('x', { min, max });
+    };
+
+    // Points: every sample of a series with few of them, or when samples lie far enough apart
+    // on screen to tell apart; otherwise only those no line segment reaches (between gaps).
+    const counts = shown.map((s) => s.values.reduce<number>((n, v) => n + (v === null ? 0 : 1), 0));
+    const isolated = shown.map((s) => isolatedPoints(s.values));
+    let minGap = Infinity;
+    for (let i = 1; i < xs.length; i++) minGap = Math.min(minGap, xs[i] - xs[i - 1]);
+    let markers = 0;
+    const pointsShow = (p: uPlot, si: number) => {
+      const n = counts[si - 1] ?? 0;
+      const { min, max } = p.scales.x;
+      const gapPx = isFinite(minGap) && max! > min! ? ((p.bbox.width / uPlot.pxRatio) * minGap) / (max! - min!) : Infinity;
+      const show = n > 0 && (n <= 12 || gapPx >= 8);
+      markers += show ? n : (isolated[si - 1]?.length ?? 0);
+      return show;
+    };
+    const pointsFilter = (_p: uPlot, si: number, show: boolean) => (show ? null : isolated[si - 1]?.length ? isolated[si - 1] : null);
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height,
@@ -120,40 +201,59 @@ export function Chart(props: ChartProps) {
       cursor: {
         drag: { x: true, y: false, setScale: !propsRef.current.onZoom },
         points: { size: 6 },
+        // Hovering near a sparse series' sample (not exactly on its step) still shows it.
+        hover: { skip: [null, undefined], prox: 24 },
       },
       scales: {
-        x: { time: true },
+        x: { time: true, range: (_u: uPlot, a: number, b: number): uPlot.Range.MinMax => (xLocked ? [x0, x1] : [a, b]) },
         ...(yWithEx ? { y: { range: (_u: uPlot, a: number, b: number) => uPlot.rangeNum(Math.min(a, yWithEx![0]), Math.max(b, yWithEx![1]), 0.1, true) } } : {}),
         ...(exRange ? { ex: { auto: false, range: () => exRange as [number, number] } } : {}),
       },
       axes: [
-        { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } },
+        { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, space: 70, values: TIME_AXIS as uPlot.Axis.Values },
         {
           stroke: fg,
           grid: { stroke: grid, width: 1 },
           ticks: { stroke: grid, width: 1 },
           size: axisSize,
-          values: (_u, vals) => vals.map((v) => yFormat(v)),
+          values: (_u, vals, _ai, _space, incr) => (props.yFormat ? vals.map((v) => yFormat(v)) : formatTicks(vals, incr)),
         },
         ...(exRange
           ? [{ scale: 'ex', side: 1, stroke: fg, grid: { show: false }, size: axisSize, label: 'exemplar', values: (_u: uPlot, vals: number[]) => vals.map((v) => formatValue(v)) }]
           : []),
       ],
       series: [
-        { value: (_u, v) => (v === null ? '–' : formatTime(v * 1000)) },
+        { value: (_u, v) => (v === null ? 'latest' : formatTime(v * 1000)) },
         ...shown.map((s) => ({
           label: s.name,
           stroke: s.color,
           width: bars ? 0 : 1.5,
           fill: bars ? s.color : undefined,
           paths: barPaths,
-          points: { show: bars ? false : undefined, size: 4 },
+          points: bars ? { show: false } : { show: pointsShow, filter: pointsFilter, size: 5, width: 1, fill: s.color },
           spanGaps: false,
-          value: (_u: uPlot, _v: number | null, _si: number, di: number | null) => (di === null ? '–' : yFormat(s.raw[di] as number)),
+          // While the cursor is off the plot the legend shows each series' latest value.
+          value: (p: uPlot, _v: number | null, _si: number, di: number | null) => {
+            const v = di !== null ? s.raw[di] : (p.cursor.left ?? -1) < 0 ? lastValue(s.raw) : null;
+            return v === null || v === undefined ? '–' : yFormat(v);
+          },
         })),
       ],
       hooks: {
-        draw: [(u) => placeExemplars(u)],
+        drawClear: [() => void (markers = 0)],
+        draw: [
+          (p) => {
+            placeExemplars(p);
+            // What is on screen, for tests and for anyone inspecting the page.
+            const { min, max } = p.scales.x;
+            host.dataset.xMin = String(min);
+            host.dataset.xMax = String(max);
+            let visible = 0;
+            for (const s of shown) s.raw.forEach((v, i) => v !== null && xs[i] >= min! && xs[i] <= max! && visible++);
+            host.dataset.visiblePoints = String(visible);
+            host.dataset.markers = String(markers);
+          },
+        ],
         setSelect: [
           (u) => {
             const onZoom = propsRef.current.onZoom;
@@ -180,6 +280,7 @@ export function Chart(props: ChartProps) {
       b.className = 'exemplar';
       b.dataset.testid = 'exemplar';
       b.dataset.traceId = e.traceId;
+      b.dataset.t = String(e.t);
       if (e.seriesIndex !== undefined && e.seriesIndex >= 0) b.style.background = seriesColor(e.seriesIndex, theme);
       const lbl = `Exemplar ${formatValue(e.v)} at ${formatTime(e.t * 1000)}, trace ${e.traceId}`;
       b.title = lbl;
@@ -212,13 +313,14 @@ export function Chart(props: ChartProps) {
       if (!ev.shiftKey || ev.button !== 0) return;
       ev.stopPropagation();
       ev.preventDefault();
-      pan = { x0: ev.clientX, min: u.scales.x.min ?? xs[0], max: u.scales.x.max ?? xs[xs.length - 1] };
+      pan = { x0: ev.clientX, min: u.scales.x.min ?? x0, max: u.scales.x.max ?? x1 };
     };
     const move = (ev: MouseEvent) => {
       if (!pan) return;
       const dv = ((ev.clientX - pan.x0) / u.over.clientWidth) * (pan.max - pan.min);
-      u.setScale('x', { min: pan.min - dv, max: pan.max - dv });
+      setX(pan.min - dv, pan.max - dv);
     };
+    setXRef.current = setX;
     const up = () => (pan = null);
     u.over.addEventListener('mousedown', down, true);
     window.addEventListener('mousemove', move);
@@ -235,28 +337,34 @@ export function Chart(props: ChartProps) {
       window.removeEventListener('mouseup', up);
       u.destroy();
       plotRef.current = null;
+      setXRef.current = null;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [xs, series, exemplars, theme, height, bars, stacked]);
+  }, [xs, x0, x1, series, exemplars, theme, height, bars, stacked]);
 
   const onKey = (ev: KeyboardEvent) => {
     const u = plotRef.current;
-    if (!u || !xs.length) return;
-    const min = u.scales.x.min ?? xs[0];
-    const max = u.scales.x.max ?? xs[xs.length - 1];
+    const setX = setXRef.current;
+    if (!u || !setX || !xs.length) return;
+    const min = u.scales.x.min ?? x0;
+    const max = u.scales.x.max ?? x1;
     const span = max - min;
     let next: [number, number] | null = null;
     if (ev.key === 'ArrowLeft') next = [min - span * 0.1, max - span * 0.1];
     else if (ev.key === 'ArrowRight') next = [min + span * 0.1, max + span * 0.1];
     else if (ev.key === '+' || ev.key === '=') next = [min + span * 0.25, max - span * 0.25];
     else if (ev.key === '-') next = [min - span * 0.5, max + span * 0.5];
-    else if (ev.key === '0') next = [xs[0], xs[xs.length - 1]];
-    // Never zoom in past a few samples.
-    const minSpan = ((xs[xs.length - 1] - xs[0]) / Math.max(1, xs.length)) * 4;
+    else if (ev.key === '0') {
+      ev.preventDefault();
+      setX(x0, x1, true);
+      return;
+    }
+    // Never zoom in past a few steps.
+    const minSpan = (props.step ?? (x1 - x0) / Math.max(1, xs.length)) * 4;
     if (next && next[1] - next[0] < minSpan) next = null;
     if (next) {
       ev.preventDefault();
-      u.setScale('x', { min: next[0], max: next[1] });
+      setX(next[0], next[1]);
     }
   };
 
@@ -268,6 +376,9 @@ export function Chart(props: ChartProps) {
       data-series={series.length}
       data-points={points}
       data-exemplars={exemplars?.length ?? 0}
+      data-range-start={x0}
+      data-range-end={x1}
+      data-step={props.step}
       tabIndex={0}
       aria-label={`${props.label ?? 'Chart'}: ${series.length} series, ${points} points. Arrow keys pan, + and - zoom, 0 resets; Shift+drag pans, drag zooms.`}
       onKeyDown={onKey}

@@ -7,7 +7,8 @@ import type { TraceSummary } from '../traces';
 const H = 150;
 const PAD = { l: 64, r: 12, t: 10, b: 24 };
 
-export function TraceScatter({ traces, from, to }: { traces: TraceSummary[]; from: string; to: string }) {
+/** `startMs`/`endMs`: the searched range, which is the x axis whatever the traces' own times. */
+export function TraceScatter({ traces, from, to, startMs, endMs }: { traces: TraceSummary[]; from: string; to: string; startMs: number; endMs: number }) {
   const box = useRef<HTMLDivElement>(null);
   const [w, setW] = useState(800);
   useEffect(() => {
@@ -18,8 +19,8 @@ export function TraceScatter({ traces, from, to }: { traces: TraceSummary[]; fro
     return () => ro.disconnect();
   }, []);
   if (!traces.length) return null;
-  const t0 = Math.min(...traces.map((t) => t.startMs));
-  const t1 = Math.max(...traces.map((t) => t.startMs));
+  const t0 = startMs;
+  const t1 = Math.max(endMs, startMs + 1);
   const dmax = Math.max(...traces.map((t) => t.durationMs)) * 1.1 || 1;
   const span = t1 - t0 || 1;
   const x = (t: number) => PAD.l + ((t - t0) / span) * (w - PAD.l - PAD.r);
@@ -38,6 +39,9 @@ export function TraceScatter({ traces, from, to }: { traces: TraceSummary[]; fro
         ))}
         <text x={PAD.l} y={H - 6} class="axis-label">
           {formatTime(t0)}
+        </text>
+        <text x={(PAD.l + w - PAD.r) / 2} y={H - 6} text-anchor="middle" class="axis-label">
+          {formatTime((t0 + t1) / 2)}
         </text>
         <text x={w - PAD.r} y={H - 6} text-anchor="end" class="axis-label">
           {formatTime(t1)}

@@ -1,12 +1,12 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { getAuth, getJSON, promData, type Labels, type LokiStream, type QueryData } from '../api';
+import { formatLabels, getAuth, getJSON, promData, type Labels, type LokiStream, type QueryData } from '../api';
 import { Chart } from '../components/Chart';
 import { ErrorBox, Loading, TimeRangePicker, Warnings } from '../components/common';
 import { QueryEditor } from '../components/QueryEditor';
 import { useAsync } from '../hooks';
 import { isLogQuery, makeRow, nsString, streamsToRows, type LogRow } from '../logs';
 import { href, navigate, paramsObject, type HashParams, type Route } from '../router';
-import { alignGrid, alignMatrix } from '../series';
+import { alignRange, shortQuery } from '../series';
 import { levelColor, useTheme } from '../theme';
 import { autoStep, formatDuration, formatTime, rangeFromParams, resolveRange, type TimeRange } from '../time';
 
@@ -59,26 +59,29 @@ function LogSearch({ route }: { route: Route }) {
     query && logQuery && !live
       ? async (signal) => {
           const q = `sum by (detected_level) (count_over_time(${query} [${formatDuration(volStep * 1000)}]))`;
-          const r = await promData<QueryData>('/loki/api/v1/query_range', { query: q, start: nsString(start), end: nsString(end), step: volStep }, { signal });
+          // Steps counted back from `end`, so the last bar counts the newest lines (steps counted
+          // from `start` would leave up to a step's worth of them out).
+          const vStart = end - Math.ceil((end - start) / 1000 / volStep) * volStep * 1000;
+          const r = await promData<QueryData>('/loki/api/v1/query_range', { query: q, start: nsString(vStart), end: nsString(end), step: volStep }, { signal });
           if (r.data.resultType !== 'matrix') return null;
           const order = ['error', 'warn', 'info', 'debug'];
           const result = [...r.data.result].sort((a, b) => rankLevel(a.metric, order) - rankLevel(b.metric, order));
-          return alignGrid(result, start / 1000, end / 1000, volStep, (l) => l.detected_level || l.level || 'logs');
+          return alignRange(result, vStart / 1000, end / 1000, volStep, (l) => l.detected_level || l.level || 'logs');
         }
       : null,
     [query, start, end, volStep, live],
   );
 
+  const metricStep = autoStep(end - start);
   const metric = useAsync(
     query && !logQuery
       ? async (signal) => {
-          const step = autoStep(end - start);
-          const r = await promData<QueryData>('/loki/api/v1/query_range', { query, start: nsString(start), end: nsString(end), step }, { signal });
+          const r = await promData<QueryData>('/loki/api/v1/query_range', { query, start: nsString(start), end: nsString(end), step: metricStep }, { signal });
           if (r.data.resultType !== 'matrix') throw new Error(`expected a matrix, got ${r.data.resultType}`);
-          return { ...alignMatrix(r.data.result), warnings: r.warnings };
+          return { ...alignRange(r.data.result, start / 1000, end / 1000, metricStep, (l) => (Object.keys(l).length ? formatLabels(l) : shortQuery(query))), warnings: r.warnings };
         }
       : null,
-    [query, start, end],
+    [query, start, end, metricStep],
   );
 
   const theme = useTheme();
@@ -140,7 +143,7 @@ function LogSearch({ route }: { route: Route }) {
           {metric.data && (
             <>
               <Warnings warnings={metric.data.warnings} />
-              <Chart testid="logs-metric-chart" label="LogQL metric query" xs={metric.data.xs} series={metric.data.series} onZoom={(a, b) => update({ from: String(a), to: String(b) })} />
+              <Chart testid="logs-metric-chart" label="LogQL metric query" xs={metric.data.xs} xRange={[start / 1000, end / 1000]} step={metricStep} series={metric.data.series} onZoom={(a, b) => update({ from: String(a), to: String(b) })} />
             </>
           )}
         </section>
@@ -153,7 +156,7 @@ function LogSearch({ route }: { route: Route }) {
           <section aria-label="Log volume" class="volume">
             {volume.error && <div class="warning">Volume: {volume.error}</div>}
             {volSeries && (
-              <Chart testid="logs-volume" label="Log volume" xs={volSeries.xs} series={volSeries.series} bars stacked height={130} onZoom={(a, b) => update({ from: String(a), to: String(b) })} />
+              <Chart testid="logs-volume" label="Log volume" xs={volSeries.xs} xRange={[start / 1000, end / 1000]} step={volStep} series={volSeries.series} bars stacked height={130} onZoom={(a, b) => update({ from: String(a), to: String(b) })} />
             )}
           </section>
           <ErrorBox error={lines.error} />

@@ -5,7 +5,7 @@ import { ErrorBox, Loading, Tabs, TimeRangePicker, Warnings } from '../component
 import { QueryEditor } from '../components/QueryEditor';
 import { useAsync } from '../hooks';
 import { navigate, paramsObject, type HashParams, type Route } from '../router';
-import { alignMatrix, toChartExemplars } from '../series';
+import { alignRange, shortQuery, toChartExemplars } from '../series';
 import { autoStep, formatDuration, formatTime, parseDuration, rangeFromParams, resolveRange } from '../time';
 
 type Tab = 'graph' | 'table';
@@ -47,7 +47,8 @@ export function MetricsPage({ route }: { route: Route }) {
             : Promise.resolve({ ex: [] as ExemplarSeries[], exError: '' });
           const [r, ex] = await Promise.all([promData<QueryData>('/api/v1/query_range', params, { signal }), exP]);
           if (r.data.resultType !== 'matrix') throw new Error(`expected a range vector result, got ${r.data.resultType}`);
-          const aligned = alignMatrix(r.data.result);
+          // Series without labels (an aggregation to one series) are named by the query.
+          const aligned = alignRange(r.data.result, params.start, params.end, stepS, (l) => (Object.keys(l).length ? formatLabels(l) : shortQuery(query)));
           return { ...aligned, exemplars: toChartExemplars(ex.ex, aligned.labels), exError: ex.exError, warnings: r.warnings, ms: performance.now() - t0 };
         }
       : null,
@@ -148,6 +149,8 @@ export function MetricsPage({ route }: { route: Route }) {
                 testid="metrics-chart"
                 label="Query result"
                 xs={g.xs}
+                xRange={[start / 1000, end / 1000]}
+                step={stepS}
                 series={g.series}
                 exemplars={g.exemplars}
                 height={340}

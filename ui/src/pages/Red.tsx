@@ -6,7 +6,7 @@ import { Chart } from '../components/Chart';
 import { ErrorBox, Loading, TimeRangePicker } from '../components/common';
 import { useAsync } from '../hooks';
 import { href, navigate, paramsObject, type HashParams, type Route } from '../router';
-import { alignMatrix, type Aligned } from '../series';
+import { alignRange, type Aligned } from '../series';
 import { autoStep, formatSpanDuration, rangeFromParams, rateWindow, resolveRange } from '../time';
 
 const CALLS = 'traces_spanmetrics_calls_total';
@@ -47,7 +47,7 @@ export function RedPage({ route }: { route: Route }) {
   const range_ = async (query: string, signal: AbortSignal): Promise<Aligned> => {
     const r = await promData<QueryData>('/api/v1/query_range', { query, start: start / 1000, end: end / 1000, step }, { signal });
     if (r.data.resultType !== 'matrix') throw new Error(`unexpected ${r.data.resultType}`);
-    return alignMatrix(r.data.result, (l) => l.span_name || (spanName ? spanName : service));
+    return alignRange(r.data.result, start / 1000, end / 1000, step, (l) => l.span_name || (spanName ? spanName : service));
   };
   const rate = useAsync(queries ? (s) => range_(queries.rate, s) : null, [queries?.rate, start, end, step]);
   const errors = useAsync(
@@ -79,6 +79,7 @@ export function RedPage({ route }: { route: Route }) {
   );
 
   const zoom = (a: number, b: number) => update({ from: String(a), to: String(b) });
+  const xRange: [number, number] = [start / 1000, end / 1000];
   const metricsLink = (query: string) => href('/metrics', { query, from: range.from, to: range.to });
 
   return (
@@ -136,7 +137,7 @@ export function RedPage({ route }: { route: Route }) {
               Rate <span class="muted small">requests/s, window {w}</span> <a class="small" href={metricsLink(queries.rate)}>query ↗</a>
             </h2>
             <ErrorBox error={rate.error} />
-            {rate.data && <Chart testid="red-rate" label="Request rate" xs={rate.data.xs} series={rate.data.series} height={200} onZoom={zoom} />}
+            {rate.data && <Chart testid="red-rate" label="Request rate" xs={rate.data.xs} xRange={xRange} step={step} series={rate.data.series} height={200} onZoom={zoom} />}
           </section>
           <section class="panel">
             <h2>
@@ -144,7 +145,7 @@ export function RedPage({ route }: { route: Route }) {
             </h2>
             <ErrorBox error={errors.error} />
             {errors.data && (
-              <Chart testid="red-errors" label="Error ratio" xs={errors.data.xs} series={errors.data.series} height={200} onZoom={zoom} yFormat={(v) => `${+(v * 100).toPrecision(3)}%`} />
+              <Chart testid="red-errors" label="Error ratio" xs={errors.data.xs} xRange={xRange} step={step} series={errors.data.series} height={200} onZoom={zoom} yFormat={(v) => `${+(v * 100).toPrecision(3)}%`} />
             )}
           </section>
           <section class="panel">
@@ -153,7 +154,7 @@ export function RedPage({ route }: { route: Route }) {
             </h2>
             <ErrorBox error={duration.error} />
             {duration.data && (
-              <Chart testid="red-duration" label="Duration percentiles" xs={duration.data.xs} series={duration.data.series} height={200} onZoom={zoom} yFormat={(v) => formatSpanDuration(v * 1000)} />
+              <Chart testid="red-duration" label="Duration percentiles" xs={duration.data.xs} xRange={xRange} step={step} series={duration.data.series} height={200} onZoom={zoom} yFormat={(v) => formatSpanDuration(v * 1000)} />
             )}
           </section>
         </div>

@@ -188,5 +188,7 @@ function layoutGraph(edges: Edge[]) {
     ns.forEach((n, i) => pos.set(n, { x: 20 + l * COL, y: 30 + offset + i * ROW }));
   }
   const ncols = Math.max(...cols.keys()) + 1;
-  return { nodes, pos, width: 40 + (ncols - 1) * COL + NODE_W, height: 60 + maxRows * ROW + 60 };
+  // Room below the nodes only for edges drawn backwards (curving underneath).
+  const back = edges.some((e) => layer.get(e.server)! <= layer.get(e.client)!);
+  return { nodes, pos, width: 40 + (ncols - 1) * COL + NODE_W, height: 30 + (maxRows - 1) * ROW + NODE_H + (back ? 100 : 30) };
 }

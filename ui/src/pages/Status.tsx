@@ -3,7 +3,7 @@ import { ApiError, getJSON, promData } from '../api';
 import { ErrorBox, KV, Loading } from '../components/common';
 import { useAsync } from '../hooks';
 import { href, navigate, type Route } from '../router';
-import { formatTime } from '../time';
+import { ago, formatTime } from '../time';
 
 interface NameValue {
   name: string;
@@ -41,12 +41,42 @@ function Section({ title, children, testid }: { title: string; children: preact.
   );
 }
 
-function Optional<T>({ res, render }: { res: { data?: { data: T | undefined; missing: string }; error?: string; loading: boolean }; render: (d: T) => preact.ComponentChildren }) {
+type OptionalRes<T> = { data?: { data: T | undefined; missing: string }; error?: string; loading: boolean };
+
+function Optional<T>({ res, render }: { res: OptionalRes<T>; render: (d: T) => preact.ComponentChildren }) {
   if (res.loading) return <Loading on />;
   if (res.error) return <ErrorBox error={res.error} />;
   if (!res.data) return null;
-  if (res.data.missing) return <p class="muted">Not available: {res.data.missing}</p>;
+  if (res.data.missing) return <p class="muted">Not served by this nerve.</p>;
   return <>{res.data.data !== undefined ? render(res.data.data) : null}</>;
+}
+
+/** A section that disappears when its endpoint is not served (404). */
+function OptionalSection<T>({ title, testid, res, render }: { title: string; testid: string; res: OptionalRes<T>; render: (d: T) => preact.ComponentChildren }) {
+  if (res.data?.missing) return null;
+  return (
+    <Section title={title} testid={testid}>
+      <Optional res={res} render={render} />
+    </Section>
+  );
+}
+
+const TIME_KEY = /time$/i;
+
+/** Generic key/value rows: nested values as JSON, RFC 3339 times also in local time. */
+function kvRows(o: Record<string, unknown>): [string, preact.ComponentChildren][] {
+  return Object.entries(o).map(([k, v]) => {
+    if (v !== null && typeof v === 'object') return [k, <span class="mono">{JSON.stringify(v)}</span>];
+    const text = String(v);
+    if (typeof v === 'string' && TIME_KEY.test(k)) {
+      const ms = Date.parse(v);
+      // Go's zero time (Prometheus' "never") and unparsable values stay as they are.
+      if (isFinite(ms) && ms > 0) return [k, <span title={text}>{formatTime(ms)} <span class="muted small">({ago(ms)})</span></span>];
+    }
+    if (typeof v === 'number') return [k, v.toLocaleString()];
+    if (text === '') return [k, <span class="muted">(empty)</span>];
+    return [k, text];
+  });
 }
 
 export function StatusPage({ route }: { route: Route }) {
@@ -58,7 +88,6 @@ export function StatusPage({ route }: { route: Route }) {
   const config = useOptional<{ yaml: string }>('/api/v1/status/config', undefined, [nonce]);
   const tsdb = useAsync((signal) => promData<Tsdb>('/api/v1/status/tsdb', { limit }, { signal }).then((r) => r.data), [limit]);
 
-  const kv = (o: Record<string, unknown>): [string, string][] => Object.entries(o).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)]);
   const top = (title: string, rows: NameValue[] | undefined, link?: (n: string) => string, unit = '') => (
     <div class="panel small-panel">
       <h3>{title}</h3>
@@ -83,10 +112,10 @@ export function StatusPage({ route }: { route: Route }) {
       <h1>Status</h1>
       <div class="status-grid">
         <Section title="Build" testid="status-build">
-          <Optional res={build} render={(d) => <KV rows={kv(d)} />} />
+          <Optional res={build} render={(d) => <KV rows={kvRows(d)} />} />
         </Section>
         <Section title="Runtime" testid="status-runtime">
-          <Optional res={runtime} render={(d) => <KV rows={kv(d)} />} />
+          <Optional res={runtime} render={(d) => <KV rows={kvRows(d)} testid="runtime-info" />} />
         </Section>
       </div>
       <Section title="TSDB" testid="status-tsdb">
@@ -121,12 +150,14 @@ export function StatusPage({ route }: { route: Route }) {
           </>
         )}
       </Section>
-      <Section title="Flags" testid="status-flags">
-        <Optional res={flags} render={(d) => <KV rows={kv(d)} />} />
-      </Section>
-      <Section title="Configuration" testid="status-config">
-        <Optional res={config} render={(d) => <pre class="mono config">{d.yaml}</pre>} />
-      </Section>
+      {/* nerve answers 404 here on purpose (Grafana reads that as "not Prometheus"): hidden then. */}
+      <OptionalSection title="Flags" testid="status-flags" res={flags} render={(d) => <KV rows={kvRows(d)} />} />
+      <OptionalSection
+        title="Configuration"
+        testid="status-config"
+        res={config}
+        render={(d) => (d.yaml?.trim() ? <pre class="mono config">{d.yaml}</pre> : <p class="muted">Empty.</p>)}
+      />
     </div>
   );
 }

@@ -193,7 +193,7 @@ export function TracesPage({ route }: { route: Route }) {
               </select>
             </label>
           </div>
-          <TraceScatter traces={sorted} from={range.from} to={range.to} />
+          <TraceScatter traces={sorted} from={range.from} to={range.to} startMs={start} endMs={end} />
           <TraceList traces={sorted} from={range.from} to={range.to} />
         </section>
       )}

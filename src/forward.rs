@@ -4,7 +4,8 @@
 //! - `forward.remote_write` (and Prometheus' own `remote_write:` entries): every sample and
 //!   exemplar committed to the TSDB — from remote write, scrapes, OTLP metrics, recording
 //!   rules and span metrics — as Prometheus remote write 1.0 (Mimir, Thanos Receive,
-//!   VictoriaMetrics, Prometheus' receiver). A [`CommitObserver`] encodes each committed batch.
+//!   VictoriaMetrics, Prometheus' receiver), or 2.0 with `protobuf_message:
+//!   io.prometheus.write.v2.Request`. A [`CommitObserver`] encodes each committed batch.
 //! - `forward.otlp`: every OTLP traces, logs and metrics request nerve accepted, re-encoded as
 //!   OTLP/HTTP protobuf to `<url>/v1/traces|logs|metrics` (Tempo, Jaeger, a collector,
 //!   another nerve).
@@ -162,6 +163,7 @@ fn destination(t: &ForwardTarget, protocol: Protocol, queue: DiskQueue) -> Resul
         client,
         credentials: Credentials::from_options(t.basic_auth.as_ref(), t.authorization.as_ref(), (None, None)),
         headers,
+        remote_write_v2: t.protobuf_message.as_deref() == Some(crate::config::forward::V2_MESSAGE),
     })
 }
 

@@ -201,9 +201,10 @@ fn otlp_and_loki_forwarding_to_a_second_nerve() {
     std::fs::write(
         &cfg,
         format!(
-            "forward:\n  otlp:\n    - url: http://{}\n  loki:\n    - url: {}\n",
+            "forward:\n  otlp:\n    - url: http://{}\n  loki:\n    - url: {}\n  remote_write:\n    - url: {}\n      protobuf_message: io.prometheus.write.v2.Request\n",
             b.otlp_http_addr,
-            b.url("/loki/api/v1/push")
+            b.url("/loki/api/v1/push"),
+            b.url("/api/v1/write")
         ),
     )
     .unwrap();
@@ -298,4 +299,19 @@ fn otlp_and_loki_forwarding_to_a_second_nerve() {
         got.expect("log push forwarded to the second nerve"),
         ("pushed via loki".to_owned(), "test".to_owned(), ts.to_string())
     );
+    // Metrics go to the second nerve as remote write 2.0.
+    let mut exp = Expected::new();
+    let t0 = now_ms() - 10 * 60_000;
+    write_batch(&a, 0, t0, &mut exp);
+    let got = eventually(Duration::from_secs(30), || {
+        let v = b.get_json(&format!(
+            "/api/v1/query?query={}&time={}",
+            encode("count_over_time(forward_test[1h])"),
+            now_ms() / 1000
+        ));
+        let r = v["data"]["result"].as_array()?;
+        let complete = r.len() == exp.len() && r.iter().all(|s| s["value"][1] == "20");
+        complete.then_some(r.len())
+    });
+    assert_eq!(got, Some(10), "every series and sample forwarded over remote write 2.0");
 }

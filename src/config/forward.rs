@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 use super::http_client::{Authorization, BasicAuth, HttpClientOptions, TlsConfig};
 use super::null_default;
 
+/// Remote write 1.0's message name.
+pub const V1_MESSAGE: &str = "prometheus.WriteRequest";
+/// Remote write 2.0's message name.
+pub const V2_MESSAGE: &str = "io.prometheus.write.v2.Request";
+
 /// The `forward:` section.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +47,10 @@ pub struct ForwardTarget {
     /// TLS settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,
+    /// Remote write only: `prometheus.WriteRequest` (1.0, the default) or
+    /// `io.prometheus.write.v2.Request` (2.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protobuf_message: Option<String>,
     /// Bound on this destination's on-disk queue; when full the oldest data is dropped (and
     /// counted). Default 1GB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +77,7 @@ impl ForwardConfig {
             basic_auth: r.basic_auth.clone(),
             authorization: r.authorization.clone(),
             tls_config: r.tls_config.clone(),
+            protobuf_message: r.protobuf_message.clone(),
             max_queue_size: None,
         }));
         v
@@ -85,6 +95,13 @@ impl ForwardConfig {
                 let ctx = format!("forward.{kind}[{i}]");
                 if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
                     return Err(format!("{ctx}: url {:?} must start with http:// or https://", t.url));
+                }
+                if let Some(m) = &t.protobuf_message
+                    && !(kind == "remote_write" && (m == V1_MESSAGE || m == V2_MESSAGE))
+                {
+                    return Err(format!(
+                        "{ctx}: protobuf_message {m:?}: want {V1_MESSAGE:?} or {V2_MESSAGE:?}, on remote_write targets only"
+                    ));
                 }
                 t.validate_http_client(&ctx)?;
             }

@@ -24,8 +24,9 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// What a destination speaks; decides batching and request shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
-    /// Prometheus remote write 1.0: records are uncompressed `WriteRequest`s; several are
-    /// concatenated (protobuf merges repeated fields) and snappy-compressed per request.
+    /// Prometheus remote write: records are uncompressed 1.0 `WriteRequest`s; several are
+    /// concatenated (protobuf merges repeated fields) and snappy-compressed per request, or
+    /// converted to a 2.0 `Request` (with its symbol table) for 2.0 destinations.
     RemoteWrite,
     /// OTLP/HTTP protobuf: a record is `[signal][Export*ServiceRequest]`, one per request, sent
     /// to `<url>/v1/<signal>`.
@@ -88,6 +89,8 @@ pub struct Destination {
     pub(super) client: reqwest::Client,
     pub(super) credentials: Credentials,
     pub(super) headers: HeaderMap,
+    /// Send remote write 2.0 instead of 1.0.
+    pub(super) remote_write_v2: bool,
 }
 
 /// What one delivery attempt came to.
@@ -162,7 +165,14 @@ impl Destination {
     async fn deliver(&self, batch: &Batch) -> Outcome {
         let (url, body, content_encoding) = match self.protocol {
             Protocol::RemoteWrite => {
-                let raw: Vec<u8> = batch.records.concat();
+                let mut raw: Vec<u8> = batch.records.concat();
+                if self.remote_write_v2 {
+                    use prost::Message as _;
+                    match nerve_proto::prompb::WriteRequest::decode(raw.as_slice()) {
+                        Ok(v1) => raw = nerve_proto::v1_to_v2(&v1).encode_to_vec(),
+                        Err(e) => return Outcome::Rejected(0, format!("corrupt queued write request: {e}")),
+                    }
+                }
                 match snap::raw::Encoder::new().compress_vec(&raw) {
                     Ok(b) => (self.url.clone(), b, Some("snappy")),
                     Err(e) => return Outcome::Rejected(0, format!("snappy: {e}")),
@@ -178,17 +188,23 @@ impl Destination {
             }
             Protocol::Loki => (self.url.clone(), batch.records[0].clone(), None),
         };
+        let content_type = if self.remote_write_v2 {
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+        } else {
+            "application/x-protobuf"
+        };
         let mut req = self
             .client
             .post(&url)
             .headers(self.headers.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"))
+            .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
             .body(body);
         if let Some(enc) = content_encoding {
             req = req.header(CONTENT_ENCODING, enc);
         }
         if self.protocol == Protocol::RemoteWrite {
-            req = req.header("X-Prometheus-Remote-Write-Version", "0.1.0");
+            let version = if self.remote_write_v2 { "2.0.0" } else { "0.1.0" };
+            req = req.header("X-Prometheus-Remote-Write-Version", version);
         }
         let req = match self.credentials.apply(req) {
             Ok(r) => r,

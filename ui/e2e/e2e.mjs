@@ -405,6 +405,124 @@ await step('06-first-render', async () => {
   assert(m.render > 0 && m.render < RENDER_BUDGET, `first render took ${m.render.toFixed(0)} ms (budget ${RENDER_BUDGET} ms)`);
 }, true);
 
+// 7. Panning a 10k-point chart: measured, not asserted (CI machines are loaded). One series
+// of 10,801 samples (3 h at a 1 s step; Prometheus' limit is 11,000 per series), panned by
+// Shift+drag in 60 animation frames, 1% of the range per frame, back and forth within ±7% so
+// that every frame still draws ≥ 10,000 points. The drag is made of synthetic mouse events
+// dispatched where real ones land (on the plot's overlay, bubbling to the window), so it runs
+// the chart's own pan handler and uPlot's cursor tracking. Fails only if the chart holds or
+// draws fewer than 10,000 points, a frame did not move the x axis by its 1%, or panning threw.
+await step('07-pan-10k', async () => {
+  const MIN_POINTS = 10_000;
+  const FRAMES = 60;
+  const AMPLITUDE = 7; // % of the range either side of the queried one
+  await page.mouse.move(1, 1); // the real pointer stays off the plot
+  // A fresh document: on the same one the metrics page keeps the previous result on screen
+  // (under the new range and step) until this query answers.
+  await page.goto('about:blank');
+  await page.goto(`${BASE}/#/metrics?query=${q('sin(vector(time() / 60))')}&from=now-3h&to=now&step=1s&exemplars=0`);
+  // The chart of this query: 3 h at 1 s.
+  await page.waitForFunction(() => {
+    const d = document.querySelector('[data-testid=metrics-chart]')?.dataset;
+    return d && d.step === '1' && Math.abs(d.rangeEnd - d.rangeStart - 10_800) < 1 && Number(d.visiblePoints) > 0;
+  }, undefined, { timeout: 15_000 }).catch(async () => {
+    const err = await page.getByTestId('error').first().textContent({ timeout: 500 }).catch(() => '');
+    throw new StepError(`the 10k-point chart has no data${err ? `: ${err}` : ''}`);
+  });
+  const a = await page.getByTestId('metrics-chart').evaluate((el) => ({ ...el.dataset }));
+  assert(Number(a.points) >= MIN_POINTS, `the chart holds ${a.points} points, expected ≥ ${MIN_POINTS}`);
+  assert(Number(a.visiblePoints) >= MIN_POINTS, `the chart draws ${a.visiblePoints} of its ${a.points} points, expected ≥ ${MIN_POINTS}`);
+
+  const r = await page.evaluate(
+    ({ frames, amplitude }) =>
+      new Promise((resolve) => {
+        const host = document.querySelector('[data-testid=metrics-chart]');
+        const over = host.querySelector('.u-over');
+        const box = over.getBoundingClientRect();
+        const cx = Math.round(box.left + box.width / 2);
+        const cy = Math.round(box.top + box.height / 2);
+        const xMin0 = Number(host.dataset.xMin);
+        const span = Number(host.dataset.xMax) - xMin0;
+        // Offsets (% of the range, + = later) of a triangle wave stepping 1% per frame.
+        const offsets = [];
+        for (let o = 0, dir = 1; offsets.length < frames; ) {
+          if (Math.abs(o + dir) > amplitude) dir = -dir;
+          offsets.push((o += dir));
+        }
+        const errors = [];
+        const onError = (e) => errors.push(e.message);
+        window.addEventListener('error', onError);
+        // Dragging right shows earlier times: a later window is a drag to the left.
+        const fire = (type, pct) => {
+          const clientX = cx - Math.round((pct / 100) * box.width);
+          over.dispatchEvent(new MouseEvent(type, { bubbles: true, cancelable: true, view: window, shiftKey: true, button: 0, buttons: type === 'mouseup' ? 0 : 1, clientX, clientY: cy }));
+        };
+        const out = { xMin0, span, offsets, frameMs: [], workMs: [], xMins: [], visible: [], errors };
+        const finish = () => {
+          clearTimeout(guard);
+          window.removeEventListener('error', onError);
+          resolve(out);
+        };
+        const guard = setTimeout(() => {
+          errors.push(`only ${out.workMs.length} of ${frames} frames ran within 15 s`);
+          finish();
+        }, 15_000);
+        let last = 0;
+        let i = 0;
+        const frame = (ts) => {
+          try {
+            if (i > 0) out.frameMs.push(ts - last);
+            last = ts;
+            if (i === frames) {
+              fire('mouseup', offsets[frames - 1]);
+              finish();
+              return;
+            }
+            if (i === 0) fire('mousedown', 0);
+            const t0 = performance.now();
+            fire('mousemove', offsets[i]);
+            // uPlot redraws in a microtask queued by setScale; this one runs right after it.
+            queueMicrotask(() => {
+              out.workMs.push(performance.now() - t0);
+              out.xMins.push(Number(host.dataset.xMin));
+              out.visible.push(Number(host.dataset.visiblePoints));
+            });
+            i++;
+            requestAnimationFrame(frame);
+          } catch (e) {
+            errors.push(e.message);
+            finish();
+          }
+        };
+        requestAnimationFrame(frame);
+      }),
+    { frames: FRAMES, amplitude: AMPLITUDE },
+  );
+  assert(!r.errors.length && !pageErrors.length, `panning threw: ${[...r.errors, ...pageErrors].join('; ')}`);
+  assert(r.workMs.length === FRAMES, `${r.workMs.length} of ${FRAMES} pan frames ran`);
+  // Every frame moved the x axis by 1% of the range (±0.5%, pixels being whole) its way.
+  const bad = [];
+  r.xMins.forEach((x, k) => {
+    const prev = k ? r.xMins[k - 1] : r.xMin0;
+    const moved = ((x - prev) / r.span) * 100;
+    const want = r.offsets[k] - (k ? r.offsets[k - 1] : 0);
+    if (!(Math.abs(moved - want) <= 0.5)) bad.push(`frame ${k + 1}: ${moved.toFixed(2)}% (want ${want}%)`);
+  });
+  assert(!bad.length, `the chart did not follow the pan in ${bad.length} of ${FRAMES} frames (${bad.slice(0, 3).join(', ')})`);
+  assert(r.xMins[FRAMES - 1] !== r.xMin0, 'the x axis ends where it started');
+  const minVisible = Math.min(...r.visible);
+  assert(minVisible >= MIN_POINTS, `a pan frame drew only ${minVisible} points, expected ≥ ${MIN_POINTS}`);
+  const stats = (v) => {
+    const s = [...v].sort((x, y) => x - y);
+    const at = (p) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)];
+    return `median ${at(0.5).toFixed(1)} ms, p95 ${at(0.95).toFixed(1)} ms, max ${s[s.length - 1].toFixed(1)} ms`;
+  };
+  const shift = (((r.xMins[FRAMES - 1] - r.xMin0) / r.span) * 100).toFixed(1);
+  console.log(`pan 10k: ${a.points} points (${minVisible}–${Math.max(...r.visible)} drawn per frame), ${FRAMES} frames, ends ${shift}% along`);
+  console.log(`pan 10k: frame time (rAF to rAF) ${stats(r.frameMs)}`);
+  console.log(`pan 10k: setScale + redraw ${stats(r.workMs)}`);
+});
+
 clearTimeout(killer);
 await cleanup();
 log('done');

@@ -35,6 +35,7 @@ mod record;
 mod recovery;
 mod schema;
 mod search;
+mod select;
 mod store;
 mod streams;
 #[cfg(test)]

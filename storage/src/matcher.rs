@@ -78,6 +78,18 @@ impl Matcher {
         })
     }
 
+    /// `(operator, name, value)` as written, for storing a matcher.
+    pub fn to_parts(&self) -> (String, String, String) {
+        (self.op.as_str().to_owned(), self.name.clone(), self.value.clone())
+    }
+
+    /// The matcher stored by [`Matcher::to_parts`].
+    pub fn from_parts((op, name, value): (String, String, String)) -> Result<Self> {
+        let op =
+            MatchOp::from_symbol(&op).ok_or_else(|| Error::InvalidInput(format!("unknown matcher operator {op:?}")))?;
+        Matcher::new(op, name, value)
+    }
+
     /// Shorthand for an `=` matcher.
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
         Matcher {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::labels::Labels;
 use crate::logs::LogStore;
-use crate::matcher::{MatchOp, Matcher};
+use crate::matcher::Matcher;
 
 const FILE: &str = "deletes.json";
 
@@ -70,12 +70,9 @@ impl Deletes {
                         let matchers = s
                             .matchers
                             .into_iter()
-                            .map(|(op, name, value)| {
-                                let op = MatchOp::from_symbol(&op)
-                                    .ok_or_else(|| Error::corruption(&path, 0, format!("matcher op {op:?}")))?;
-                                Matcher::new(op, name, value)
-                            })
-                            .collect::<Result<Vec<_>>>()?;
+                            .map(Matcher::from_parts)
+                            .collect::<Result<Vec<_>>>()
+                            .map_err(|e| Error::corruption(&path, 0, e.to_string()))?;
                         Ok(DeleteRequest {
                             id: s.id,
                             query: s.query,
@@ -104,23 +101,14 @@ impl Deletes {
             .map(|r| Stored {
                 id: r.id.clone(),
                 query: r.query.clone(),
-                matchers: r
-                    .matchers
-                    .iter()
-                    .map(|m| (m.op.as_str().to_owned(), m.name.clone(), m.value.clone()))
-                    .collect(),
+                matchers: r.matchers.iter().map(Matcher::to_parts).collect(),
                 start_ns: r.start_ns,
                 end_ns: r.end_ns,
                 created_ns: r.created_ns,
             })
             .collect();
         let json = serde_json::to_vec(&stored).map_err(|e| Error::InvalidInput(format!("BUG: deletions: {e}")))?;
-        let tmp = self.path.with_extension("json.tmp");
-        crate::metrics::block::write_file_synced(&tmp, &json)?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
-        if let Some(dir) = self.path.parent() {
-            crate::metrics::block::sync_dir(dir)?;
-        }
+        crate::metrics::block::replace_file(&self.path, &json)?;
         *self.list.write() = Arc::new(next);
         Ok(())
     }

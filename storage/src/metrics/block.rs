@@ -101,6 +101,20 @@ pub fn write_file_synced(path: &Path, data: &[u8]) -> Result<()> {
     f.sync_all().map_err(|e| Error::io(path, e))
 }
 
+/// Replaces `path` atomically and durably with `data`: written to `<path>.tmp`, fsynced,
+/// renamed over `path`, and the directory fsynced. A crash leaves the old or the new file.
+pub fn replace_file(path: &Path, data: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    write_file_synced(&tmp, data)?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+        _ => Ok(()),
+    }
+}
+
 /// Fsyncs a directory so renames and creations inside it are durable.
 pub fn sync_dir(path: &Path) -> Result<()> {
     File::open(path)

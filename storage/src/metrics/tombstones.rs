@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::labels::Labels;
-use crate::matcher::{MatchOp, Matcher};
+use crate::matcher::Matcher;
 use crate::metrics::Sample;
 use crate::metrics::block::{Block, BlockCompaction, BlockWriter, delete_block_dir};
 use crate::metrics::db::Tsdb;
@@ -100,12 +100,9 @@ pub(crate) fn load(dir: &Path) -> Result<Vec<Tombstone>> {
             let matchers = s
                 .matchers
                 .into_iter()
-                .map(|(op, name, value)| {
-                    let op = MatchOp::from_symbol(&op)
-                        .ok_or_else(|| Error::corruption(&path, 0, format!("matcher op {op:?}")))?;
-                    Matcher::new(op, name, value)
-                })
-                .collect::<Result<Vec<_>>>()?;
+                .map(Matcher::from_parts)
+                .collect::<Result<Vec<_>>>()
+                .map_err(|e| Error::corruption(&path, 0, e.to_string()))?;
             Ok(Tombstone {
                 matchers,
                 mint: s.mint,
@@ -119,21 +116,13 @@ fn save(dir: &Path, tombstones: &[Tombstone]) -> Result<()> {
     let stored: Vec<Stored> = tombstones
         .iter()
         .map(|t| Stored {
-            matchers: t
-                .matchers
-                .iter()
-                .map(|m| (m.op.as_str().to_owned(), m.name.clone(), m.value.clone()))
-                .collect(),
+            matchers: t.matchers.iter().map(Matcher::to_parts).collect(),
             mint: t.mint,
             maxt: t.maxt,
         })
         .collect();
     let json = serde_json::to_vec(&stored).map_err(|e| Error::InvalidInput(format!("BUG: tombstones: {e}")))?;
-    let tmp = dir.join(format!("{FILE}.tmp"));
-    crate::metrics::block::write_file_synced(&tmp, &json)?;
-    let path = dir.join(FILE);
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-    crate::metrics::block::sync_dir(dir)
+    crate::metrics::block::replace_file(&dir.join(FILE), &json)
 }
 
 impl Tsdb {

@@ -88,12 +88,7 @@ impl SpanStore {
             end_ns,
         });
         let json = serde_json::to_vec(&next).map_err(|e| Error::InvalidInput(format!("BUG: deletions: {e}")))?;
-        let tmp = d.path.with_extension("json.tmp");
-        crate::metrics::block::write_file_synced(&tmp, &json)?;
-        std::fs::rename(&tmp, &d.path).map_err(|e| Error::io(&d.path, e))?;
-        if let Some(dir) = d.path.parent() {
-            crate::metrics::block::sync_dir(dir)?;
-        }
+        crate::metrics::block::replace_file(&d.path, &json)?;
         *d.list.write() = Arc::new(next);
         Ok(id)
     }

@@ -208,6 +208,8 @@ async fn track_duration(State(m): State<Arc<SelfMetrics>>, req: Request, next: N
 mod ui;
 
 #[cfg(test)]
+mod auth_tests;
+#[cfg(test)]
 mod grafana_tests;
 #[cfg(test)]
 mod tests;

@@ -43,11 +43,14 @@ const NO_WINDOW: u8 = 0xff;
 /// Delta-of-delta buckets after the `'0'` case: (prefix, prefix bits, payload bits).
 const DOD_BUCKETS: [(u64, u32, u32); 4] = [(0b10, 2, 8), (0b110, 3, 14), (0b1110, 4, 20), (0b11110, 5, 32)];
 
+/// How much an open chunk's buffer grows when full (its first allocation is 128 bytes).
+const GROW_BYTES: usize = 32;
+
 /// A growable head chunk of float samples.
 ///
-/// Appends are O(1) and amortised allocation-free; [`bytes`](Self::bytes) is always a complete,
-/// self-describing encoding that [`XorIter`] can read. Not thread-safe by itself: the head wraps
-/// it in its per-series lock.
+/// Appends are O(1) (the buffer grows by [`GROW_BYTES`] at a time, so a chunk reallocates a few
+/// times); [`bytes`](Self::bytes) is always a complete, self-describing encoding that
+/// [`XorIter`] can read. Not thread-safe by itself: the head wraps it in its per-series lock.
 #[derive(Clone, Debug)]
 pub struct XorChunk {
     buf: Vec<u8>,
@@ -241,6 +244,11 @@ impl XorChunk {
     fn write_bits(&mut self, value: u64, mut n: u32) {
         while n > 0 {
             if self.free_bits == 0 {
+                if self.buf.len() == self.buf.capacity() {
+                    // Grow in small steps, not by doubling: an open chunk per series is a large
+                    // share of the head, and a 120-sample chunk usually needs 130–200 bytes.
+                    self.buf.reserve_exact(GROW_BYTES);
+                }
                 self.buf.push(0);
                 self.free_bits = 8;
             }

@@ -25,24 +25,31 @@ use crate::metrics::{Exemplar, Sample};
 pub const MAX_CHUNK_SAMPLES: usize = 120;
 const SHARDS: usize = 16;
 
+/// Consecutive sealed chunks of one block range are merged up to this many samples: a sealed
+/// chunk costs two allocations whatever its size, and the dense encoding packs longer runs
+/// tighter, so a few large chunks take far less memory than many 120-sample ones.
+pub const MAX_SEALED_SAMPLES: usize = 960;
+
 /// A closed head chunk, re-encoded with the dense block encoding (about a third of the Gorilla
 /// size on typical data) into an exactly sized allocation: closed chunks are most of the head's
-/// memory, and they are immutable from here on.
+/// memory, and they are immutable from here on (a merge replaces one with a new chunk).
 pub(crate) struct SealedChunk {
     pub mint: i64,
     pub maxt: i64,
+    /// Number of samples held.
+    pub samples: u32,
     pub data: Box<[u8]>,
 }
 
 impl SealedChunk {
-    fn seal(c: &XorChunk) -> Option<SealedChunk> {
-        let samples: Vec<Sample> = XorIter::new(c.bytes()).collect();
+    fn from_samples(samples: &[Sample]) -> Option<SealedChunk> {
         let (first, last) = (samples.first()?, samples.last()?);
         let mut data = Vec::with_capacity(samples.len() * 2);
-        block_chunk::encode(&samples, &mut data);
+        block_chunk::encode(samples, &mut data);
         Some(SealedChunk {
             mint: first.t,
             maxt: last.t,
+            samples: u32::try_from(samples.len()).unwrap_or(u32::MAX),
             data: data.into_boxed_slice(),
         })
     }
@@ -163,16 +170,36 @@ impl SeriesData {
                         .is_some_and(|m| m.div_euclid(chunk_range) != s.t.div_euclid(chunk_range))
             }
         };
-        if cut
-            && let Some(c) = self.open.take()
-            && let Some(sealed) = SealedChunk::seal(&c)
-        {
-            self.closed.push(Arc::new(sealed));
+        if cut && let Some(c) = self.open.take() {
+            self.seal(&c, chunk_range);
         }
         self.open.get_or_insert_with(XorChunk::new).append(s.t, s.v);
         self.last_t = s.t;
         self.last_v = s.v.to_bits();
         Ok(Applied::Stored)
+    }
+
+    /// Closes the open chunk `c`: merged into the newest sealed chunk when both lie in the same
+    /// block range and the result stays within [`MAX_SEALED_SAMPLES`], else sealed on its own.
+    fn seal(&mut self, c: &XorChunk, chunk_range: i64) {
+        let mut samples: Vec<Sample> = XorIter::new(c.bytes()).collect();
+        let Some(first) = samples.first().copied() else { return };
+        if let Some(prev) = self.closed.last_mut()
+            && prev.mint.div_euclid(chunk_range) == first.t.div_euclid(chunk_range)
+            && prev.samples as usize + samples.len() <= MAX_SEALED_SAMPLES
+        {
+            let mut all = Vec::with_capacity(prev.samples as usize + samples.len());
+            if prev.decode(&mut all).is_ok() {
+                all.append(&mut samples);
+                if let Some(merged) = SealedChunk::from_samples(&all) {
+                    *prev = Arc::new(merged);
+                }
+                return;
+            }
+        }
+        if let Some(sealed) = SealedChunk::from_samples(&samples) {
+            self.closed.push(Arc::new(sealed));
+        }
     }
 
     /// Every stored sample with `mint <= t <= maxt`, sorted, out-of-order ones merged in.
@@ -538,7 +565,9 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(d.closed.len(), 2);
+        // Two 120-sample chunks were closed and merged into one (same block range).
+        assert_eq!(d.closed.len(), 1);
+        assert_eq!(d.closed[0].samples, 240);
         let mut out = Vec::new();
         d.samples_in(10_000, 20_000, &mut out);
         assert_eq!(out.len(), 11);
@@ -554,6 +583,49 @@ mod tests {
             d.apply(Sample { t: 299_000, v: 1.0 }, 0, 7_200_000, &l),
             Err(Error::Duplicate { .. })
         ));
+    }
+
+    #[test]
+    fn sealed_chunks_merge_within_a_block_range_up_to_the_cap() {
+        let h = head();
+        let l = Labels::from_pairs([("__name__", "m")]).unwrap();
+        let (s, _) = h.get_or_create(&l, None, false).unwrap();
+        let mut d = s.data.lock();
+        let range = 7_200_000;
+        // 1 s apart: 2 h hold 7200 samples; the cap splits them, the boundary too.
+        let n: i64 = 7_200 + 600;
+        for i in 0..n {
+            d.apply(
+                Sample {
+                    t: i * 1000,
+                    v: (i % 7) as f64,
+                },
+                0,
+                range,
+                &l,
+            )
+            .unwrap();
+        }
+        let sizes: Vec<u32> = d.closed.iter().map(|c| c.samples).collect();
+        assert!(sizes.iter().all(|&k| k as usize <= MAX_SEALED_SAMPLES), "{sizes:?}");
+        assert!(
+            d.closed
+                .iter()
+                .all(|c| c.mint.div_euclid(range) == c.maxt.div_euclid(range))
+        );
+        assert_eq!(
+            sizes.iter().sum::<u32>() as usize + d.open.as_ref().map_or(0, |c| c.num_samples()),
+            n as usize
+        );
+        assert!(sizes.len() < 20, "merged: {sizes:?}");
+        let mut out = Vec::new();
+        d.samples_in(i64::MIN, i64::MAX, &mut out);
+        assert_eq!(out.len(), n as usize);
+        assert!(
+            out.iter()
+                .enumerate()
+                .all(|(i, x)| x.t == i as i64 * 1000 && x.v == (i % 7) as f64)
+        );
     }
 
     #[test]

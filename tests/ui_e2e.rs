@@ -1,8 +1,9 @@
 //! The web UI end to end in Debian's headless Chromium (driven by playwright-core from
 //! `ui/e2e/e2e.mjs`): nerve serves its embedded UI and runs the demo shop; the script runs a
 //! PromQL query and sees a chart, clicks an exemplar into its trace, goes from a log line's
-//! trace id to the waterfall, from a span to its logs, opens a service's RED panel, and
-//! measures first render. Screenshots of every step land in `target/ui-e2e-screenshots/`.
+//! trace id to the waterfall, from a span to its logs, opens a service's RED panel, measures
+//! first render and panning a 10k-point chart, and logs into a second nerve that has auth on.
+//! Screenshots of every step land in `target/ui-e2e-screenshots/`.
 
 mod common;
 
@@ -22,11 +23,21 @@ fn ui_end_to_end_in_headless_chromium() {
         "ui/node_modules is missing playwright-core: run `npm ci` in ui/"
     );
     let dir = tempfile::tempdir().unwrap();
-    let n = Nerve::start(dir.path(), &["--demo"]);
+    let n = Nerve::start(&dir.path().join("demo"), &["--demo"]);
+    // A second nerve with auth on: the UI must ask for credentials and then work (step 08).
+    let cfg = dir.path().join("auth.yml");
+    std::fs::write(
+        &cfg,
+        "auth:\n  read:\n    bearer_token: r\n  write:\n    bearer_token: w\n",
+    )
+    .unwrap();
+    let with_auth = Nerve::start(&dir.path().join("auth"), &["--config", cfg.to_str().unwrap()]);
     let shots = root.join("target/ui-e2e-screenshots");
     let out = Command::new(node)
         .arg(root.join("ui/e2e/e2e.mjs"))
         .env("NERVE_URL", n.url(""))
+        .env("NERVE_AUTH_URL", with_auth.url(""))
+        .env("NERVE_AUTH_TOKEN", "r")
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM", chromium)
         .current_dir(root.join("ui"))

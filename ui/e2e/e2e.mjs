@@ -4,7 +4,9 @@
 //   NERVE_URL=http://127.0.0.1:9090 SCREENSHOT_DIR=/tmp/shots node ui/e2e/e2e.mjs
 //
 // Env: NERVE_URL (required; the UI's origin), SCREENSHOT_DIR (default ./e2e-screenshots),
-// CHROMIUM (default /usr/bin/chromium), E2E_FIRST_RENDER_MS (first-render budget, default 1000).
+// CHROMIUM (default /usr/bin/chromium), E2E_FIRST_RENDER_MS (first-render budget, default 1000),
+// NERVE_AUTH_URL + NERVE_AUTH_TOKEN (optional: a second UI origin whose nerve requires that
+// bearer token for reading; only then the login step 08 runs).
 // Exits 1 with a message naming the failed step. Whole run bounded to 2 minutes.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +18,8 @@ const SHOTS = resolve(process.env.SCREENSHOT_DIR || 'e2e-screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const RENDER_BUDGET = Number(process.env.E2E_FIRST_RENDER_MS || 1000);
 const DEADLINE_MS = 115_000;
+const AUTH_BASE = (process.env.NERVE_AUTH_URL || '').replace(/\/+$/, '');
+const AUTH_TOKEN = process.env.NERVE_AUTH_TOKEN || '';
 
 if (!BASE) {
   console.error('e2e: set NERVE_URL to a nerve serving the UI (with --demo running)');
@@ -165,7 +169,8 @@ async function expectWaterfall(traceId) {
     (id) => {
       const w = document.querySelector('[data-testid=waterfall]');
       const shown = document.querySelector('[data-testid=trace-id]')?.textContent?.trim();
-      return w && Number(w.dataset.spans) >= 1 && w.querySelectorAll('[data-testid=span-row]').length >= 1 && shown === id;
+      // data-trace-id: the trace the waterfall draws (never the previous one's while loading).
+      return w && w.dataset.traceId === id && Number(w.dataset.spans) >= 1 && w.querySelectorAll('[data-testid=span-row]').length >= 1 && shown === id;
     },
     traceId,
     { timeout: 15_000 },
@@ -178,7 +183,11 @@ async function expectWaterfall(traceId) {
 /** The chart's drawn x scale against the selected range (both seconds), within one step. */
 async function expectChartRange(testid, rangeS, asOfS) {
   const c = page.getByTestId(testid);
-  await page.waitForFunction((t) => document.querySelector(`[data-testid=${t}]`)?.dataset.xMax, testid);
+  // Drawn, and the current query's result (not a previous one kept on screen while loading).
+  await page.waitForFunction((t) => {
+    const d = document.querySelector(`[data-testid=${t}]`)?.dataset;
+    return d && d.xMax && !d.stale;
+  }, testid);
   const a = await c.evaluate((el) => ({ ...el.dataset }));
   const [min, max, step] = [Number(a.xMin), Number(a.xMax), Number(a.step)];
   assert(step > 0, `${testid}: no data-step`);
@@ -410,25 +419,62 @@ await step('06-first-render', async () => {
 // Shift+drag in 60 animation frames, 1% of the range per frame, back and forth within ±7% so
 // that every frame still draws ≥ 10,000 points. The drag is made of synthetic mouse events
 // dispatched where real ones land (on the plot's overlay, bubbling to the window), so it runs
-// the chart's own pan handler and uPlot's cursor tracking. Fails only if the chart holds or
-// draws fewer than 10,000 points, a frame did not move the x axis by its 1%, or panning threw.
+// the chart's own pan handler and uPlot's cursor tracking. Fails only if the chart mixed the
+// previous result with this one's attributes on the way here, holds or draws fewer than 10,000
+// points, a frame did not move the x axis by its 1%, or panning threw.
 await step('07-pan-10k', async () => {
   const MIN_POINTS = 10_000;
   const FRAMES = 60;
   const AMPLITUDE = 7; // % of the range either side of the queried one
   await page.mouse.move(1, 1); // the real pointer stays off the plot
-  // A fresh document: on the same one the metrics page keeps the previous result on screen
-  // (under the new range and step) until this query answers.
-  await page.goto('about:blank');
-  await page.goto(`${BASE}/#/metrics?query=${q('sin(vector(time() / 60))')}&from=now-3h&to=now&step=1s&exemplars=0`);
-  // The chart of this query: 3 h at 1 s.
-  await page.waitForFunction(() => {
-    const d = document.querySelector('[data-testid=metrics-chart]')?.dataset;
-    return d && d.step === '1' && Math.abs(d.rangeEnd - d.rangeStart - 10_800) < 1 && Number(d.visiblePoints) > 0;
-  }, undefined, { timeout: 15_000 }).catch(async () => {
+  // Reached by a hash change on the same document (as the app's links and time picker do),
+  // from step 5b's chart (another query, 15 min, auto step). Until the new result arrives the
+  // chart may keep the previous one, but only under that one's own range and step (and
+  // data-stale): every state of the chart's attributes seen on the way, sampled on each DOM
+  // mutation and animation frame, is either wholly the previous result or wholly the new one.
+  const hash = `#/metrics?query=${q('sin(vector(time() / 60))')}&from=now-3h&to=now&step=1s&exemplars=0`;
+  const states = await page.evaluate(
+    ({ hash, timeoutMs }) =>
+      new Promise((resolve) => {
+        const states = [];
+        const pick = () => {
+          const d = document.querySelector('[data-testid=metrics-chart]')?.dataset;
+          return d ? { step: d.step, span: Number(d.rangeEnd) - Number(d.rangeStart), points: Number(d.points), xMin: d.xMin, xMax: d.xMax, rangeStart: d.rangeStart, rangeEnd: d.rangeEnd, stale: d.stale } : null;
+        };
+        const record = () => states.push(pick());
+        record(); // before the change: the previous result
+        const mo = new MutationObserver(record);
+        mo.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-step', 'data-range-start', 'data-range-end', 'data-points', 'data-x-min', 'data-x-max', 'data-stale'] });
+        const t0 = performance.now();
+        const frame = () => {
+          record();
+          const c = states[states.length - 1];
+          if ((c && c.step === '1' && !c.stale && c.xMax !== undefined) || performance.now() - t0 > timeoutMs) {
+            mo.disconnect();
+            resolve(states);
+          } else requestAnimationFrame(frame);
+        };
+        location.hash = hash;
+        requestAnimationFrame(frame);
+      }),
+    { hash, timeoutMs: 15_000 },
+  );
+  const last = states[states.length - 1];
+  if (!(last && last.step === '1' && !last.stale)) {
     const err = await page.getByTestId('error').first().textContent({ timeout: 500 }).catch(() => '');
     throw new StepError(`the 10k-point chart has no data${err ? `: ${err}` : ''}`);
-  });
+  }
+  const prev = states[0];
+  const isPrev = (c) => prev && c.step === prev.step && c.span === prev.span && c.points === prev.points;
+  const isNew = (c) => c.step === '1' && Math.abs(c.span - 10_800) < 1 && c.points >= MIN_POINTS;
+  const mixed = states.slice(1).filter((c) => c && !isPrev(c) && !isNew(c));
+  assert(!mixed.length, `while the query changed, the chart's attributes mixed two results: ${JSON.stringify(mixed[0])} (previous: ${JSON.stringify(prev)})`);
+  // A drawn x axis is always the chart's own range (the axis is locked: nothing panned yet).
+  const offAxis = states.filter((c) => c && c.xMin !== undefined && (Number(c.xMin) !== Number(c.rangeStart) || Number(c.xMax) !== Number(c.rangeEnd)));
+  assert(!offAxis.length, `the drawn x axis differs from the chart's data-range: ${JSON.stringify(offAxis[0])}`);
+  const kept = states.slice(1).filter((c) => c && isPrev(c));
+  assert(kept.every((c) => c.stale === '1'), 'the previous result stayed on screen without data-stale while the new query loaded');
+  log(`query change: ${states.length} chart states sampled, ${kept.length} of them the previous result (marked stale), none mixed`);
   const a = await page.getByTestId('metrics-chart').evaluate((el) => ({ ...el.dataset }));
   assert(Number(a.points) >= MIN_POINTS, `the chart holds ${a.points} points, expected ≥ ${MIN_POINTS}`);
   assert(Number(a.visiblePoints) >= MIN_POINTS, `the chart draws ${a.visiblePoints} of its ${a.points} points, expected ≥ ${MIN_POINTS}`);
@@ -522,6 +568,65 @@ await step('07-pan-10k', async () => {
   console.log(`pan 10k: frame time (rAF to rAF) ${stats(r.frameMs)}`);
   console.log(`pan 10k: setScale + redraw ${stats(r.workMs)}`);
 });
+
+// 8 (optional). Login: a nerve that requires a bearer token for reading (NERVE_AUTH_URL, no
+// demo data needed). The UI shows its own form instead of data, refuses a wrong token, then
+// takes the right one (kept for the tab) and runs the metrics query with it; signing out
+// brings the form back.
+if (AUTH_BASE && AUTH_TOKEN) {
+  await step('08-login', async () => {
+    const probe = await fetch(`${AUTH_BASE}/api/v1/query?query=${q('vector(1)')}`);
+    await probe.arrayBuffer();
+    assert(probe.status === 401, `${AUTH_BASE} answers a query without credentials with HTTP ${probe.status}, not 401: it does not require auth`);
+    const authed = await fetch(`${AUTH_BASE}/api/v1/query?query=${q('vector(1)')}`, { headers: { Authorization: `Bearer ${AUTH_TOKEN}` } });
+    await authed.arrayBuffer();
+    assert(authed.ok, `${AUTH_BASE} refuses NERVE_AUTH_TOKEN itself (HTTP ${authed.status})`);
+
+    const p = await context.newPage(); // its own sessionStorage: no credentials yet
+    p.on('pageerror', (e) => pageErrors.push(e.message));
+    try {
+      await p.goto(`${AUTH_BASE}/#/metrics?query=${q('vector(1)')}&from=now-15m&to=now`);
+      await p.getByTestId('login').waitFor({ timeout: 10_000 }).catch(() => {
+        throw new StepError('no login form on a nerve that answers 401');
+      });
+      assert(!(await p.getByTestId('metrics-chart').count()), 'a chart is drawn behind the login form');
+      await p.getByTestId('login-token').click();
+      await p.getByTestId('login-token-input').fill(`wrong-${AUTH_TOKEN}`);
+      await p.getByTestId('login-submit').click();
+      await p.getByTestId('login-error').waitFor({ timeout: 5000 }).catch(() => {
+        throw new StepError('a wrong token was not refused with a message');
+      });
+      await p.getByTestId('login-token-input').fill(AUTH_TOKEN);
+      await p.getByTestId('login-token-input').press('Enter');
+      await p.getByTestId('login').waitFor({ state: 'detached', timeout: 5000 }).catch(async () => {
+        const err = await p.getByTestId('login-error').textContent({ timeout: 500 }).catch(() => '');
+        throw new StepError(`the login form stayed after the right token${err ? `: ${err}` : ''}`);
+      });
+      await p
+        .waitForFunction(() => {
+          const d = document.querySelector('[data-testid=metrics-chart]')?.dataset;
+          return d && !d.stale && Number(d.points) > 0 && d.xMax && Math.abs(d.rangeEnd - d.rangeStart - 900) < 1;
+        }, undefined, { timeout: 10_000 })
+        .catch(async () => {
+          const err = await p.getByTestId('error').first().textContent({ timeout: 500 }).catch(() => '');
+          throw new StepError(`no metrics chart after signing in${err ? `: ${err}` : ''}`);
+        });
+      const kept = await p.evaluate(() => sessionStorage.getItem('nerve.auth'));
+      assert(kept === `Bearer ${AUTH_TOKEN}`, `the tab keeps ${kept === null ? 'no' : 'other'} credentials`);
+      const pts = await p.getByTestId('metrics-chart').getAttribute('data-points');
+      await p.screenshot({ path: join(SHOTS, '08-login.png') });
+      await p.getByTestId('logout').click();
+      await p.getByTestId('login').waitFor({ timeout: 5000 }).catch(() => {
+        throw new StepError('signing out did not bring the login form back');
+      });
+      log(`login: form shown, wrong token refused, token accepted (${pts} points of vector(1)), sign-out asks again`);
+    } finally {
+      await p.close();
+    }
+  }, true);
+} else if (AUTH_BASE || AUTH_TOKEN) {
+  log('skipping 08-login: set both NERVE_AUTH_URL and NERVE_AUTH_TOKEN');
+}
 
 clearTimeout(killer);
 await cleanup();

@@ -79,7 +79,7 @@ function App() {
   const [authed, setAuthed] = useState(!!getAuth());
 
   useEffect(() => {
-    onAuthRequired((challenge) => setNeedLogin(challenge || 'Basic'));
+    onAuthRequired((challenge) => setNeedLogin(challenge));
     performance.mark('nerve-rendered');
     document.documentElement.dataset.rendered = '1';
     return () => onAuthRequired(null);

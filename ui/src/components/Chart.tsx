@@ -3,7 +3,7 @@
 // real focusable buttons laid over the plot.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { useEffect, useRef } from 'preact/hooks';
+import { useLayoutEffect, useRef } from 'preact/hooks';
 import type { Labels } from '../api';
 import { cssVar, seriesColor, useTheme } from '../theme';
 import { formatTime } from '../time';
@@ -41,6 +41,11 @@ export interface ChartProps {
   yFormat?: (v: number) => string;
   testid: string;
   label?: string;
+  /**
+   * The data is a previous request's, shown (dimmed, aria-busy, data-stale) while a new one
+   * loads. Its xRange/step must still be that request's own.
+   */
+  stale?: boolean;
 }
 
 export function formatValue(v: number | null | undefined): string {
@@ -124,7 +129,10 @@ export function Chart(props: ChartProps) {
   const { xs, xRange, series, exemplars, height = 280, bars, stacked, testid } = props;
   const [x0, x1] = xRange;
 
-  useEffect(() => {
+  // A layout effect: the plot is rebuilt before the browser paints the new props' data-*
+  // attributes, so no frame (and no test reading them) pairs the new attributes with the old
+  // plot or its data-x-min/data-x-max.
+  useLayoutEffect(() => {
     const el = box.current;
     if (!el) return;
     el.textContent = '';
@@ -371,8 +379,10 @@ export function Chart(props: ChartProps) {
   const points = countPoints(series);
   return (
     <div
-      class="chart"
+      class={'chart' + (props.stale ? ' stale' : '')}
       data-testid={testid}
+      data-stale={props.stale ? '1' : undefined}
+      aria-busy={props.stale ? 'true' : undefined}
       data-series={series.length}
       data-points={points}
       data-exemplars={exemplars?.length ?? 0}
@@ -380,7 +390,7 @@ export function Chart(props: ChartProps) {
       data-range-end={x1}
       data-step={props.step}
       tabIndex={0}
-      aria-label={`${props.label ?? 'Chart'}: ${series.length} series, ${points} points. Arrow keys pan, + and - zoom, 0 resets; Shift+drag pans, drag zooms.`}
+      aria-label={`${props.label ?? 'Chart'}${props.stale ? ' (previous result, updating)' : ''}: ${series.length} series, ${points} points. Arrow keys pan, + and - zoom, 0 resets; Shift+drag pans, drag zooms.`}
       onKeyDown={onKey}
     >
       <div ref={box} class="chart-plot" />

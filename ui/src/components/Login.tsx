@@ -1,7 +1,7 @@
 // The login form shown when an API answers 401: basic auth or a bearer token, kept in
 // sessionStorage and sent as the Authorization header of every request.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { basicAuth, getJSON, setAuth } from '../api';
+import { ApiError, basicAuth, getAuth, getJSON, setAuth } from '../api';
 
 export function Login({ challenge, onDone }: { challenge: string; onDone: () => void }) {
   const bearer = /^bearer/i.test(challenge);
@@ -19,14 +19,17 @@ export function Login({ challenge, onDone }: { challenge: string; onDone: () => 
     const header = mode === 'basic' ? basicAuth(user, password) : `Bearer ${token.trim()}`;
     setBusy(true);
     setError('');
-    const old = sessionStorage.getItem('nerve.auth');
+    const old = getAuth();
     setAuth(header);
     try {
       await getJSON('/api/v1/status/buildinfo');
       onDone();
     } catch (err) {
       setAuth(old);
-      setError((err as Error).message);
+      // The API's own wording ("missing or invalid credentials") says which side failed.
+      const status = err instanceof ApiError ? err.status : 0;
+      const msg = (err as Error).message.replace(/^authentication required \((.*)\)$/, '$1');
+      setError(status === 401 ? `nerve refused these credentials: ${msg}` : status === 403 ? `these credentials may not read: ${msg}` : msg);
     } finally {
       setBusy(false);
     }
@@ -37,7 +40,10 @@ export function Login({ challenge, onDone }: { challenge: string; onDone: () => 
       <div role="dialog" aria-modal="true" aria-labelledby="login-title">
       <form class="modal" onSubmit={submit} data-testid="login">
         <h2 id="login-title">Sign in to nerve</h2>
-        <p class="muted">nerve asks for credentials ({challenge || 'authentication required'}). They are kept for this browser tab only.</p>
+        <p class="muted">
+          {/* The UI's requests ask nerve to leave out its challenge (see api.ts): usually there is none to show. */}
+          {challenge ? `nerve asks for credentials (${challenge}).` : 'nerve needs credentials to answer.'} They are kept for this browser tab only.
+        </p>
         <div class="tabs" role="tablist">
           <button type="button" role="tab" aria-selected={mode === 'basic'} class={'tab' + (mode === 'basic' ? ' active' : '')} onClick={() => setMode('basic')} data-testid="login-basic">
             Username &amp; password
@@ -64,7 +70,7 @@ export function Login({ challenge, onDone }: { challenge: string; onDone: () => 
           </label>
         )}
         {error && (
-          <div class="error" role="alert">
+          <div class="error" role="alert" data-testid="login-error">
             {error}
           </div>
         )}

@@ -27,7 +27,7 @@ export function TraceScatter({ traces, from, to, startMs, endMs }: { traces: Tra
   const y = (d: number) => H - PAD.b - (d / dmax) * (H - PAD.t - PAD.b);
   const ticks = [0, 0.5, 1].map((f) => dmax * f);
   return (
-    <div ref={box} class="scatter" data-testid="trace-scatter">
+    <div ref={box} class="scatter" data-testid="trace-scatter" data-range-start={t0} data-range-end={t1}>
       <svg width={w} height={H} role="img" aria-label={`Durations of ${traces.length} traces over time`}>
         {ticks.map((d) => (
           <g key={d}>

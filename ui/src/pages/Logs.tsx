@@ -48,10 +48,10 @@ function LogSearch({ route }: { route: Route }) {
             { signal, headers: CATEGORIZE },
           );
           if (r.data.resultType !== 'streams') throw new Error(`expected streams, got ${r.data.resultType}`);
-          return { rows: streamsToRows(r.data.result, forward), warnings: r.warnings, ms: performance.now() - t0 };
+          return { rows: streamsToRows(r.data.result, forward), limit, warnings: r.warnings, ms: performance.now() - t0 };
         }
       : null,
-    [query, start, end, limit, forward, live],
+    [query, start, end, limit, forward, live, nonce],
   );
 
   const volStep = autoStep(end - start, 80);
@@ -66,10 +66,11 @@ function LogSearch({ route }: { route: Route }) {
           if (r.data.resultType !== 'matrix') return null;
           const order = ['error', 'warn', 'info', 'debug'];
           const result = [...r.data.result].sort((a, b) => rankLevel(a.metric, order) - rankLevel(b.metric, order));
-          return alignRange(result, vStart / 1000, end / 1000, volStep, (l) => l.detected_level || l.level || 'logs');
+          // With its own range and step: a previous result stays on screen under them.
+          return { ...alignRange(result, vStart / 1000, end / 1000, volStep, (l) => l.detected_level || l.level || 'logs'), start, end, step: volStep };
         }
       : null,
-    [query, start, end, volStep, live],
+    [query, start, end, volStep, live, nonce],
   );
 
   const metricStep = autoStep(end - start);
@@ -78,15 +79,21 @@ function LogSearch({ route }: { route: Route }) {
       ? async (signal) => {
           const r = await promData<QueryData>('/loki/api/v1/query_range', { query, start: nsString(start), end: nsString(end), step: metricStep }, { signal });
           if (r.data.resultType !== 'matrix') throw new Error(`expected a matrix, got ${r.data.resultType}`);
-          return { ...alignRange(r.data.result, start / 1000, end / 1000, metricStep, (l) => (Object.keys(l).length ? formatLabels(l) : shortQuery(query))), warnings: r.warnings };
+          return {
+            ...alignRange(r.data.result, start / 1000, end / 1000, metricStep, (l) => (Object.keys(l).length ? formatLabels(l) : shortQuery(query))),
+            start,
+            end,
+            step: metricStep,
+            warnings: r.warnings,
+          };
         }
       : null,
-    [query, start, end, metricStep],
+    [query, start, end, metricStep, nonce],
   );
 
   const theme = useTheme();
   const volSeries = useMemo(
-    () => volume.data && { xs: volume.data.xs, series: volume.data.series.map((s) => ({ ...s, color: levelColor(s.name, theme) })) },
+    () => volume.data && { ...volume.data, series: volume.data.series.map((s) => ({ ...s, color: levelColor(s.name, theme) })) },
     [volume.data, theme],
   );
 
@@ -143,7 +150,16 @@ function LogSearch({ route }: { route: Route }) {
           {metric.data && (
             <>
               <Warnings warnings={metric.data.warnings} />
-              <Chart testid="logs-metric-chart" label="LogQL metric query" xs={metric.data.xs} xRange={[start / 1000, end / 1000]} step={metricStep} series={metric.data.series} onZoom={(a, b) => update({ from: String(a), to: String(b) })} />
+              <Chart
+                testid="logs-metric-chart"
+                label="LogQL metric query"
+                stale={metric.stale}
+                xs={metric.data.xs}
+                xRange={[metric.data.start / 1000, metric.data.end / 1000]}
+                step={metric.data.step}
+                series={metric.data.series}
+                onZoom={(a, b) => update({ from: String(a), to: String(b) })}
+              />
             </>
           )}
         </section>
@@ -156,17 +172,30 @@ function LogSearch({ route }: { route: Route }) {
           <section aria-label="Log volume" class="volume">
             {volume.error && <div class="warning">Volume: {volume.error}</div>}
             {volSeries && (
-              <Chart testid="logs-volume" label="Log volume" xs={volSeries.xs} xRange={[start / 1000, end / 1000]} step={volStep} series={volSeries.series} bars stacked height={130} onZoom={(a, b) => update({ from: String(a), to: String(b) })} />
+              <Chart
+                testid="logs-volume"
+                label="Log volume"
+                stale={volume.stale}
+                xs={volSeries.xs}
+                xRange={[volSeries.start / 1000, volSeries.end / 1000]}
+                step={volSeries.step}
+                series={volSeries.series}
+                bars
+                stacked
+                height={130}
+                onZoom={(a, b) => update({ from: String(a), to: String(b) })}
+              />
             )}
           </section>
           <ErrorBox error={lines.error} />
           {lines.data && (
             <>
               <Warnings warnings={lines.data.warnings} />
-              <div class="stats muted" data-testid="logs-stats">
-                {lines.data.rows.length} lines{lines.data.rows.length >= limit ? ` (limit ${limit} reached)` : ''} · {lines.data.ms.toFixed(0)} ms
+              <div class={'stats muted' + (lines.stale ? ' stale' : '')} data-testid="logs-stats">
+                {lines.data.rows.length} lines{lines.data.rows.length >= lines.data.limit ? ` (limit ${lines.data.limit} reached)` : ''} · {lines.data.ms.toFixed(0)} ms
+                {lines.stale ? ' · previous result, updating…' : ''}
               </div>
-              <LogList rows={lines.data.rows} range={range} />
+              <LogList rows={lines.data.rows} range={range} stale={lines.stale} />
             </>
           )}
         </>
@@ -180,12 +209,18 @@ function rankLevel(l: Labels, order: string[]): number {
   return i < 0 ? order.length : i;
 }
 
-export function LogList({ rows, range, highlightSpan }: { rows: LogRow[]; range: TimeRange; highlightSpan?: string }) {
+/** `stale`: the rows are a previous request's, kept (dimmed, data-stale) while a new one loads. */
+export function LogList({ rows, range, highlightSpan, stale }: { rows: LogRow[]; range: TimeRange; highlightSpan?: string; stale?: boolean }) {
   const theme = useTheme();
   const [open, setOpen] = useState<Set<string>>(new Set());
   const [show, setShow] = useState(300);
   useEffect(() => setShow(300), [rows]);
-  if (!rows.length) return <p class="muted" data-testid="logs-empty">No log lines in this range.</p>;
+  if (!rows.length)
+    return (
+      <p class={'muted' + (stale ? ' stale' : '')} data-testid="logs-empty" data-stale={stale ? '1' : undefined}>
+        No log lines in this range.
+      </p>
+    );
   const toggle = (k: string) => {
     const n = new Set(open);
     if (n.has(k)) n.delete(k);
@@ -193,7 +228,7 @@ export function LogList({ rows, range, highlightSpan }: { rows: LogRow[]; range:
     setOpen(n);
   };
   return (
-    <div class="loglist" data-testid="log-lines" data-count={rows.length}>
+    <div class={'loglist' + (stale ? ' stale' : '')} data-testid="log-lines" data-count={rows.length} data-stale={stale ? '1' : undefined} aria-busy={stale ? 'true' : undefined}>
       {rows.slice(0, show).map((r) => {
         const expanded = open.has(r.key);
         return (
@@ -428,14 +463,18 @@ function TraceLogs({ route }: { route: Route }) {
       );
       // The endpoint finds lines by trace id; every row carries it even when the line's own
       // field is spelled differently.
-      return r.data.lines.map((l) => {
+      const rows = r.data.lines.map((l) => {
         const row = makeRow(l.timestamp, l.line, l.labels, l.metadata);
         return row.traceId ? row : { ...row, traceId };
       });
+      return { traceId, rows };
     },
-    [traceId, start, end],
+    [traceId, start, end, nonce],
   );
-  const rows = res.data ?? [];
+  // Another trace's lines are no stand-in for this one's: only a new range of the same trace
+  // keeps the previous lines (dimmed) while loading.
+  const data = res.data?.traceId === traceId ? res.data : undefined;
+  const rows = data?.rows ?? [];
   const shown = span ? rows.filter((r) => r.spanId === span) : rows;
   return (
     <div class="page">
@@ -464,13 +503,14 @@ function TraceLogs({ route }: { route: Route }) {
         <Loading on={res.loading} />
       </div>
       <ErrorBox error={res.error} />
-      {res.data && (
+      {data && (
         <>
-          <div class="stats muted" data-testid="trace-logs-stats">
+          <div class={'stats muted' + (res.stale ? ' stale' : '')} data-testid="trace-logs-stats">
             {shown.length} lines{span ? ` of this span (${rows.length} in the trace)` : ''}
+            {res.stale ? ' · previous range, updating…' : ''}
           </div>
           {span && !shown.length && rows.length > 0 && <p class="muted">No line names this span; showing the whole trace’s lines below.</p>}
-          <LogList rows={span && !shown.length ? rows : shown} range={range} highlightSpan={span} />
+          <LogList rows={span && !shown.length ? rows : shown} range={range} highlightSpan={span} stale={res.stale} />
         </>
       )}
     </div>

@@ -49,10 +49,12 @@ export function MetricsPage({ route }: { route: Route }) {
           if (r.data.resultType !== 'matrix') throw new Error(`expected a range vector result, got ${r.data.resultType}`);
           // Series without labels (an aggregation to one series) are named by the query.
           const aligned = alignRange(r.data.result, params.start, params.end, stepS, (l) => (Object.keys(l).length ? formatLabels(l) : shortQuery(query)));
-          return { ...aligned, exemplars: toChartExemplars(ex.ex, aligned.labels), exError: ex.exError, warnings: r.warnings, ms: performance.now() - t0 };
+          // The result carries its own range and step: while the next one loads it stays on
+          // screen under them, not under the URL's new ones.
+          return { ...aligned, start, end, step: stepS, exemplars: toChartExemplars(ex.ex, aligned.labels), exError: ex.exError, warnings: r.warnings, ms: performance.now() - t0 };
         }
       : null,
-    [query, tab, start, end, stepS, showEx],
+    [query, tab, start, end, stepS, showEx, nonce],
   );
 
   const table = useAsync(
@@ -60,10 +62,10 @@ export function MetricsPage({ route }: { route: Route }) {
       ? async (signal) => {
           const t0 = performance.now();
           const r = await promData<QueryData>('/api/v1/query', { query, time: end / 1000 }, { signal });
-          return { data: r.data, warnings: r.warnings, ms: performance.now() - t0 };
+          return { data: r.data, time: end, warnings: r.warnings, ms: performance.now() - t0 };
         }
       : null,
-    [query, tab, end],
+    [query, tab, end, nonce],
   );
 
   const format = async () => {
@@ -142,15 +144,17 @@ export function MetricsPage({ route }: { route: Route }) {
             <>
               <Warnings warnings={g.warnings} />
               {g.exError && <div class="warning">Exemplars: {g.exError}</div>}
-              <div class="stats muted" data-testid="graph-stats">
-                {g.series.length} series · {points} points · {g.exemplars.length} exemplars · step {formatDuration(stepS * 1000)} · {g.ms.toFixed(0)} ms
+              <div class={'stats muted' + (graph.stale ? ' stale' : '')} data-testid="graph-stats">
+                {g.series.length} series · {points} points · {g.exemplars.length} exemplars · step {formatDuration(g.step * 1000)} · {g.ms.toFixed(0)} ms
+                {graph.stale ? ' · previous result, updating…' : ''}
               </div>
               <Chart
                 testid="metrics-chart"
                 label="Query result"
+                stale={graph.stale}
                 xs={g.xs}
-                xRange={[start / 1000, end / 1000]}
-                step={stepS}
+                xRange={[g.start / 1000, g.end / 1000]}
+                step={g.step}
                 series={g.series}
                 exemplars={g.exemplars}
                 height={340}
@@ -169,10 +173,13 @@ export function MetricsPage({ route }: { route: Route }) {
           {table.data && (
             <>
               <Warnings warnings={table.data.warnings} />
-              <div class="stats muted">
-                Evaluated at {formatTime(end)} · {table.data.ms.toFixed(0)} ms
+              <div class={'stats muted' + (table.stale ? ' stale' : '')}>
+                Evaluated at {formatTime(table.data.time)} · {table.data.ms.toFixed(0)} ms
+                {table.stale ? ' · previous result, updating…' : ''}
               </div>
-              <ResultTable data={table.data.data} />
+              <div class={table.stale ? 'stale' : undefined} aria-busy={table.stale ? 'true' : undefined} data-stale={table.stale ? '1' : undefined}>
+                <ResultTable data={table.data.data} />
+              </div>
             </>
           )}
         </section>

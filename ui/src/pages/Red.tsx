@@ -4,7 +4,7 @@ import { useMemo, useState } from 'preact/hooks';
 import { promData, type QueryData } from '../api';
 import { Chart } from '../components/Chart';
 import { ErrorBox, Loading, TimeRangePicker } from '../components/common';
-import { useAsync } from '../hooks';
+import { useAsync, type Async } from '../hooks';
 import { href, navigate, paramsObject, type HashParams, type Route } from '../router';
 import { alignRange, type Aligned } from '../series';
 import { autoStep, formatSpanDuration, rangeFromParams, rateWindow, resolveRange } from '../time';
@@ -13,6 +13,17 @@ const CALLS = 'traces_spanmetrics_calls_total';
 const LATENCY = 'traces_spanmetrics_latency_bucket';
 
 const q = (v: string) => JSON.stringify(v);
+
+type Ranged = Aligned & { subject: string; xRange: [number, number]; step: number };
+
+/**
+ * A result to draw: the current one, or the previous one of the same subject (another range)
+ * while the new one loads. Another service's or operation's charts are not kept under this
+ * one's heading.
+ */
+function shown(a: Async<Ranged>, subject: string): Ranged | undefined {
+  return a.data && a.data.subject === subject ? a.data : undefined;
+}
 
 export function redQueries(service: string, spanName: string, w: string) {
   const sel = `service=${q(service)}${spanName ? `, span_name=${q(spanName)}` : ''}`;
@@ -34,6 +45,7 @@ export function RedPage({ route }: { route: Route }) {
   const step = autoStep(end - start, 200);
   const w = rateWindow(step);
   const queries = service ? redQueries(service, spanName, w) : null;
+  const subject = `${service}\u0000${spanName}`; // what the charts are of
 
   const services = useAsync(
     (signal) => promData<string[]>('/api/v1/label/service/values', { 'match[]': [CALLS] }, { signal }).then((r) => r.data),
@@ -44,12 +56,14 @@ export function RedPage({ route }: { route: Route }) {
     [service],
   );
 
-  const range_ = async (query: string, signal: AbortSignal): Promise<Aligned> => {
+  // Each result carries its own range and step: a previous one stays on screen under them
+  // (dimmed) while the next loads, never under the URL's new range.
+  const range_ = async (query: string, signal: AbortSignal): Promise<Ranged> => {
     const r = await promData<QueryData>('/api/v1/query_range', { query, start: start / 1000, end: end / 1000, step }, { signal });
     if (r.data.resultType !== 'matrix') throw new Error(`unexpected ${r.data.resultType}`);
-    return alignRange(r.data.result, start / 1000, end / 1000, step, (l) => l.span_name || (spanName ? spanName : service));
+    return { ...alignRange(r.data.result, start / 1000, end / 1000, step, (l) => l.span_name || (spanName ? spanName : service)), subject, xRange: [start / 1000, end / 1000], step };
   };
-  const rate = useAsync(queries ? (s) => range_(queries.rate, s) : null, [queries?.rate, start, end, step]);
+  const rate = useAsync(queries ? (s) => range_(queries.rate, s) : null, [queries?.rate, start, end, step, nonce]);
   const errors = useAsync(
     queries
       ? async (s) => {
@@ -57,7 +71,7 @@ export function RedPage({ route }: { route: Route }) {
           return { ...a, series: a.series.map((x) => ({ ...x, name: 'error ratio' })) };
         }
       : null,
-    [queries?.errors, start, end, step],
+    [queries?.errors, start, end, step, nonce],
   );
   const duration = useAsync(
     queries
@@ -72,14 +86,16 @@ export function RedPage({ route }: { route: Route }) {
             if (src) part.xs.forEach((t, j) => (values[idx.get(t)!] = src.values[j]));
             return { name: ['p50', 'p95', 'p99'][i], values };
           });
-          return { xs: ts, series: series.some((x) => x.values.some((v) => v !== null)) ? series : [], labels: [] };
+          return { xs: ts, series: series.some((x) => x.values.some((v) => v !== null)) ? series : [], labels: [], subject, xRange: parts[0].xRange, step: parts[0].step };
         }
       : null,
-    [queries?.duration.join('|'), start, end, step],
+    [queries?.duration.join('|'), start, end, step, nonce],
   );
 
   const zoom = (a: number, b: number) => update({ from: String(a), to: String(b) });
-  const xRange: [number, number] = [start / 1000, end / 1000];
+  const rateData = shown(rate, subject);
+  const errorsData = shown(errors, subject);
+  const durationData = shown(duration, subject);
   const metricsLink = (query: string) => href('/metrics', { query, from: range.from, to: range.to });
 
   return (
@@ -137,15 +153,28 @@ export function RedPage({ route }: { route: Route }) {
               Rate <span class="muted small">requests/s, window {w}</span> <a class="small" href={metricsLink(queries.rate)}>query ↗</a>
             </h2>
             <ErrorBox error={rate.error} />
-            {rate.data && <Chart testid="red-rate" label="Request rate" xs={rate.data.xs} xRange={xRange} step={step} series={rate.data.series} height={200} onZoom={zoom} />}
+            {!rateData && rate.loading && <ChartLoading />}
+            {rateData && <Chart testid="red-rate" label="Request rate" stale={rate.stale} xs={rateData.xs} xRange={rateData.xRange} step={rateData.step} series={rateData.series} height={200} onZoom={zoom} />}
           </section>
           <section class="panel">
             <h2>
               Errors <span class="muted small">share of calls with error status</span> <a class="small" href={metricsLink(queries.errors)}>query ↗</a>
             </h2>
             <ErrorBox error={errors.error} />
-            {errors.data && (
-              <Chart testid="red-errors" label="Error ratio" xs={errors.data.xs} xRange={xRange} step={step} series={errors.data.series} height={200} onZoom={zoom} yFormat={(v) => `${+(v * 100).toPrecision(3)}%`} />
+            {!errorsData && errors.loading && <ChartLoading />}
+            {errorsData && (
+              <Chart
+                testid="red-errors"
+                label="Error ratio"
+                stale={errors.stale}
+                xs={errorsData.xs}
+                xRange={errorsData.xRange}
+                step={errorsData.step}
+                series={errorsData.series}
+                height={200}
+                onZoom={zoom}
+                yFormat={(v) => `${+(v * 100).toPrecision(3)}%`}
+              />
             )}
           </section>
           <section class="panel">
@@ -153,12 +182,33 @@ export function RedPage({ route }: { route: Route }) {
               Duration <span class="muted small">p50 / p95 / p99</span> <a class="small" href={metricsLink(queries.duration[1])}>query ↗</a>
             </h2>
             <ErrorBox error={duration.error} />
-            {duration.data && (
-              <Chart testid="red-duration" label="Duration percentiles" xs={duration.data.xs} xRange={xRange} step={step} series={duration.data.series} height={200} onZoom={zoom} yFormat={(v) => formatSpanDuration(v * 1000)} />
+            {!durationData && duration.loading && <ChartLoading />}
+            {durationData && (
+              <Chart
+                testid="red-duration"
+                label="Duration percentiles"
+                stale={duration.stale}
+                xs={durationData.xs}
+                xRange={durationData.xRange}
+                step={durationData.step}
+                series={durationData.series}
+                height={200}
+                onZoom={zoom}
+                yFormat={(v) => formatSpanDuration(v * 1000)}
+              />
             )}
           </section>
         </div>
       )}
+    </div>
+  );
+}
+
+/** Holds a panel's height while its first chart (or another service's) loads. */
+function ChartLoading() {
+  return (
+    <div class="chart-loading" aria-busy="true">
+      <Loading on />
     </div>
   );
 }

@@ -58,7 +58,7 @@ export function ServiceGraphPage({ route }: { route: Route }) {
         });
       return edges;
     },
-    [start, end, winS],
+    [start, end, winS, nonce],
   );
 
   const layout = useMemo(() => (res.data ? layoutGraph(res.data) : null), [res.data]);
@@ -75,7 +75,7 @@ export function ServiceGraphPage({ route }: { route: Route }) {
       {res.data && !res.data.length && <p class="muted">No service-graph series in this range (they need client/server span pairs).</p>}
       {layout && res.data && res.data.length > 0 && (
         <>
-          <div class="graph-wrap">
+          <div class={'graph-wrap' + (res.stale ? ' stale' : '')} aria-busy={res.stale ? 'true' : undefined} data-stale={res.stale ? '1' : undefined}>
             <svg
               width={layout.width}
               height={layout.height}

@@ -12,8 +12,15 @@ export function TraceView({ route }: { route: Route }) {
   const selected = p.get('span') ?? '';
   const theme = useTheme();
   const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
-  const res = useAsync((signal) => fetchTrace(traceId, signal), [traceId]);
-  const spans = res.data ?? [];
+  const scrolled = useRef(false);
+  const res = useAsync(async (signal) => ({ id: traceId, spans: await fetchTrace(traceId, signal) }), [traceId]);
+  // The previous trace's spans (while the next one loads) are never drawn under this one's id.
+  const loadedId = res.data?.id === traceId ? traceId : '';
+  const spans = (loadedId && res.data?.spans) || [];
+  useEffect(() => {
+    setCollapsed(new Set());
+    scrolled.current = false;
+  }, [traceId]);
 
   // Links keep the page's range; without one, a window around the trace.
   const summary = useMemo(() => {
@@ -49,7 +56,6 @@ export function TraceView({ route }: { route: Route }) {
   };
 
   // Scroll the selected span (e.g. from an exemplar or a log line) into view once loaded.
-  const scrolled = useRef(false);
   useEffect(() => {
     if (scrolled.current || !selected || !spans.length) return;
     scrolled.current = true;
@@ -91,7 +97,7 @@ export function TraceView({ route }: { route: Route }) {
       <ErrorBox error={res.error} title={`Trace ${traceId}`} />
       {summary && (
         <div class={'trace-body' + (sel ? ' with-details' : '')}>
-          <div class="waterfall" role="table" aria-label="Span waterfall" data-testid="waterfall" data-spans={spans.length}>
+          <div class="waterfall" role="table" aria-label="Span waterfall" data-testid="waterfall" data-spans={spans.length} data-trace-id={loadedId}>
             <div class="wf-row wf-header" role="row">
               <div class="wf-name" role="columnheader">
                 Service / operation

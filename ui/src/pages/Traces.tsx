@@ -40,7 +40,9 @@ export function TracesPage({ route }: { route: Route }) {
     [f.service],
   );
 
-  const results = useAsync<TraceSummary[]>(
+  // Results carry the range they were searched in: the scatter's x axis while they are shown,
+  // also while the next search (another range) loads.
+  const results = useAsync<{ traces: TraceSummary[]; startMs: number; endMs: number }>(
     mode === 'search' && service
       ? async (signal) => {
           for (const [name, v] of [['min duration', minD], ['max duration', maxD]]) {
@@ -60,7 +62,7 @@ export function TracesPage({ route }: { route: Route }) {
             },
             { signal },
           );
-          return (r.data ?? []).map(summarizeJaeger);
+          return { traces: (r.data ?? []).map(summarizeJaeger), startMs: start, endMs: end };
         }
       : mode === 'traceql' && q
         ? async (signal) => {
@@ -69,10 +71,10 @@ export function TracesPage({ route }: { route: Route }) {
               { q, start: Math.floor(start / 1000), end: Math.ceil(end / 1000), limit },
               { signal },
             );
-            return (r.traces ?? []).map(summarizeTempo);
+            return { traces: (r.traces ?? []).map(summarizeTempo), startMs: start, endMs: end };
           }
         : null,
-    [mode, service, operation, tags, minD, maxD, limit, q, start, end],
+    [mode, service, operation, tags, minD, maxD, limit, q, start, end, nonce],
   );
 
   const submit = (e: Event) => {
@@ -87,7 +89,7 @@ export function TracesPage({ route }: { route: Route }) {
   };
 
   const sorted = useMemo(() => {
-    const xs = [...(results.data ?? [])];
+    const xs = [...(results.data?.traces ?? [])];
     if (sort === 'recent') xs.sort((a, b) => b.startMs - a.startMs);
     if (sort === 'longest') xs.sort((a, b) => b.durationMs - a.durationMs);
     if (sort === 'spans') xs.sort((a, b) => b.spanCount - a.spanCount);
@@ -178,10 +180,10 @@ export function TracesPage({ route }: { route: Route }) {
       {mode === 'search' && !service && <p class="muted">Pick a service and press “Find traces”, or switch to TraceQL.</p>}
       <ErrorBox error={results.error} />
       {results.data && (
-        <section aria-label="Trace results">
+        <section aria-label="Trace results" aria-busy={results.stale ? 'true' : undefined} data-testid="trace-section" data-stale={results.stale ? '1' : undefined}>
           <div class="toolbar">
             <span class="stats muted" data-testid="trace-count">
-              {sorted.length} traces
+              {sorted.length} traces{results.stale ? ' · previous search, updating…' : ''}
             </span>
             <label>
               Sort{' '}
@@ -193,8 +195,10 @@ export function TracesPage({ route }: { route: Route }) {
               </select>
             </label>
           </div>
-          <TraceScatter traces={sorted} from={range.from} to={range.to} startMs={start} endMs={end} />
-          <TraceList traces={sorted} from={range.from} to={range.to} />
+          <div class={results.stale ? 'stale' : undefined}>
+            <TraceScatter traces={sorted} from={range.from} to={range.to} startMs={results.data.startMs} endMs={results.data.endMs} />
+            <TraceList traces={sorted} from={range.from} to={range.to} />
+          </div>
         </section>
       )}
     </div>

@@ -32,6 +32,7 @@ use nerve_proto::otlp_proto::tonic::resource::v1::Resource;
 use nerve_proto::otlp_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message as _;
 
+use crate::credentials::Credentials;
 use crate::shutdown::Shutdown;
 use shop::{Request, Rng, SERVICES};
 
@@ -239,14 +240,15 @@ fn traces(requests: &mut [Request]) -> ExportTraceServiceRequest {
     }
 }
 
-async fn send(client: &reqwest::Client, url: &str, content_type: &str, body: Vec<u8>) {
-    match client
-        .post(url)
-        .header("Content-Type", content_type)
-        .body(body)
-        .send()
-        .await
-    {
+async fn send(client: &reqwest::Client, creds: &Credentials, url: &str, content_type: &str, body: Vec<u8>) {
+    let req = match creds.apply(client.post(url).header("Content-Type", content_type).body(body)) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(%url, error = %e, "demo: credentials unreadable");
+            return;
+        }
+    };
+    match req.send().await {
         Ok(r) if r.status().is_success() => {}
         Ok(r) => {
             let status = r.status();
@@ -259,12 +261,13 @@ async fn send(client: &reqwest::Client, url: &str, content_type: &str, body: Vec
 
 /// Runs the shop against the nerve at `base` (e.g. `http://127.0.0.1:9090`) until
 /// `shutdown` or `duration`. `insecure` skips certificate checks (`--demo` talking to its
-/// own TLS listener on loopback).
+/// own TLS listener on loopback); `creds` are sent with every request (write credentials).
 pub async fn run(
     base: String,
     rate: f64,
     duration: Option<Duration>,
     insecure: bool,
+    creds: Credentials,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let tls = crate::config::http_client::TlsConfig {
@@ -306,9 +309,17 @@ pub async fn run(
         }
         let logs = loki_push(&requests);
         let spans = traces(&mut requests).encode_to_vec();
-        send(&client, &format!("{base}/v1/traces"), "application/x-protobuf", spans).await;
         send(
             &client,
+            &creds,
+            &format!("{base}/v1/traces"),
+            "application/x-protobuf",
+            spans,
+        )
+        .await;
+        send(
+            &client,
+            &creds,
             &format!("{base}/loki/api/v1/push"),
             "application/json",
             logs.into_bytes(),
@@ -318,7 +329,14 @@ pub async fn run(
         if ticks % 5 == 1 {
             let users = 40.0 + 25.0 * ((ticks as f64) / 60.0).sin() + rng.unit() * 5.0;
             let body = metrics.request(now_ns(), users.round()).encode_to_vec();
-            send(&client, &format!("{base}/v1/metrics"), "application/x-protobuf", body).await;
+            send(
+                &client,
+                &creds,
+                &format!("{base}/v1/metrics"),
+                "application/x-protobuf",
+                body,
+            )
+            .await;
         }
     }
 }

@@ -85,6 +85,9 @@ struct DemoArgs {
     /// Stop after this many seconds (default: until interrupted).
     #[arg(long, value_name = "SECONDS")]
     duration: Option<u64>,
+    /// Bearer token for a nerve whose ingest paths need write credentials.
+    #[arg(long, value_name = "TOKEN")]
+    bearer_token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +228,11 @@ fn run_demo(args: DemoArgs) -> ExitCode {
             args.rate,
             args.duration.map(Duration::from_secs),
             false,
+            credentials::Credentials::from_options(
+                None,
+                None,
+                (args.bearer_token.map(config::http_client::Secret).as_ref(), None),
+            ),
             shutdown,
         )
         .await
@@ -472,8 +480,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("ready");
     if args.demo {
         let shutdown = shutdown.clone();
+        // The in-process shop uses the configured write credentials when they are usable
+        // (a bearer token or a plain basic_auth user; bcrypt hashes cannot be sent).
+        let creds = cfg.auth.write.as_ref().map_or_else(Default::default, |w| {
+            credentials::Credentials::from_options(
+                w.basic_auth.as_ref(),
+                None,
+                (w.bearer_token.as_ref(), w.bearer_token_file.as_ref()),
+            )
+        });
         tokio::spawn(async move {
-            if let Err(e) = demo::run(demo_url, 5.0, None, demo_insecure, shutdown).await {
+            if let Err(e) = demo::run(demo_url, 5.0, None, demo_insecure, creds, shutdown).await {
                 tracing::error!(error = %e, "demo failed");
             }
         });

@@ -149,3 +149,27 @@ fn demo_shop_fills_every_signal_and_links_them() {
     );
     assert_eq!(red.len(), 3, "{red:?}");
 }
+
+/// With write auth on, `--demo` sends with the configured write credentials.
+#[test]
+fn demo_uses_the_configured_write_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("auth.yml");
+    std::fs::write(
+        &cfg,
+        "auth:\n  read:\n    bearer_token: r\n  write:\n    bearer_token: w\n",
+    )
+    .unwrap();
+    let n = Nerve::start(&dir.path().join("data"), &["--demo", "--config", cfg.to_str().unwrap()]);
+    let services = eventually(Duration::from_secs(60), || {
+        let body = client()
+            .get(n.url("/jaeger/api/services"))
+            .bearer_auth("r")
+            .send()
+            .ok()?
+            .text()
+            .ok()?;
+        body.contains("frontend").then_some(body)
+    });
+    assert!(services.is_some(), "the demo's spans did not arrive: {}", n.logs());
+}

@@ -163,67 +163,41 @@ async fn every_query_ingest_and_admin_path_is_guarded() {
         ("POST", "/nerve/api/v1/traces/delete?start=1&end=2"),
         ("GET", "/nerve/api/v1/traces/delete"),
     ];
-    let call = |method: &str, path: &str, token: Option<&str>| {
+    for path in reads {
+        expect_guarded(&app, "GET", path, ("writer", StatusCode::UNAUTHORIZED), "reader").await;
+    }
+    for (method, path) in writes {
+        expect_guarded(&app, method, path, ("reader", StatusCode::FORBIDDEN), "writer").await;
+    }
+    // The OTLP/HTTP port takes the same write credentials.
+    let otlp_state = AppState::for_tests(&dir.path().join("otlp"), LimitsConfig::default()).0;
+    let otlp = otlp_router(otlp_state, &two_token_policies());
+    for path in ["/v1/metrics", "/v1/logs", "/v1/traces", "/api/v1/otlp/v1/metrics"] {
+        expect_guarded(&otlp, "POST", path, ("reader", StatusCode::FORBIDDEN), "writer").await;
+    }
+}
+
+/// `method path` answers 401 without credentials, `wrong.1` with token `wrong.0`, and neither
+/// 401 nor 403 with token `right`.
+async fn expect_guarded(app: &Router, method: &str, path: &str, wrong: (&str, StatusCode), right: &str) {
+    let call = |token: Option<&str>| {
         let mut r = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
         r.body(Body::empty()).unwrap()
     };
-    for path in reads {
-        assert_eq!(
-            send(&app, call("GET", path, None)).await.0,
-            StatusCode::UNAUTHORIZED,
-            "{path}"
-        );
-        assert_eq!(
-            send(&app, call("GET", path, Some("writer"))).await.0,
-            StatusCode::UNAUTHORIZED,
-            "{path}"
-        );
-        let s = send(&app, call("GET", path, Some("reader"))).await.0;
-        assert!(
-            s != StatusCode::UNAUTHORIZED && s != StatusCode::FORBIDDEN,
-            "{path}: {s}"
-        );
-    }
-    for (method, path) in writes {
-        assert_eq!(
-            send(&app, call(method, path, None)).await.0,
-            StatusCode::UNAUTHORIZED,
-            "{path}"
-        );
-        assert_eq!(
-            send(&app, call(method, path, Some("reader"))).await.0,
-            StatusCode::FORBIDDEN,
-            "{path}"
-        );
-        let s = send(&app, call(method, path, Some("writer"))).await.0;
-        assert!(
-            s != StatusCode::UNAUTHORIZED && s != StatusCode::FORBIDDEN,
-            "{path}: {s}"
-        );
-    }
-    // The OTLP/HTTP port takes the same write credentials.
-    let otlp_state = AppState::for_tests(&dir.path().join("otlp"), LimitsConfig::default()).0;
-    let otlp = otlp_router(otlp_state, &two_token_policies());
-    for path in ["/v1/metrics", "/v1/logs", "/v1/traces", "/api/v1/otlp/v1/metrics"] {
-        assert_eq!(
-            send(&otlp, call("POST", path, None)).await.0,
-            StatusCode::UNAUTHORIZED,
-            "{path}"
-        );
-        assert_eq!(
-            send(&otlp, call("POST", path, Some("reader"))).await.0,
-            StatusCode::FORBIDDEN,
-            "{path}"
-        );
-        let s = send(&otlp, call("POST", path, Some("writer"))).await.0;
-        assert!(
-            s != StatusCode::UNAUTHORIZED && s != StatusCode::FORBIDDEN,
-            "{path}: {s}"
-        );
-    }
+    assert_eq!(
+        send(app, call(None)).await.0,
+        StatusCode::UNAUTHORIZED,
+        "{method} {path}"
+    );
+    assert_eq!(send(app, call(Some(wrong.0))).await.0, wrong.1, "{method} {path}");
+    let s = send(app, call(Some(right))).await.0;
+    assert!(
+        s != StatusCode::UNAUTHORIZED && s != StatusCode::FORBIDDEN,
+        "{method} {path}: {s}"
+    );
 }
 
 /// Read credentials `Bearer reader`, write credentials `Bearer writer`.

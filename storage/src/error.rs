@@ -133,3 +133,45 @@ pub fn io_is_disk_full(e: &std::io::Error) -> bool {
     }
     false
 }
+
+/// Reports a failure that a background loop meets again and again (a full disk makes every
+/// maintenance pass fail): the first one and then at most one a minute, with how many were
+/// suppressed in between, and a line when the loop succeeds again.
+#[derive(Debug, Default)]
+pub(crate) struct RepeatedFailure {
+    last: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+impl RepeatedFailure {
+    /// Logs `e` (as an error about `what`) unless one was logged less than a minute ago.
+    pub(crate) fn failed(&mut self, what: &str, e: &Error) {
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(60))
+        {
+            self.suppressed += 1;
+            return;
+        }
+        tracing::error!(error = %e, suppressed = self.suppressed, "{what} failed");
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+
+    /// Notes a success; logs the recovery when failures were reported.
+    pub(crate) fn succeeded(&mut self, what: &str) {
+        if self.last.take().is_some() {
+            tracing::info!(suppressed = self.suppressed, "{what} works again");
+        }
+        self.suppressed = 0;
+    }
+
+    /// Records the outcome of one attempt.
+    pub(crate) fn record<T>(&mut self, what: &str, r: &Result<T>) {
+        match r {
+            Ok(_) => self.succeeded(what),
+            Err(e) => self.failed(what, e),
+        }
+    }
+}

@@ -571,6 +571,7 @@ impl Drop for LogStore {
 
 fn background(store: Weak<LogStore>) {
     let mut last_sync = Instant::now();
+    let mut failures = crate::error::RepeatedFailure::default();
     loop {
         let Some(s) = store.upgrade() else { return };
         {
@@ -591,8 +592,6 @@ fn background(store: Weak<LogStore>) {
             }
             last_sync = Instant::now();
         }
-        if let Err(e) = s.maintain(now_ns()) {
-            tracing::error!(error = %e, "log store maintenance failed");
-        }
+        failures.record("log store maintenance", &s.maintain(now_ns()));
     }
 }

@@ -527,6 +527,7 @@ impl Drop for Tsdb {
 
 fn background(db: Weak<Tsdb>) {
     let mut last_sync = Instant::now();
+    let mut failures = crate::error::RepeatedFailure::default();
     loop {
         let Some(db) = db.upgrade() else { return };
         {
@@ -547,8 +548,6 @@ fn background(db: Weak<Tsdb>) {
             }
             last_sync = Instant::now();
         }
-        if let Err(e) = db.maintain() {
-            tracing::error!(error = %e, "TSDB maintenance failed");
-        }
+        failures.record("TSDB maintenance", &db.maintain());
     }
 }

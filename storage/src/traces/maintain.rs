@@ -179,6 +179,7 @@ impl SpanStore {
 /// Background loop: fsync (interval policy), flush, retention, compaction.
 pub(super) fn background(weak: Weak<SpanStore>) {
     let tick = Duration::from_secs(1);
+    let mut failures = crate::error::RepeatedFailure::default();
     loop {
         let Some(store) = weak.upgrade() else { return };
         {
@@ -196,8 +197,6 @@ pub(super) fn background(weak: Weak<SpanStore>) {
         {
             tracing::error!(error = %e, "span WAL fsync failed");
         }
-        if let Err(e) = store.maintain(crate::logs::now_ns()) {
-            tracing::error!(error = %e, "span store maintenance failed");
-        }
+        failures.record("span store maintenance", &store.maintain(crate::logs::now_ns()));
     }
 }

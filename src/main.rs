@@ -4,6 +4,7 @@
 //! `nerve check rules FILE...` rule files. This
 //! file only wires things together: CLI, logging, startup order, shutdown.
 
+mod allocator;
 mod api;
 mod buildinfo;
 mod config;
@@ -45,7 +46,7 @@ use crate::state::AppState;
 
 /// mimalloc returns freed memory to the OS far more eagerly than glibc's malloc under the
 /// many-thread ingest load (measured: peak RSS 296 MiB instead of 502 MiB in the remote-write
-/// benchmark, see BENCHMARKS.md).
+/// benchmark, see BENCHMARKS.md); [`allocator`] makes it commit memory on demand.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -321,6 +322,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_series = cfg.limits.max_series(),
         max_series_per_metric = cfg.limits.max_series_per_metric(),
         max_memory = %config::units::ByteSize(state.memory.limit()),
+        allocator_eager_commit = allocator::eager_commit(),
         "ingest limits (0 = none)"
     );
     state.trace_sampler = cfg

@@ -90,6 +90,15 @@ impl Matcher {
         Matcher::new(op, name, value)
     }
 
+    /// Rebuilds matchers stored by [`Matcher::to_parts`] in `file`; a bad one is corruption.
+    pub fn from_stored(parts: Vec<(String, String, String)>, file: &std::path::Path) -> Result<Vec<Matcher>> {
+        parts
+            .into_iter()
+            .map(Matcher::from_parts)
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| Error::corruption(file, 0, e.to_string()))
+    }
+
     /// Shorthand for an `=` matcher.
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
         Matcher {

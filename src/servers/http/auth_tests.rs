@@ -54,21 +54,7 @@ async fn auth_guards_reads_but_not_probes() {
 async fn read_credentials_are_forbidden_on_write_paths() {
     let dir = tempfile::tempdir().unwrap();
     let (state, _tsdb) = AppState::for_tests(dir.path(), LimitsConfig::default());
-    let rule = |t: &str| AccessRule {
-        bearer_token: Some(Secret(t.into())),
-        ..Default::default()
-    };
-    let read = Arc::new(AccessPolicy::from_rule(Some(&rule("reader"))).unwrap());
-    let write = AccessPolicy::from_rule(Some(&rule("writer")))
-        .unwrap()
-        .with_other(read.clone());
-    let app = router(
-        state,
-        &Policies {
-            read,
-            write: Arc::new(write),
-        },
-    );
+    let app = router(state, &two_token_policies());
     let push = |token: Option<&str>| {
         let mut r = Request::post("/loki/api/v1/push").header(header::CONTENT_TYPE, "application/json");
         if let Some(t) = token {

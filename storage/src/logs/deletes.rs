@@ -60,33 +60,21 @@ impl Deletes {
     /// Loads `deletes.json` from `dir` (none when absent).
     pub(super) fn open(dir: &Path) -> Result<Deletes> {
         let path = dir.join(FILE);
-        let list = match std::fs::read(&path) {
-            Ok(b) => {
-                let stored: Vec<Stored> = serde_json::from_slice(&b)
-                    .map_err(|e| Error::corruption(&path, 0, format!("log deletions: {e}")))?;
-                stored
-                    .into_iter()
-                    .map(|s| {
-                        let matchers = s
-                            .matchers
-                            .into_iter()
-                            .map(Matcher::from_parts)
-                            .collect::<Result<Vec<_>>>()
-                            .map_err(|e| Error::corruption(&path, 0, e.to_string()))?;
-                        Ok(DeleteRequest {
-                            id: s.id,
-                            query: s.query,
-                            matchers,
-                            start_ns: s.start_ns,
-                            end_ns: s.end_ns,
-                            created_ns: s.created_ns,
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(Error::io(&path, e)),
-        };
+        let stored: Vec<Stored> = crate::metrics::block::read_json(&path, "log deletions")?.unwrap_or_default();
+        let list = stored
+            .into_iter()
+            .map(|s| {
+                let matchers = Matcher::from_stored(s.matchers, &path)?;
+                Ok(DeleteRequest {
+                    id: s.id,
+                    query: s.query,
+                    matchers,
+                    start_ns: s.start_ns,
+                    end_ns: s.end_ns,
+                    created_ns: s.created_ns,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Deletes {
             path,
             list: RwLock::new(Arc::new(list)),

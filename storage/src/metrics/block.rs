@@ -115,6 +115,18 @@ pub fn replace_file(path: &Path, data: &[u8]) -> Result<()> {
     }
 }
 
+/// Reads a JSON file written by [`replace_file`]; `Ok(None)` when it does not exist, a
+/// corruption error naming `what` when it does not parse.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::corruption(path, 0, format!("{what}: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
 /// Fsyncs a directory so renames and creations inside it are durable.
 pub fn sync_dir(path: &Path) -> Result<()> {
     File::open(path)

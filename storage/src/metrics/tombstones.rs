@@ -87,22 +87,11 @@ struct Stored {
 /// Reads the tombstones of the TSDB in `dir` (none when the file is absent).
 pub(crate) fn load(dir: &Path) -> Result<Vec<Tombstone>> {
     let path = dir.join(FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(&path, e)),
-    };
-    let stored: Vec<Stored> =
-        serde_json::from_slice(&bytes).map_err(|e| Error::corruption(&path, 0, format!("tombstones: {e}")))?;
+    let stored: Vec<Stored> = crate::metrics::block::read_json(&path, "tombstones")?.unwrap_or_default();
     stored
         .into_iter()
         .map(|s| {
-            let matchers = s
-                .matchers
-                .into_iter()
-                .map(Matcher::from_parts)
-                .collect::<Result<Vec<_>>>()
-                .map_err(|e| Error::corruption(&path, 0, e.to_string()))?;
+            let matchers = Matcher::from_stored(s.matchers, &path)?;
             Ok(Tombstone {
                 matchers,
                 mint: s.mint,

@@ -46,13 +46,7 @@ impl Deletes {
     /// Loads `deletes.json` from `dir` (none when absent).
     pub(super) fn open(dir: &Path) -> Result<Deletes> {
         let path = dir.join(FILE);
-        let list: Vec<SpanDeletion> = match std::fs::read(&path) {
-            Ok(b) => {
-                serde_json::from_slice(&b).map_err(|e| Error::corruption(&path, 0, format!("span deletions: {e}")))?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(Error::io(&path, e)),
-        };
+        let list: Vec<SpanDeletion> = crate::metrics::block::read_json(&path, "span deletions")?.unwrap_or_default();
         Ok(Deletes {
             path,
             list: RwLock::new(Arc::new(list)),

@@ -116,7 +116,7 @@ fn push_and_commit(c: &mut Criterion) {
                 let input = sample.clone();
                 let t = Instant::now();
                 s.push(input, now_ns()).unwrap();
-                s.maintain(now_ns()).unwrap();
+                s.flush().unwrap();
                 total += t.elapsed();
             }
             total
@@ -134,7 +134,7 @@ fn select(c: &mut Criterion) {
         let (b, _) = batch(&mut rng, t0 + k * 20_000_000, 20_000, 5_000);
         s.push(b, now_ns()).unwrap();
     }
-    s.maintain(now_ns()).unwrap();
+    s.flush().unwrap();
     let req = |contains: Vec<String>| Select {
         matchers: vec![Matcher::equal("app", "app0")],
         start_ns: 0,

@@ -97,7 +97,8 @@ pub struct LogsStorageConfig {
     /// How far in the future a line's timestamp may be (default `10m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub future_grace: Option<PromDuration>,
-    /// How often new lines are committed to the full-text index (default `1s`).
+    /// Longest time new lines wait in the in-memory head before they are flushed to compressed,
+    /// indexed chunks (default `1m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_interval: Option<PromDuration>,
 }

@@ -10,24 +10,29 @@
 //! `kill -9`) and adds the entries to the in-memory head of the *partition* (a fixed time range,
 //! one day by default) their timestamps fall in.
 //!
-//! # Partitions and the index
-//! Each partition is a tantivy index in `partitions/<start_ns>/`. The background thread commits
-//! partition heads every `commit_interval`: the documents (stream id, timestamp, line tokens,
-//! trace id, stored line and metadata, zstd-compressed doc store) are committed with the highest
-//! WAL sequence number they contain as the commit payload. Once every partition has committed,
-//! WAL segments holding only committed records are dropped. Replay skips entries whose partition
-//! already committed their sequence number, so nothing is indexed twice. Retention deletes whole
-//! partitions.
+//! # Partitions, chunks and the index
+//! Each partition lives in `partitions/<start_ns>/`. The background thread flushes the heads
+//! once the oldest entry has waited `commit_interval` or they hold `flush_bytes`: each stream's
+//! entries are sorted and cut into chunks (see [`chunk`]) written to one new chunk file, and one
+//! tantivy document per chunk (stream, time range, location, distinct words) is committed with
+//! the highest WAL sequence number flushed as the commit payload. Once every partition has
+//! flushed, WAL segments holding only flushed records are dropped. Replay skips entries whose
+//! partition already committed their sequence number, so nothing is stored twice. Retention
+//! deletes whole partitions.
 //!
 //! # Read path
 //! [`LogStore::select`] resolves the matching streams from the stream registry, then, partition
-//! by partition in time order, asks the index for candidates (streams, time range, and the tokens
-//! of every required substring, see [`search`]) and merges them with the head. Every candidate
-//! line is verified against the required substrings, so results equal a brute-force scan.
+//! by partition in time order, asks the index for candidate chunks (streams, time range, and the
+//! words of every required substring, see [`search`]), checks their bloom filters for required
+//! hex ids and trace ids, and merges the matching lines of the chunks and of the head in time
+//! order. Every candidate line is verified against the required substrings, so results equal a
+//! brute-force scan.
 //!
 //! Layout: `wal/` (push records), `streams/` (stream registry, itself a WAL),
-//! `partitions/<start_ns>/` (tantivy).
+//! `partitions/<start_ns>/` (`chunks/` and the tantivy index).
 
+mod bloom;
+mod chunk;
 mod deletes;
 mod head;
 mod partition;
@@ -36,10 +41,12 @@ mod recovery;
 mod schema;
 mod search;
 mod select;
+mod split;
 mod store;
 mod streams;
 #[cfg(test)]
 mod tests;
+mod tokens;
 
 use crate::labels::Labels;
 use crate::matcher::Matcher;

@@ -125,26 +125,6 @@ pub(super) fn decode_stream(buf: &[u8]) -> Result<(u64, Labels), DecodeError> {
     Ok((id, read_labels(&mut r)?))
 }
 
-/// Encodes structured metadata for the doc store.
-pub(super) fn encode_metadata(dst: &mut Vec<u8>, md: &[(String, String)]) {
-    put_uvarint(dst, md.len() as u64);
-    for (k, v) in md {
-        put_bytes(dst, k.as_bytes());
-        put_bytes(dst, v.as_bytes());
-    }
-}
-
-/// Decodes structured metadata from the doc store.
-pub(super) fn decode_metadata(buf: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
-    let mut r = Reader::new(buf);
-    let n = r.len(buf.len())?;
-    let mut out = Vec::with_capacity(n.min(64));
-    for _ in 0..n {
-        out.push((r.str()?.to_owned(), r.str()?.to_owned()));
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,14 +157,10 @@ mod tests {
     }
 
     #[test]
-    fn stream_and_metadata_round_trip() {
+    fn stream_round_trip() {
         let labels = Labels::from_pairs([("a", "1")]).unwrap();
         let mut buf = Vec::new();
         encode_stream(&mut buf, 7, &labels);
         assert_eq!(decode_stream(&buf).unwrap(), (7, labels));
-        let md = vec![("k".to_string(), "v".to_string()), ("x".into(), String::new())];
-        buf.clear();
-        encode_metadata(&mut buf, &md);
-        assert_eq!(decode_metadata(&buf).unwrap(), md);
     }
 }

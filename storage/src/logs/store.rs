@@ -27,8 +27,11 @@ pub struct LogStoreOptions {
     pub retention_bytes: Option<u64>,
     /// Time span of one partition (1 d).
     pub partition: Duration,
-    /// How often heads are committed to the index (1 s).
+    /// Longest time pushed entries wait in the head (answered by scanning) before they are
+    /// flushed to compressed, indexed chunks (1 min).
     pub commit_interval: Duration,
+    /// Heads are flushed earlier once together they hold this many bytes (64 MiB).
+    pub flush_bytes: usize,
     /// An entry may be this much older than its stream's newest entry (1 h, Loki's default
     /// window for unordered writes).
     pub out_of_order_window: Duration,
@@ -50,7 +53,8 @@ impl Default for LogStoreOptions {
             retention: Duration::from_secs(7 * 86_400),
             retention_bytes: None,
             partition: Duration::from_secs(86_400),
-            commit_interval: Duration::from_secs(1),
+            commit_interval: Duration::from_secs(60),
+            flush_bytes: 64 << 20,
             out_of_order_window: Duration::from_secs(3600),
             future_grace: Duration::from_secs(600),
             sync: SyncPolicy::default(),
@@ -436,11 +440,7 @@ impl LogStore {
                 contains: &[],
                 trace_id: None,
             };
-            for (id, (n, b)) in search::stream_stats(&p.snapshot(), p.fields, &plan)? {
-                let a = acc.entry(id).or_default();
-                a.0 += n;
-                a.1 += b;
-            }
+            search::stream_stats(&p, &p.snapshot(), &plan, &mut acc)?;
         }
         let mut out: Vec<StreamStats> = acc
             .into_iter()
@@ -456,10 +456,38 @@ impl LogStore {
         Ok(out)
     }
 
-    /// Commits heads to the indexes, drops fully committed WAL segments, applies retention and
-    /// releases idle index writers. Called by the background thread every `commit_interval`.
+    /// Flushes the heads to chunks once the oldest has waited `commit_interval` or together they
+    /// hold `flush_bytes`, drops fully flushed WAL segments, applies retention and releases idle
+    /// index writers. Called by the background thread about once a second.
     pub fn maintain(&self, now_ns: i64) -> Result<()> {
         let _one = self.maint.lock();
+        let due = {
+            let parts = self.partitions.read();
+            let bytes: usize = parts.values().map(|p| p.head_bytes()).sum();
+            bytes >= self.opts.flush_bytes
+                || parts
+                    .values()
+                    .filter_map(|p| p.head_age())
+                    .any(|age| age >= self.opts.commit_interval)
+        };
+        if due {
+            self.flush_locked()?;
+        }
+        self.apply_retention(now_ns)?;
+        for p in self.partitions.read().values() {
+            p.close_idle_writer(Duration::from_secs(120));
+        }
+        Ok(())
+    }
+
+    /// Flushes every head to chunks now and drops the WAL segments that only held them.
+    pub fn flush(&self) -> Result<()> {
+        let _one = self.maint.lock();
+        self.flush_locked()
+    }
+
+    /// [`flush`](Self::flush) with the maintenance lock held.
+    fn flush_locked(&self) -> Result<()> {
         let (upto, cut) = {
             let w = self.write.lock();
             let dirty = self.partitions.read().values().any(|p| p.counts().0 > 0);
@@ -479,10 +507,6 @@ impl LogStore {
             if cut > first {
                 self.wal.checkpoint(cut - 1, |_| None)?;
             }
-        }
-        self.apply_retention(now_ns)?;
-        for p in self.partitions.read().values() {
-            p.close_idle_writer(Duration::from_secs(120));
         }
         Ok(())
     }
@@ -551,7 +575,7 @@ impl LogStore {
         {
             let _ = h.join();
         }
-        let res = self.maintain(now_ns());
+        let res = self.flush().and_then(|()| self.maintain(now_ns()));
         for p in self.partitions.read().values() {
             p.close();
         }
@@ -579,7 +603,8 @@ fn background(store: Weak<LogStore>) {
             if *stop {
                 return;
             }
-            s.wake.wait_for(&mut stop, s.opts.commit_interval);
+            s.wake
+                .wait_for(&mut stop, s.opts.commit_interval.min(Duration::from_secs(1)));
             if *stop {
                 return;
             }

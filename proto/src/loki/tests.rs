@@ -519,6 +519,12 @@ fn trace_and_span_ids() {
     );
     assert_eq!(extract_trace_id(&format!("trace_id={tid}0"), none), None);
     assert_eq!(extract_trace_id(&format!("no fields {tid}"), none), None);
+    // A key spelled with a JSON escape is still found (the fast path only skips lines that
+    // can hold no key).
+    assert_eq!(
+        extract_trace_id(&format!(r#"{{"trace\u005fid":"{tid}"}}"#), none).as_deref(),
+        Some(tid)
+    );
     assert_eq!(
         extract_span_id("span_id=00F067AA0BA902B7", none).as_deref(),
         Some("00f067aa0ba902b7")

@@ -50,6 +50,11 @@ fn extract(line: &str, metadata: &[(String, String)], keys: &[&str; 3], width: u
     if from_metadata.is_some() {
         return from_metadata;
     }
+    // Parsing is the expensive part: skip it when no key can be in the line (a JSON key could
+    // only hide behind an escape sequence; logfmt keys are bare).
+    if !keys.iter().any(|k| line.contains(k)) && !line.contains('\\') {
+        return None;
+    }
     if looks_like_json(line) {
         let wanted = |k: &str| keys.contains(&k);
         // Top level only (depth limit 1); collect every candidate, then pick by key priority.

@@ -148,6 +148,54 @@ fn reopen_after_commit_and_after_crash_keeps_everything() {
 }
 
 #[test]
+fn chunk_files_of_an_unfinished_flush_are_removed_and_replayed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let chunks = {
+        let s = open(tmp.path());
+        s.push(
+            vec![LogStream {
+                labels: labels("a"),
+                entries: vec![entry(t0(), "flushed")],
+            }],
+            t0(),
+        )
+        .unwrap();
+        s.close().unwrap();
+        drop(s);
+        // Reopened, pushed to, then leaked: a kill with the push only in the WAL (this store
+        // never opened an index writer, so no lock is left held in this process).
+        let s = open(tmp.path());
+        s.push(
+            vec![LogStream {
+                labels: labels("a"),
+                entries: vec![entry(t0() + 1, "in the WAL only")],
+            }],
+            t0(),
+        )
+        .unwrap();
+        let part = std::fs::read_dir(tmp.path().join("partitions")).unwrap().next().unwrap().unwrap().path();
+        std::mem::forget(s);
+        part.join("chunks")
+    };
+    // What a crash between writing a flush's chunk file and committing its index leaves: a
+    // chunk file no commit refers to, and a temporary file.
+    let committed: Vec<_> = std::fs::read_dir(&chunks).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(committed.len(), 1);
+    std::fs::copy(&committed[0], chunks.join("00000000000000000099.chk")).unwrap();
+    std::fs::write(chunks.join("00000000000000000100.tmp"), b"NLC1 partial").unwrap();
+    let s = open(tmp.path());
+    let left: Vec<_> = std::fs::read_dir(&chunks).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(left, committed, "orphans removed");
+    let got: Vec<String> = select_all(&s, "a", &[], Direction::Forward).into_iter().map(|x| x.2).collect();
+    assert_eq!(got, ["flushed", "in the WAL only"]);
+    s.flush().unwrap();
+    s.close().unwrap();
+    let s = open(tmp.path());
+    let got: Vec<String> = select_all(&s, "a", &[], Direction::Backward).into_iter().map(|x| x.2).collect();
+    assert_eq!(got, ["in the WAL only", "flushed"]);
+}
+
+#[test]
 fn ordering_window_retention_and_future_limits() {
     let tmp = tempfile::tempdir().unwrap();
     let s = open(tmp.path());

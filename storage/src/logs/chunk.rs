@@ -29,9 +29,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// File magic of a chunk file.
 pub(super) const MAGIC: &[u8; 4] = b"NLC1";
 /// A chunk is cut once it holds this many line bytes.
-pub(super) const TARGET_BYTES: usize = 512 << 10;
+pub(super) const TARGET_BYTES: usize = 1 << 20;
 /// … or this many entries.
-pub(super) const TARGET_ENTRIES: usize = 16_384;
+pub(super) const TARGET_ENTRIES: usize = 32_768;
 /// Record header size.
 pub(super) const HEADER: usize = 20;
 /// zstd level of chunk payloads.

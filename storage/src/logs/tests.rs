@@ -173,7 +173,12 @@ fn chunk_files_of_an_unfinished_flush_are_removed_and_replayed() {
             t0(),
         )
         .unwrap();
-        let part = std::fs::read_dir(tmp.path().join("partitions")).unwrap().next().unwrap().unwrap().path();
+        let part = std::fs::read_dir(tmp.path().join("partitions"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         std::mem::forget(s);
         part.join("chunks")
     };
@@ -186,12 +191,18 @@ fn chunk_files_of_an_unfinished_flush_are_removed_and_replayed() {
     let s = open(tmp.path());
     let left: Vec<_> = std::fs::read_dir(&chunks).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(left, committed, "orphans removed");
-    let got: Vec<String> = select_all(&s, "a", &[], Direction::Forward).into_iter().map(|x| x.2).collect();
+    let got: Vec<String> = select_all(&s, "a", &[], Direction::Forward)
+        .into_iter()
+        .map(|x| x.2)
+        .collect();
     assert_eq!(got, ["flushed", "in the WAL only"]);
     s.flush().unwrap();
     s.close().unwrap();
     let s = open(tmp.path());
-    let got: Vec<String> = select_all(&s, "a", &[], Direction::Backward).into_iter().map(|x| x.2).collect();
+    let got: Vec<String> = select_all(&s, "a", &[], Direction::Backward)
+        .into_iter()
+        .map(|x| x.2)
+        .collect();
     assert_eq!(got, ["in the WAL only", "flushed"]);
 }
 

@@ -83,10 +83,25 @@ fn post(n: &Nerve, body: Vec<u8>, content_type: &str) -> (u16, String) {
 }
 
 fn send_all(n: &Nerve, bodies: Vec<Vec<u8>>) {
-    for b in bodies {
+    for (i, b) in bodies.into_iter().enumerate() {
         let (s, msg) = post(n, b, "application/x-protobuf");
-        assert_eq!(s, 204, "write refused: {msg}");
+        // The server log and the head bounds make a refusal diagnosable after the fact.
+        assert_eq!(
+            s,
+            204,
+            "write {i} refused: {msg}\nhead: {}\nlog:\n{}",
+            tsdb_status(n),
+            n.logs()
+        );
     }
+}
+
+fn tsdb_status(n: &Nerve) -> String {
+    client()
+        .get(n.url("/api/v1/status/tsdb"))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_else(|e| e.to_string())
 }
 
 /// Opens the data dir in-process (nerve must be stopped) and compares every sample exactly.

@@ -127,23 +127,24 @@ pub(super) fn build<'a>(entries: &[&'a LogEntry], z: &mut zstd::bulk::Compressor
         // In split mode the words outside variables belong to the line's template: they are
         // only added when the template is new (most lines repeat one).
         fixed.clear();
-        tokens::for_each_token(text, |from, to, t, same| {
-            let var = split && split::is_var(&line[from..to]);
+        tokens::for_each_token(text, |t| {
+            let (from, to) = (t.from, t.to);
+            let var = split && t.digit;
             let word = || {
-                if same {
+                if t.same {
                     Cow::Borrowed(&text[from..to])
                 } else {
-                    Cow::Owned(t.to_owned())
+                    Cow::Owned(t.text.to_owned())
                 }
             };
-            match tokens::class(t) {
+            match t.class {
                 Class::Word if split && !var => fixed.push(word()),
                 Class::Word => {
-                    if !words.contains(t) {
+                    if !words.contains(t.text) {
                         words.insert(word());
                     }
                 }
-                Class::HexId => hex.push(tokens::hash64(t.as_bytes())),
+                Class::HexId => hex.push(tokens::hash64(t.text.as_bytes())),
                 Class::Long => long = true,
             }
             if var {

@@ -117,7 +117,7 @@ fn narrowing(f: Fields, plan: &Plan<'_>) -> Result<Narrowing> {
 /// Adds what every chunk holding a line that contains `s` must satisfy (see the module doc).
 fn substring(f: Fields, s: &str, clauses: &mut Vec<Box<dyn Query>>, bloom: &mut Vec<u64>) -> Result<()> {
     let mut toks: Vec<(usize, usize, String)> = Vec::new();
-    tokens::for_each_token(s, |from, to, t, _| toks.push((from, to, t.to_owned())));
+    tokens::for_each_token(s, |t| toks.push((t.from, t.to, t.text.to_owned())));
     let mut narrowed = false;
     for (_, _, t) in toks.iter().filter(|(from, to, _)| *from > 0 && *to < s.len()) {
         match tokens::class(t) {

@@ -41,11 +41,6 @@ pub(super) struct Splitter {
     last: usize,
 }
 
-/// Whether the alphanumeric run `tok` is a variable.
-pub(super) fn is_var(tok: &[u8]) -> bool {
-    tok.iter().any(u8::is_ascii_digit)
-}
-
 impl Splitter {
     /// Cuts `line[from..to]` (the next variable of the current line) out.
     pub fn var(&mut self, line: &[u8], from: usize, to: usize) {
@@ -172,9 +167,9 @@ mod tests {
         let mut s = Splitter::default();
         for l in lines {
             let b = l.as_bytes();
-            for_each_token(l, |from, to, _, _| {
-                if is_var(&b[from..to]) {
-                    s.var(b, from, to);
+            for_each_token(l, |t| {
+                if t.digit {
+                    s.var(b, t.from, t.to);
                 }
             });
             s.end_line(b);

@@ -5,8 +5,9 @@
 //!
 //! Tokens fall into three classes by their text alone (see [`class`]):
 //! - **hex ids** — at least [`HEX_MIN_LEN`] bytes of `[0-9a-f]` with at least one digit (request
-//!   and trace ids, hashes, long numbers). Nearly every one is unique, so putting them in a term
-//!   dictionary would cost more than the text; they go into the chunk's bloom filter instead.
+//!   and trace ids, hashes, numbers of four digits or more). Most are unique or nearly so, so
+//!   putting them in a term dictionary would cost more than the text; they go into the chunk's
+//!   bloom filter instead.
 //! - **long** — [`MAX_TOKEN_LEN`] bytes or more: not indexed at all; the chunk is flagged.
 //! - **words** — everything else, indexed in the partition's tantivy index.
 //!
@@ -18,7 +19,7 @@
 /// Tokens this long (bytes) or longer are not indexed (and so never required at query time).
 pub(super) const MAX_TOKEN_LEN: usize = 96;
 /// Shortest hex run treated as an id (bloom filter) rather than a word.
-pub(super) const HEX_MIN_LEN: usize = 8;
+pub(super) const HEX_MIN_LEN: usize = 4;
 
 /// Where a token is looked up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,17 +49,57 @@ pub(super) fn is_hex(s: &str) -> bool {
     s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
-/// Calls `f(from, to, token, same)` for every token of `text`, in order; `from..to` is the
-/// token's byte range in `text`, `token` its lowercase form, and `same` tells that `token` is
-/// `&text[from..to]` itself (already lowercase).
-pub(super) fn for_each_token(text: &str, mut f: impl FnMut(usize, usize, &str, bool)) {
+/// One token of a text.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Tok<'a> {
+    /// Byte range in the text.
+    pub from: usize,
+    pub to: usize,
+    /// Lowercase form.
+    pub text: &'a str,
+    /// `text` is the text's own bytes `from..to` (it was already lowercase).
+    pub same: bool,
+    /// Holds an ASCII digit.
+    pub digit: bool,
+    /// Its [`class`].
+    pub class: Class,
+}
+
+const ALNUM: u8 = 1;
+const UPPER: u8 = 2;
+const DIGIT: u8 = 4;
+/// `[0-9a-fA-F]`: hex once lowercased.
+const HEX: u8 = 8;
+
+/// Byte classes of ASCII (non-ASCII bytes are 0 and handled apart).
+const TABLE: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_digit() {
+            ALNUM | DIGIT | HEX
+        } else if b.is_ascii_lowercase() {
+            ALNUM | if b <= b'f' { HEX } else { 0 }
+        } else if b.is_ascii_uppercase() {
+            ALNUM | UPPER | if b <= b'F' { HEX } else { 0 }
+        } else {
+            0
+        };
+        c += 1;
+    }
+    t
+};
+
+/// Calls `f` for every token of `text`, in order.
+pub(super) fn for_each_token(text: &str, mut f: impl FnMut(Tok<'_>)) {
     let bytes = text.as_bytes();
     let mut lower = String::new();
     let mut i = 0;
     while i < bytes.len() {
         let c = bytes[i];
         if c < 0x80 {
-            if !c.is_ascii_alphanumeric() {
+            if TABLE[c as usize] & ALNUM == 0 {
                 i += 1;
                 continue;
             }
@@ -67,19 +108,21 @@ pub(super) fn for_each_token(text: &str, mut f: impl FnMut(usize, usize, &str, b
             continue;
         }
         let start = i;
-        let mut ascii_lower = true;
+        let (mut ascii, mut any, mut all) = (true, 0u8, HEX);
         while i < bytes.len() {
             let c = bytes[i];
             if c < 0x80 {
-                if !c.is_ascii_alphanumeric() {
+                let k = TABLE[c as usize];
+                if k & ALNUM == 0 {
                     break;
                 }
-                ascii_lower &= !c.is_ascii_uppercase();
+                any |= k;
+                all &= k;
                 i += 1;
             } else {
                 match text[i..].chars().next() {
                     Some(ch) if ch.is_alphanumeric() => {
-                        ascii_lower = false;
+                        ascii = false;
                         i += ch.len_utf8();
                     }
                     _ => break,
@@ -87,12 +130,34 @@ pub(super) fn for_each_token(text: &str, mut f: impl FnMut(usize, usize, &str, b
             }
         }
         let tok = &text[start..i];
-        if ascii_lower {
-            f(start, i, tok, true);
+        let digit = any & DIGIT != 0;
+        if ascii && any & UPPER == 0 {
+            let class = if tok.len() >= MAX_TOKEN_LEN {
+                Class::Long
+            } else if tok.len() >= HEX_MIN_LEN && all & HEX != 0 && digit {
+                Class::HexId
+            } else {
+                Class::Word
+            };
+            f(Tok {
+                from: start,
+                to: i,
+                text: tok,
+                same: true,
+                digit,
+                class,
+            });
         } else {
             lower.clear();
             lower.extend(tok.chars().flat_map(char::to_lowercase));
-            f(start, i, &lower, false);
+            f(Tok {
+                from: start,
+                to: i,
+                text: &lower,
+                same: false,
+                digit,
+                class: class(&lower),
+            });
         }
     }
 }
@@ -128,7 +193,12 @@ mod tests {
 
     fn toks(s: &str) -> Vec<(usize, usize, String)> {
         let mut v = Vec::new();
-        for_each_token(s, |a, b, t, _| v.push((a, b, t.to_owned())));
+        for_each_token(s, |t| {
+            // The fast class of the tokenizer agrees with `class`.
+            assert_eq!(t.class, class(t.text), "{t:?}");
+            assert_eq!(t.same, t.text == &s[t.from..t.to]);
+            v.push((t.from, t.to, t.text.to_owned()))
+        });
         v
     }
 
@@ -149,6 +219,12 @@ mod tests {
             vec![(0, 9, "ünïcode".into()), (12, 19, "straße".into())]
         );
         assert!(toks("  --//  ").is_empty());
+        for s in [
+            "DEADBEEF01 deadbeef01 Deadbeef0 cafe 12345678 1234 x86_64 ÄB12CD34EF",
+            &"A1".repeat(60),
+        ] {
+            toks(s);
+        }
     }
 
     #[test]
@@ -157,7 +233,9 @@ mod tests {
         assert_eq!(class("deadbeef"), Class::Word); // no digit
         assert_eq!(class("1a2b3c4d"), Class::HexId);
         assert_eq!(class("1733400000"), Class::HexId);
-        assert_eq!(class("1a2b3c4"), Class::Word); // too short
+        assert_eq!(class("1a2b3c4"), Class::HexId);
+        assert_eq!(class("2024"), Class::HexId);
+        assert_eq!(class("404"), Class::Word); // too short
         assert_eq!(class("zq7abc1234567"), Class::Word);
         assert_eq!(class(&"a".repeat(MAX_TOKEN_LEN)), Class::Long);
     }

@@ -31,10 +31,32 @@ pub(super) fn open_partitions(parts_dir: &Path, opts: &LogStoreOptions) -> Resul
             tracing::warn!(path = %ent.path().display(), "ignoring unknown entry in log partitions");
             continue;
         };
+        if super::schema::outdated(&ent.path())? {
+            set_aside(parts_dir, &ent.path())?;
+            continue;
+        }
         let p = Partition::open(&ent.path(), start, start.saturating_add(span), opts.writer_memory)?;
         partitions.insert(start, Arc::new(p));
     }
     Ok(partitions)
+}
+
+/// Moves a partition this version cannot read to `<store>/outdated/`, so the store opens and
+/// the lines stay on disk for a downgrade.
+fn set_aside(parts_dir: &Path, dir: &Path) -> Result<()> {
+    let Some(store) = parts_dir.parent() else {
+        return Err(Error::corruption(dir, 0, "log partition outside a store directory"));
+    };
+    let aside = store.join("outdated");
+    std::fs::create_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
+    let to = aside.join(dir.file_name().unwrap_or_default());
+    std::fs::rename(dir, &to).map_err(|e| Error::io(dir, e))?;
+    tracing::warn!(
+        from = %dir.display(),
+        to = %to.display(),
+        "log partition written by an older nerve (one index document per line) moved aside; its lines are not readable by this version"
+    );
+    Ok(())
 }
 
 /// Replays the WAL into partition heads, skipping what partitions already committed and what

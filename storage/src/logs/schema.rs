@@ -64,6 +64,16 @@ fn tantivy_err(dir: &Path, e: tantivy::TantivyError) -> Error {
     Error::io(dir, std::io::Error::other(e.to_string()))
 }
 
+/// Whether `dir` holds a partition index of another schema (written by an older nerve, which
+/// gave tantivy one document per line).
+pub(super) fn outdated(dir: &Path) -> Result<bool> {
+    if !dir.join("meta.json").exists() {
+        return Ok(false);
+    }
+    let index = Index::open_in_dir(dir).map_err(|e| tantivy_err(dir, e))?;
+    Ok(index.schema() != schema().0)
+}
+
 /// Opens the partition index in `dir`, creating it when missing.
 pub(super) fn open_index(dir: &Path) -> Result<(Index, Fields)> {
     let (schema, fields) = schema();

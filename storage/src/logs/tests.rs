@@ -207,6 +207,36 @@ fn chunk_files_of_an_unfinished_flush_are_removed_and_replayed() {
 }
 
 #[test]
+fn partitions_of_the_older_format_are_moved_aside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let old = tmp.path().join("partitions").join(t0().to_string());
+    std::fs::create_dir_all(&old).unwrap();
+    // The earlier layout: a tantivy index with one document per line.
+    let mut b = tantivy::schema::Schema::builder();
+    b.add_text_field("line", tantivy::schema::TEXT | tantivy::schema::STORED);
+    tantivy::Index::create_in_dir(&old, b.build()).unwrap();
+    let s = open(tmp.path());
+    assert!(!old.exists());
+    assert!(
+        tmp.path()
+            .join("outdated")
+            .join(t0().to_string())
+            .join("meta.json")
+            .exists()
+    );
+    s.push(
+        vec![LogStream {
+            labels: labels("a"),
+            entries: vec![entry(t0(), "new")],
+        }],
+        t0(),
+    )
+    .unwrap();
+    s.flush().unwrap();
+    assert_eq!(select_all(&s, "a", &[], Direction::Forward).len(), 1);
+}
+
+#[test]
 fn ordering_window_retention_and_future_limits() {
     let tmp = tempfile::tempdir().unwrap();
     let s = open(tmp.path());

@@ -83,7 +83,7 @@ type FastSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
 
 /// Builds the chunk of `entries` (one stream's, sorted by timestamp; not empty), compressing
 /// with `z` (a context reused across chunks: creating one costs more than a small chunk).
-pub(super) fn build<'a>(entries: &[&'a LogEntry], z: &mut zstd::bulk::Compressor<'_>) -> Built {
+pub(super) fn build<'a>(entries: &[&'a LogEntry], z: &mut zstd::bulk::Compressor<'_>) -> std::io::Result<Built> {
     let n = entries.len();
     let mut raw = Vec::with_capacity(entries.iter().map(|e| e.line.len() + 4).sum::<usize>() + 16);
     put_uvarint(&mut raw, n as u64);
@@ -184,7 +184,7 @@ pub(super) fn build<'a>(entries: &[&'a LogEntry], z: &mut zstd::bulk::Compressor
     }
     let mut frames = Vec::new();
     if split {
-        parts.finish(&mut raw, &mut frames, z);
+        parts.finish(&mut raw, &mut frames, z)?;
     } else {
         for e in entries {
             raw.extend_from_slice(e.line.as_bytes());
@@ -194,9 +194,7 @@ pub(super) fn build<'a>(entries: &[&'a LogEntry], z: &mut zstd::bulk::Compressor
     hex.dedup();
     let mut filter = Vec::new();
     bloom::build(&mut filter, &hex);
-    // Compressing a Vec into a Vec cannot fail short of allocation failure; keep the raw
-    // bytes (level 0 frame) if it ever does.
-    let main = z.compress(&raw).unwrap_or_else(|_| raw.clone());
+    let main = z.compress(&raw)?;
     let payload_len = main.len() + frames.len();
     let mut record = Vec::with_capacity(HEADER + filter.len() + payload_len);
     record.extend_from_slice(&(filter.len() as u32).to_le_bytes());
@@ -211,7 +209,7 @@ pub(super) fn build<'a>(entries: &[&'a LogEntry], z: &mut zstd::bulk::Compressor
     record.extend_from_slice(&filter);
     record.extend_from_slice(&main);
     record.extend_from_slice(&frames);
-    Built {
+    Ok(Built {
         record,
         words: words.into_iter().map(Cow::into_owned).collect(),
         long,
@@ -219,7 +217,7 @@ pub(super) fn build<'a>(entries: &[&'a LogEntry], z: &mut zstd::bulk::Compressor
         max_ts: entries.last().map_or(0, |e| e.ts_ns),
         entries: n as u64,
         bytes,
-    }
+    })
 }
 
 /// Splits one stream's sorted entries into chunk-sized runs.
@@ -433,7 +431,7 @@ mod tests {
 
     fn round_trip(entries: &[LogEntry]) -> Chunk {
         let refs: Vec<&LogEntry> = entries.iter().collect();
-        let b = build(&refs, &mut compressor().unwrap());
+        let b = build(&refs, &mut compressor().unwrap()).unwrap();
         let rec = record(&b.record).unwrap();
         let c = decode(&rec, &mut zstd::bulk::Decompressor::new().unwrap()).unwrap();
         assert_eq!(c.len(), entries.len());
@@ -455,7 +453,7 @@ mod tests {
         ];
         round_trip(&entries);
         let refs: Vec<&LogEntry> = entries.iter().collect();
-        let b = build(&refs, &mut compressor().unwrap());
+        let b = build(&refs, &mut compressor().unwrap()).unwrap();
         let mut words = b.words.clone();
         words.sort();
         assert_eq!(words, ["api", "get", "id", "straße", "ü"]);
@@ -480,7 +478,7 @@ mod tests {
         ];
         round_trip(&entries);
         let one = |e: &LogEntry| {
-            let b = build(&[e], &mut compressor().unwrap());
+            let b = build(&[e], &mut compressor().unwrap()).unwrap();
             let rec = record(&b.record).unwrap();
             zstd::bulk::decompress(&rec.payload[..rec.main_len], rec.raw_len)
                 .unwrap()
@@ -502,7 +500,7 @@ mod tests {
         round_trip(&entries);
         round_trip(&entries[2..]);
         let refs: Vec<&LogEntry> = entries.iter().collect();
-        let b = build(&refs, &mut compressor().unwrap());
+        let b = build(&refs, &mut compressor().unwrap()).unwrap();
         let rec = record(&b.record).unwrap();
         let raw = zstd::bulk::decompress(&rec.payload[..rec.main_len], rec.raw_len).unwrap();
         assert_eq!(raw[1] & FLAG_SPLIT, 0);
@@ -512,7 +510,7 @@ mod tests {
     fn damage_is_an_error() {
         let e = [entry(1, "hello", &[], None)];
         let refs: Vec<&LogEntry> = e.iter().collect();
-        let b = build(&refs, &mut compressor().unwrap());
+        let b = build(&refs, &mut compressor().unwrap()).unwrap();
         for i in 0..b.record.len() {
             let mut bad = b.record.clone();
             bad[i] ^= 0x40;

@@ -256,7 +256,7 @@ impl Partition {
         for (stream, mut entries) in streams {
             entries.sort_by_key(|e| e.ts_ns);
             for run in chunk::split(&entries) {
-                let built = chunk::build(run, &mut z);
+                let built = chunk::build(run, &mut z).map_err(|e| Error::io(&tmp, e))?;
                 out.write_all(&built.record).map_err(|e| Error::io(&tmp, e))?;
                 let mut doc = TantivyDocument::new();
                 doc.add_u64(f.stream, stream);

@@ -77,18 +77,23 @@ impl Splitter {
     }
 
     /// Writes the templates, ids and column table to `main` and the column frames to `frames`.
-    pub fn finish(self, main: &mut Vec<u8>, frames: &mut Vec<u8>, z: &mut zstd::bulk::Compressor<'_>) {
+    pub fn finish(
+        self,
+        main: &mut Vec<u8>,
+        frames: &mut Vec<u8>,
+        z: &mut zstd::bulk::Compressor<'_>,
+    ) -> std::io::Result<()> {
         put_uvarint(main, self.n_templates);
         main.extend_from_slice(&self.templates);
         main.extend_from_slice(&self.line_ids);
         put_uvarint(main, self.columns.len() as u64);
         for col in &self.columns {
-            // Compressing into a Vec only fails when allocation does.
-            let c = z.compress(col).unwrap_or_default();
+            let c = z.compress(col)?;
             put_uvarint(main, c.len() as u64);
             put_uvarint(main, col.len() as u64);
             frames.extend_from_slice(&c);
         }
+        Ok(())
     }
 }
 
@@ -176,7 +181,8 @@ mod tests {
         }
         let templates = s.n_templates as usize;
         let (mut main, mut frames) = (Vec::new(), Vec::new());
-        s.finish(&mut main, &mut frames, &mut zstd::bulk::Compressor::new(3).unwrap());
+        s.finish(&mut main, &mut frames, &mut zstd::bulk::Compressor::new(3).unwrap())
+            .unwrap();
         let mut r = Reader::new(&main);
         let mut dz = zstd::bulk::Decompressor::new().unwrap();
         let (bytes, ends) = join(&mut r, lines.len(), &frames, &mut dz).unwrap();

@@ -291,7 +291,13 @@ fn indexing_backlog_answers_503_with_retry_after_and_loses_nothing() {
 #[test]
 fn acknowledged_pushes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let n = Nerve::start(dir.path(), &[]);
+    let cfg = dir.path().join("nerve.yml");
+    // Heads are flushed to chunks within 100 ms, so the first half is in chunk files and the
+    // index when the process dies.
+    std::fs::write(&cfg, "storage:\n  logs:\n    commit_interval: 100ms\n").unwrap();
+    let args = ["--config", cfg.to_str().unwrap()];
+    let data = dir.path().join("data");
+    let n = Nerve::start(&data, &args);
     let t = now_ns() - 5_000_000_000;
     let mut sent = Vec::new();
     for i in 0..200i64 {
@@ -302,12 +308,16 @@ fn acknowledged_pushes_survive_kill_9() {
         assert_eq!(s, 204, "{text}");
         sent.push(((t + i).to_string(), line));
         if i == 100 {
-            // Let the first half reach the index; the rest stays in the WAL only.
-            std::thread::sleep(Duration::from_millis(2500));
+            // Let the first half reach the chunks; the rest stays in the WAL only.
+            eventually(Duration::from_secs(20), || {
+                let m = client().get(n.url("/metrics")).send().ok()?.text().ok()?;
+                m.lines().any(|l| l == "nerve_log_head_entries 0").then_some(())
+            })
+            .expect("the head was never flushed");
         }
     }
     n.kill9();
-    let n = Nerve::start(dir.path(), &[]);
+    let n = Nerve::start(&data, &args);
     let mut got: Vec<(String, String)> = entries(&query_range(&n, r#"{job="crash"}"#, ""))
         .into_iter()
         .map(|(_, ts, line, _)| (ts, line))

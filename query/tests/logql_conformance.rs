@@ -543,6 +543,61 @@ fn unwrap_errors() {
     );
 }
 
+// Loki's engine (`canInjectVectorGrouping`): a `sum` straight over count/rate/bytes/sum range
+// aggregations extracts only the labels the sum keeps. The results must not change (here
+// checked against the same query with the injection blocked by `* 1`), and a pipeline error
+// must still fail the query instead of being grouped away.
+#[test]
+fn sum_grouping_is_pushed_into_range_aggregations() {
+    let lines: Vec<String> = (0..40)
+        .map(|i| {
+            format!(
+                "level={} id={i} n={} b={}",
+                ["info", "warn", "error"][i % 3],
+                i % 7,
+                i * 10
+            )
+        })
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let m = src1(&refs);
+    for inner in [
+        r#"count_over_time({app="a"} | logfmt [1m])"#,
+        r#"rate({app="a"} | logfmt [1m])"#,
+        r#"bytes_over_time({app="a"} | logfmt [1m])"#,
+        r#"bytes_rate({app="a"} | logfmt [1m])"#,
+        r#"sum_over_time({app="a"} | logfmt | unwrap n [1m])"#,
+        r#"rate({app="a"} | logfmt | unwrap b [1m])"#,
+    ] {
+        for outer in ["sum by (level)", "sum without (id, n, b)", "sum"] {
+            let pushed = instant(&m, &format!("{outer} ({inner})"), 50);
+            let plain = instant(&m, &format!("{outer} ({inner} * 1)"), 50);
+            // Same series; values equal up to float summation order.
+            let split = |v: &[String]| -> Vec<(String, f64)> {
+                v.iter()
+                    .map(|x| {
+                        let (l, n) = x.rsplit_once(' ').unwrap();
+                        (l.to_owned(), n.parse().unwrap())
+                    })
+                    .collect()
+            };
+            let (a, b) = (split(&pushed), split(&plain));
+            assert_eq!(a.len(), b.len(), "{outer} ({inner}): {pushed:?} vs {plain:?}");
+            assert!(!a.is_empty());
+            for ((la, va), (lb, vb)) in a.iter().zip(&b) {
+                assert_eq!(la, lb, "{outer} ({inner})");
+                assert!(
+                    (va - vb).abs() <= 1e-12 * vb.abs().max(1.0),
+                    "{outer} ({inner}): {va} vs {vb}"
+                );
+            }
+        }
+    }
+    let bad = src1(&["{bad", r#"{"level":"info"}"#]);
+    let err = instant_err(&bad, r#"sum by (level) (count_over_time({app="a"} | json [1m]))"#, 10);
+    assert!(err.starts_with("pipeline error: 'JSONParserErr'"), "{err}");
+}
+
 // docs: LogQL › Metric queries › rate_counter (extrapolated counter rate)
 #[test]
 fn rate_counter() {

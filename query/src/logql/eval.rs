@@ -12,7 +12,7 @@ use super::ast::{Expr, LogExpr, VecOp};
 use super::extract;
 use super::labels_builder::LabelsBuilder;
 use super::parser::parse;
-use super::pushdown::{pushdown_for, pushdown_trace_id, range_aggs};
+use super::pushdown::{injected_groupings, pushdown_for, pushdown_trace_id, range_aggs};
 use super::source::{Direction, LogSource, SelectRequest};
 use super::stages;
 use super::step::{Evaluator, StepValue, node_key};
@@ -174,7 +174,13 @@ pub fn eval_range_expr(
 /// Selects and extracts the samples of every range aggregation for steps in `[start, end]`.
 fn prepare(src: &dyn LogSource, expr: &Expr, start_ns: i64, end_ns: i64, limits: &Limits) -> Result<Evaluator> {
     let mut series = HashMap::new();
+    let injected = injected_groupings(expr);
     for ra in range_aggs(expr) {
+        let grouping = injected
+            .iter()
+            .find(|(r, _)| std::ptr::eq(*r, ra))
+            .map(|(_, g)| g)
+            .or(ra.grouping.as_ref());
         let off = ra.range.offset_ns;
         // Windows are (t - off - range, t - off]: select [first + 1, last + 1).
         let sel_start = start_ns
@@ -182,7 +188,10 @@ fn prepare(src: &dyn LogSource, expr: &Expr, start_ns: i64, end_ns: i64, limits:
             .saturating_sub(ra.range.range_ns)
             .saturating_add(1);
         let sel_end = end_ns.saturating_sub(off).saturating_add(1);
-        series.insert(node_key(ra), extract::collect(src, ra, sel_start, sel_end, limits)?);
+        series.insert(
+            node_key(ra),
+            extract::collect(src, ra, grouping, sel_start, sel_end, limits)?,
+        );
     }
     Ok(Evaluator { series })
 }

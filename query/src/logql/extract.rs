@@ -54,8 +54,18 @@ fn convert(conv: Conversion, v: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// Selects `[start_ns, end_ns)` for `ra` and extracts its series.
-pub fn collect(src: &dyn LogSource, ra: &RangeAgg, start_ns: i64, end_ns: i64, limits: &Limits) -> Result<Vec<Series>> {
+/// Selects `[start_ns, end_ns)` for `ra` and extracts its series, keeping the labels `grouping`
+/// keeps (`ra`'s own, or one injected from an enclosing `sum`). A sample whose pipeline failed
+/// is not grouped (all labels but the unwrapped one), so the error reaches the result, as in
+/// Loki.
+pub fn collect(
+    src: &dyn LogSource,
+    ra: &RangeAgg,
+    grouping: Option<&Grouping>,
+    start_ns: i64,
+    end_ns: i64,
+    limits: &Limits,
+) -> Result<Vec<Series>> {
     let req = SelectRequest {
         matchers: ra.range.log.matchers.clone(),
         start_ns,
@@ -66,7 +76,6 @@ pub fn collect(src: &dyn LogSource, ra: &RangeAgg, start_ns: i64, end_ns: i64, l
     };
     let stages = &ra.range.log.stages;
     let unwrap = ra.range.unwrap.as_ref();
-    let grouping = ra.grouping.as_ref();
     let unwrapped = unwrap.map(|u| u.label.as_str());
     let mut series: Vec<Series> = Vec::new();
     let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
@@ -105,9 +114,10 @@ pub fn collect(src: &dyn LogSource, ra: &RangeAgg, start_ns: i64, end_ns: i64, l
             None if matches!(ra.op, RangeOp::Bytes | RangeOp::BytesRate) => line.len() as f64,
             None => 1.0,
         };
+        let failed = lb.has_err();
         let mut pairs: Vec<(&str, &str)> = lb
             .pairs()
-            .filter(|(n, _, _)| keep_label(n, grouping, unwrapped))
+            .filter(|(n, _, _)| keep_label(n, if failed { None } else { grouping }, unwrapped))
             .map(|(n, v, _)| (n, v))
             .collect();
         pairs.sort_unstable();

@@ -5,7 +5,7 @@ use nerve_storage::Matcher;
 
 use nerve_storage::MatchOp;
 
-use super::ast::{Expr, LabelFilter, LineFilterOp, LineMatcher, LogExpr, RangeAgg, Stage};
+use super::ast::{Expr, Grouping, LabelFilter, LineFilterOp, LineMatcher, LogExpr, RangeAgg, RangeOp, Stage, VecOp};
 
 /// Substrings a raw line must contain to pass `log`'s pipeline: the single-literal `|=`
 /// filters met before any stage that rewrites the line (`line_format`, `decolorize`,
@@ -109,6 +109,32 @@ pub fn range_aggs(e: &Expr) -> Vec<&RangeAgg> {
     walk(e, &mut |x| {
         if let Expr::RangeAgg(r) = x {
             out.push(r);
+        }
+    });
+    out
+}
+
+/// The outer grouping a range aggregation may extract its series under, as Loki injects it: a
+/// `sum` straight over `count_over_time`, `rate`, `bytes_over_time`, `bytes_rate` or
+/// `sum_over_time` without a grouping of its own only needs the labels the sum keeps (`sum`
+/// without `by` keeps none), and these range operations add up across merged series.
+pub fn injected_groupings(e: &Expr) -> Vec<(&RangeAgg, Grouping)> {
+    let mut out = Vec::new();
+    walk(e, &mut |x| {
+        if let Expr::VectorAgg(v) = x
+            && v.op == VecOp::Sum
+            && let Expr::RangeAgg(r) = v.inner.as_ref()
+            && r.grouping.is_none()
+            && matches!(
+                r.op,
+                RangeOp::Count | RangeOp::Rate | RangeOp::Bytes | RangeOp::BytesRate | RangeOp::Sum
+            )
+        {
+            let g = v.grouping.clone().unwrap_or(Grouping {
+                without: false,
+                labels: Vec::new(),
+            });
+            out.push((r, g));
         }
     });
     out

@@ -30,13 +30,16 @@ impl Label {
 
 /// A label set sorted by name with unique names. This ordering is the series ordering used by
 /// queriers (lexicographic over the (name, value) pairs, as Prometheus sorts).
+///
+/// Immutable and shared: cloning bumps a reference count, so a head cut, a query result and
+/// the head's series can hold the same set without copying it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<[Label]>);
 
 impl Labels {
     /// An empty label set.
     pub fn empty() -> Self {
-        Labels(Vec::new())
+        Labels(Arc::from([]))
     }
 
     /// Builds a label set from pairs in any order, sorting them and dropping empty values.
@@ -58,14 +61,14 @@ impl Labels {
                 return Err(Error::InvalidInput(format!("duplicate label name {:?}", &*w[0].name)));
             }
         }
-        Ok(Labels(v))
+        Ok(Labels(v.into()))
     }
 
     /// Wraps labels that the caller guarantees are sorted, unique and without empty values.
     /// Used by decoders of our own on-disk formats, which only ever hold such sets.
     pub fn from_sorted_unchecked(v: Vec<Label>) -> Self {
         debug_assert!(v.windows(2).all(|w| w[0].name < w[1].name), "BUG: labels not sorted");
-        Labels(v)
+        Labels(v.into())
     }
 
     /// The labels, sorted by name.
@@ -129,7 +132,7 @@ impl Labels {
             }
             _ => {}
         }
-        for l in &self.0 {
+        for l in self.0.iter() {
             if !is_valid_label_name(&l.name) {
                 return Err(Error::InvalidInput(format!(
                     "invalid label name {:?} in series {self}",

@@ -374,6 +374,18 @@ impl Collector for TsdbCollector {
         )?;
         counter(
             &mut encoder,
+            "nerve_tsdb_head_chunk_file_written_bytes",
+            "Bytes of closed head chunks written to head chunk files",
+            s.head_chunk_file_bytes_written_total,
+        )?;
+        counter(
+            &mut encoder,
+            "nerve_tsdb_head_chunk_file_fallbacks",
+            "Closed head chunks kept in memory because the head chunk file write failed",
+            s.head_chunk_file_fallbacks_total,
+        )?;
+        counter(
+            &mut encoder,
             "nerve_tsdb_series_limit_refused",
             "New series refused by limits.max_series or limits.max_series_per_metric",
             s.series_refused_total,

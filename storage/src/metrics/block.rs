@@ -141,7 +141,10 @@ pub struct BlockWriter {
     chunks: BufWriter<File>,
     chunks_path: PathBuf,
     off: u64,
-    series: Vec<(Labels, Vec<ChunkMeta>)>,
+    /// Labels of each series added and the end of its chunks in `metas`.
+    series: Vec<(Labels, u32)>,
+    /// Chunks of all series, in order.
+    metas: Vec<ChunkMeta>,
     meta: BlockMeta,
     buf: Vec<u8>,
     /// Set once the block was renamed into place (or deliberately removed).
@@ -181,6 +184,7 @@ impl BlockWriter {
             chunks_path,
             off: 0,
             series: Vec::new(),
+            metas: Vec::new(),
             meta: BlockMeta {
                 ulid,
                 min_time: mint,
@@ -194,6 +198,13 @@ impl BlockWriter {
         })
     }
 
+    /// Makes room for `series` more series of one chunk each, so adding them does not grow (and
+    /// briefly double) the writer's tables.
+    pub fn reserve(&mut self, series: usize) {
+        self.series.reserve_exact(series);
+        self.metas.reserve_exact(series);
+    }
+
     /// Adds one series. Calls must come in strictly increasing label order; `samples` sorted
     /// by time with unique timestamps. A series without samples is skipped.
     pub fn add_series(&mut self, labels: Labels, samples: &[Sample]) -> Result<()> {
@@ -205,7 +216,6 @@ impl BlockWriter {
                 "BUG: block series out of order at {labels}"
             )));
         }
-        let mut metas = Vec::new();
         for part in samples.chunks(BLOCK_CHUNK_MAX_SAMPLES) {
             self.buf.clear();
             self.buf.extend_from_slice(&[0; 4]);
@@ -215,7 +225,7 @@ impl BlockWriter {
             self.chunks
                 .write_all(&self.buf)
                 .map_err(|e| Error::io(&self.chunks_path, e))?;
-            metas.push(ChunkMeta {
+            self.metas.push(ChunkMeta {
                 mint: part[0].t,
                 maxt: part[part.len() - 1].t,
                 offset: self.off,
@@ -226,7 +236,9 @@ impl BlockWriter {
         }
         self.meta.stats.num_samples += samples.len() as u64;
         self.meta.stats.num_series += 1;
-        self.series.push((labels, metas));
+        let end = u32::try_from(self.metas.len())
+            .map_err(|_| Error::InvalidInput("block holds more than 2^32 chunks".into()))?;
+        self.series.push((labels, end));
         Ok(())
     }
 
@@ -243,7 +255,13 @@ impl BlockWriter {
             .get_ref()
             .sync_all()
             .map_err(|e| Error::io(&self.chunks_path, e))?;
-        write_index(&self.tmp.join("index"), &self.series)?;
+        let metas = &self.metas;
+        let series = self.series.iter().scan(0usize, |start, (l, end)| {
+            let chunks = &metas[*start..*end as usize];
+            *start = *end as usize;
+            Some((l, chunks))
+        });
+        write_index(&self.tmp.join("index"), series)?;
         let meta_json =
             serde_json::to_vec_pretty(&self.meta).map_err(|e| Error::InvalidInput(format!("BUG: meta.json: {e}")))?;
         write_file_synced(&self.tmp.join("meta.json"), &meta_json)?;

@@ -14,7 +14,7 @@ use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::metrics::appender::Appender;
 use crate::metrics::block::{Block, BlockCompaction, BlockWriter, delete_block_dir};
-use crate::metrics::head::{Head, HeadOptions, MemSeries};
+use crate::metrics::head::{CHUNK_SEGMENT_SIZE, ChunkFiles, Head, HeadOptions, MemSeries};
 use crate::metrics::querier::Querier;
 use crate::metrics::record::{self, Record};
 use crate::metrics::recovery::{open_blocks, replay_into};
@@ -86,6 +86,10 @@ pub struct TsdbStats {
     pub head_max_time: i64,
     /// Head cuts and compactions done since start.
     pub compactions_total: u64,
+    /// Bytes of closed head chunks written to head chunk files since start.
+    pub head_chunk_file_bytes_written_total: u64,
+    /// Closed head chunks kept in memory because writing them to a file failed.
+    pub head_chunk_file_fallbacks_total: u64,
 }
 
 /// The metrics database. Cheap to share (`Arc`); every method is thread-safe.
@@ -139,6 +143,7 @@ impl Tsdb {
                 max_series_per_metric: opts.max_series_per_metric,
             },
             min_valid,
+            ChunkFiles::open(&dir.join("chunks_head"), CHUNK_SEGMENT_SIZE)?,
         ));
         let mut metadata = HashMap::new();
         let started = Instant::now();
@@ -269,6 +274,8 @@ impl Tsdb {
             head_min_time: self.head.min_time.load(Ordering::Relaxed),
             head_max_time: self.head.max_time.load(Ordering::Relaxed),
             compactions_total: self.compactions.load(Ordering::Relaxed),
+            head_chunk_file_bytes_written_total: self.head.chunk_files.bytes_written(),
+            head_chunk_file_fallbacks_total: self.head.chunk_files.fallbacks(),
         }
     }
 
@@ -283,7 +290,7 @@ impl Tsdb {
         let mut first_err = None;
         let mut n = 0u64;
         for (s, x) in it {
-            match s.data.lock().apply(x, window, range, &s.labels) {
+            match s.data.lock().apply(x, window, range, &s.labels, &self.head.chunk_files) {
                 Ok(_) => {
                     self.head.observe_time(x.t);
                     n += 1;
@@ -344,7 +351,9 @@ impl Tsdb {
             },
         )?;
         let mut buf = Vec::new();
-        for s in self.head.all_series() {
+        let all = self.head.all_series();
+        w.reserve(all.len());
+        for s in all {
             buf.clear();
             s.data.lock().samples_in(a, b - 1, &mut buf);
             w.add_series(s.labels.clone(), &buf)?;

@@ -31,18 +31,20 @@ const SHARDS: usize = 16;
 pub const MAX_SEALED_SAMPLES: usize = 960;
 
 /// A closed head chunk, re-encoded with the dense block encoding (about a third of the Gorilla
-/// size on typical data) into an exactly sized allocation: closed chunks are most of the head's
-/// memory, and they are immutable from here on (a merge replaces one with a new chunk).
+/// size on typical data) and written to a head chunk file (see [`chunk_file`]): closed chunks
+/// are most of the head's data, they are immutable from here on (a merge stores a new chunk), and
+/// in a file they cost the heap only this reference.
+#[derive(Clone)]
 pub(crate) struct SealedChunk {
     pub mint: i64,
     pub maxt: i64,
     /// Number of samples held.
     pub samples: u32,
-    pub data: Box<[u8]>,
+    pub bytes: ChunkBytes,
 }
 
 impl SealedChunk {
-    fn from_samples(samples: &[Sample]) -> Option<SealedChunk> {
+    fn from_samples(samples: &[Sample], files: &ChunkFiles) -> Option<SealedChunk> {
         let (first, last) = (samples.first()?, samples.last()?);
         let mut data = Vec::with_capacity(samples.len() * 2);
         block_chunk::encode(samples, &mut data);
@@ -50,13 +52,14 @@ impl SealedChunk {
             mint: first.t,
             maxt: last.t,
             samples: u32::try_from(samples.len()).unwrap_or(u32::MAX),
-            data: data.into_boxed_slice(),
+            bytes: files.store(&data),
         })
     }
 
     /// Appends the chunk's samples to `out`.
     pub fn decode(&self, out: &mut Vec<Sample>) -> Result<()> {
-        block_chunk::decode(&self.data, out)
+        let mut buf = Vec::new();
+        block_chunk::decode(self.bytes.read(&mut buf)?, out)
     }
 }
 
@@ -64,7 +67,7 @@ impl SealedChunk {
 #[derive(Default)]
 pub(crate) struct SeriesData {
     /// Closed chunks, oldest first; immutable once here.
-    pub closed: Vec<Arc<SealedChunk>>,
+    pub closed: Vec<SealedChunk>,
     /// The chunk being appended to.
     pub open: Option<XorChunk>,
     /// Newest in-order timestamp, `i64::MIN` when empty.
@@ -152,7 +155,15 @@ impl SeriesData {
     }
 
     /// Appends `s`; `chunk_range` aligns chunk cuts with block boundaries.
-    pub fn apply(&mut self, s: Sample, ooo_window: i64, chunk_range: i64, labels: &Labels) -> Result<Applied> {
+    /// Closed chunks are stored through `files`.
+    pub fn apply(
+        &mut self,
+        s: Sample,
+        ooo_window: i64,
+        chunk_range: i64,
+        labels: &Labels,
+        files: &ChunkFiles,
+    ) -> Result<Applied> {
         let res = self.check(s, ooo_window, labels)?;
         if res == Applied::Duplicate {
             return Ok(res);
@@ -171,7 +182,7 @@ impl SeriesData {
             }
         };
         if cut && let Some(c) = self.open.take() {
-            self.seal(&c, chunk_range);
+            self.seal(&c, chunk_range, files);
         }
         self.open.get_or_insert_with(XorChunk::new).append(s.t, s.v);
         self.last_t = s.t;
@@ -181,7 +192,7 @@ impl SeriesData {
 
     /// Closes the open chunk `c`: merged into the newest sealed chunk when both lie in the same
     /// block range and the result stays within [`MAX_SEALED_SAMPLES`], else sealed on its own.
-    fn seal(&mut self, c: &XorChunk, chunk_range: i64) {
+    fn seal(&mut self, c: &XorChunk, chunk_range: i64, files: &ChunkFiles) {
         let mut samples: Vec<Sample> = XorIter::new(c.bytes()).collect();
         let Some(first) = samples.first().copied() else { return };
         if let Some(prev) = self.closed.last_mut()
@@ -191,14 +202,14 @@ impl SeriesData {
             let mut all = Vec::with_capacity(prev.samples as usize + samples.len());
             if prev.decode(&mut all).is_ok() {
                 all.append(&mut samples);
-                if let Some(merged) = SealedChunk::from_samples(&all) {
-                    *prev = Arc::new(merged);
+                if let Some(merged) = SealedChunk::from_samples(&all, files) {
+                    *prev = merged;
                 }
                 return;
             }
         }
-        if let Some(sealed) = SealedChunk::from_samples(&samples) {
-            self.closed.push(Arc::new(sealed));
+        if let Some(sealed) = SealedChunk::from_samples(&samples, files) {
+            self.closed.push(sealed);
         }
     }
 
@@ -248,8 +259,10 @@ impl SeriesData {
     }
 }
 
+mod chunk_file;
 mod limits;
 mod stats;
+pub(crate) use chunk_file::{ChunkBytes, ChunkFiles, SEGMENT_SIZE as CHUNK_SEGMENT_SIZE};
 pub use stats::{HeadCardinality, Stat};
 
 #[derive(Default)]
@@ -273,6 +286,8 @@ pub(crate) struct HeadOptions {
 /// The in-memory head. Thread-safe; see the module docs.
 pub(crate) struct Head {
     pub opts: HeadOptions,
+    /// Where closed chunks are stored.
+    pub chunk_files: ChunkFiles,
     by_hash: Vec<RwLock<HashMap<u64, Vec<Arc<MemSeries>>>>>,
     by_id: Vec<RwLock<HashMap<u32, Arc<MemSeries>>>>,
     postings: RwLock<MemPostings>,
@@ -289,9 +304,10 @@ pub(crate) struct Head {
 }
 
 impl Head {
-    pub fn new(opts: HeadOptions, min_valid_time: i64) -> Self {
+    pub fn new(opts: HeadOptions, min_valid_time: i64, chunk_files: ChunkFiles) -> Self {
         Head {
             opts,
+            chunk_files,
             by_hash: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             by_id: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             postings: RwLock::new(MemPostings::default()),
@@ -530,129 +546,4 @@ impl IndexReader for HeadIndex<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn head() -> Head {
-        Head::new(
-            HeadOptions {
-                chunk_range: 7_200_000,
-                ooo_window: 0,
-                max_exemplars: 4,
-                max_series: 0,
-                max_series_per_metric: 0,
-            },
-            i64::MIN,
-        )
-    }
-
-    #[test]
-    fn chunk_cuts_and_samples() {
-        let h = head();
-        let l = Labels::from_pairs([("__name__", "a")]).unwrap();
-        let (s, created) = h.get_or_create(&l, None, false).unwrap();
-        assert!(created);
-        let mut d = s.data.lock();
-        for i in 0..300 {
-            d.apply(
-                Sample {
-                    t: i * 1000,
-                    v: i as f64,
-                },
-                0,
-                7_200_000,
-                &l,
-            )
-            .unwrap();
-        }
-        // Two 120-sample chunks were closed and merged into one (same block range).
-        assert_eq!(d.closed.len(), 1);
-        assert_eq!(d.closed[0].samples, 240);
-        let mut out = Vec::new();
-        d.samples_in(10_000, 20_000, &mut out);
-        assert_eq!(out.len(), 11);
-        assert!(matches!(
-            d.apply(Sample { t: 5, v: 1.0 }, 0, 7_200_000, &l),
-            Err(Error::OutOfOrder { .. })
-        ));
-        assert_eq!(
-            d.apply(Sample { t: 299_000, v: 299.0 }, 0, 7_200_000, &l).unwrap(),
-            Applied::Duplicate
-        );
-        assert!(matches!(
-            d.apply(Sample { t: 299_000, v: 1.0 }, 0, 7_200_000, &l),
-            Err(Error::Duplicate { .. })
-        ));
-    }
-
-    #[test]
-    fn sealed_chunks_merge_within_a_block_range_up_to_the_cap() {
-        let h = head();
-        let l = Labels::from_pairs([("__name__", "m")]).unwrap();
-        let (s, _) = h.get_or_create(&l, None, false).unwrap();
-        let mut d = s.data.lock();
-        let range = 7_200_000;
-        // 1 s apart: 2 h hold 7200 samples; the cap splits them, the boundary too.
-        let n: i64 = 7_200 + 600;
-        for i in 0..n {
-            d.apply(
-                Sample {
-                    t: i * 1000,
-                    v: (i % 7) as f64,
-                },
-                0,
-                range,
-                &l,
-            )
-            .unwrap();
-        }
-        let sizes: Vec<u32> = d.closed.iter().map(|c| c.samples).collect();
-        assert!(sizes.iter().all(|&k| k as usize <= MAX_SEALED_SAMPLES), "{sizes:?}");
-        assert!(
-            d.closed
-                .iter()
-                .all(|c| c.mint.div_euclid(range) == c.maxt.div_euclid(range))
-        );
-        assert_eq!(
-            sizes.iter().sum::<u32>() as usize + d.open.as_ref().map_or(0, |c| c.num_samples()),
-            n as usize
-        );
-        assert!(sizes.len() < 20, "merged: {sizes:?}");
-        let mut out = Vec::new();
-        d.samples_in(i64::MIN, i64::MAX, &mut out);
-        assert_eq!(out.len(), n as usize);
-        assert!(
-            out.iter()
-                .enumerate()
-                .all(|(i, x)| x.t == i as i64 * 1000 && x.v == (i % 7) as f64)
-        );
-    }
-
-    #[test]
-    fn ooo_window_merges() {
-        let l = Labels::from_pairs([("__name__", "a")]).unwrap();
-        let mut d = SeriesData::new();
-        for t in [10, 30, 20, 25] {
-            d.apply(Sample { t, v: t as f64 }, 15, 1000, &l).unwrap();
-        }
-        assert!(d.apply(Sample { t: 1, v: 0.0 }, 15, 1000, &l).is_err());
-        let mut out = Vec::new();
-        d.samples_in(0, 100, &mut out);
-        assert_eq!(out.iter().map(|s| s.t).collect::<Vec<_>>(), vec![10, 20, 25, 30]);
-    }
-
-    #[test]
-    fn truncate_gc() {
-        let h = head();
-        let a = Labels::from_pairs([("__name__", "a")]).unwrap();
-        let b = Labels::from_pairs([("__name__", "b")]).unwrap();
-        for (l, t) in [(&a, 1000), (&b, 8_000_000)] {
-            let (s, _) = h.get_or_create(l, None, false).unwrap();
-            s.data.lock().apply(Sample { t, v: 1.0 }, 0, 7_200_000, l).unwrap();
-        }
-        assert_eq!(h.truncate(7_200_000), 1);
-        assert_eq!(h.num_series(), 1);
-        assert_eq!(h.select_ids(&[Matcher::equal("__name__", "a")]).unwrap().len(), 0);
-        assert_eq!(h.select_ids(&[Matcher::equal("__name__", "b")]).unwrap().len(), 1);
-    }
-}
+mod tests;

@@ -46,10 +46,15 @@ pub struct ChunkMeta {
     pub len: u64,
 }
 
-/// Builds an index file from series given in label order.
-pub fn write_index(path: &Path, series: &[(Labels, Vec<ChunkMeta>)]) -> Result<()> {
+/// Builds an index file from series given in label order, each with its chunks. The series
+/// are walked twice (symbols first), so the iterator must be cheap to clone. The file is
+/// streamed to disk (only the postings and offset tables are held in memory) and fsynced.
+pub fn write_index<'a, I>(path: &Path, series: I) -> Result<()>
+where
+    I: Iterator<Item = (&'a Labels, &'a [ChunkMeta])> + Clone,
+{
     let mut syms: BTreeMap<&str, u32> = BTreeMap::new();
-    for (l, _) in series {
+    for (l, _) in series.clone() {
         for (n, v) in l.iter() {
             syms.insert(n, 0);
             syms.insert(v, 0);
@@ -58,22 +63,27 @@ pub fn write_index(path: &Path, series: &[(Labels, Vec<ChunkMeta>)]) -> Result<(
     for (i, v) in syms.values_mut().enumerate() {
         *v = i as u32;
     }
-    let mut b: Vec<u8> = Vec::with_capacity(1 << 20);
-    b.extend_from_slice(MAGIC);
+    let mut out = IndexOut::create(path)?;
+    let mut b: Vec<u8> = Vec::with_capacity(256);
+    out.put(MAGIC)?;
     let mut sym_offs = Vec::with_capacity(syms.len());
     for s in syms.keys() {
-        sym_offs.push(b.len() as u64);
+        sym_offs.push(out.pos);
+        b.clear();
         put_uvarint(&mut b, s.len() as u64);
         b.extend_from_slice(s.as_bytes());
+        out.put(&b)?;
     }
-    let sym_offs_off = b.len() as u64;
+    let sym_offs_off = out.pos;
     for o in &sym_offs {
-        b.extend_from_slice(&o.to_le_bytes());
+        out.put(&o.to_le_bytes())?;
     }
+    drop(sym_offs);
     let mut postings: BTreeMap<(u32, u32), RoaringBitmap> = BTreeMap::new();
-    let mut series_offs = Vec::with_capacity(series.len());
-    for (id, (l, chunks)) in series.iter().enumerate() {
-        series_offs.push(b.len() as u64);
+    let mut series_offs = Vec::new();
+    for (id, (l, chunks)) in series.enumerate() {
+        series_offs.push(out.pos);
+        b.clear();
         put_uvarint(&mut b, l.len() as u64);
         for (n, v) in l.iter() {
             let (ns, vs) = (syms[n], syms[v]);
@@ -88,36 +98,98 @@ pub fn write_index(path: &Path, series: &[(Labels, Vec<ChunkMeta>)]) -> Result<(
             put_uvarint(&mut b, c.offset);
             put_uvarint(&mut b, c.len);
         }
+        out.put(&b)?;
     }
-    let series_offs_off = b.len() as u64;
+    let nsyms = syms.len() as u64;
+    drop(syms);
+    let series_offs_off = out.pos;
     for o in &series_offs {
-        b.extend_from_slice(&o.to_le_bytes());
+        out.put(&o.to_le_bytes())?;
     }
+    let nseries = series_offs.len() as u64;
+    drop(series_offs);
     let mut table = Vec::with_capacity(postings.len() * POST_ENTRY);
     for ((n, v), bm) in &postings {
-        let off = b.len() as u64;
+        let off = out.pos;
+        b.clear();
         bm.serialize_into(&mut b).map_err(|e| Error::io(path, e))?;
+        out.put(&b)?;
         table.extend_from_slice(&n.to_le_bytes());
         table.extend_from_slice(&v.to_le_bytes());
         table.extend_from_slice(&off.to_le_bytes());
-        table.extend_from_slice(&(b.len() as u64 - off).to_le_bytes());
+        table.extend_from_slice(&(b.len() as u64).to_le_bytes());
     }
-    let post_table_off = b.len() as u64;
-    b.extend_from_slice(&table);
-    let crc = crc32fast::hash(&b);
+    let post_table_off = out.pos;
+    out.put(&table)?;
+    let crc = out.crc.clone().finalize();
     for v in [
-        syms.len() as u64,
+        nsyms,
         sym_offs_off,
-        series.len() as u64,
+        nseries,
         series_offs_off,
         postings.len() as u64,
         post_table_off,
     ] {
-        b.extend_from_slice(&v.to_le_bytes());
+        out.put(&v.to_le_bytes())?;
     }
-    b.extend_from_slice(&crc.to_le_bytes());
-    b.extend_from_slice(TOC_MAGIC);
-    crate::metrics::block::write_file_synced(path, &b)
+    out.put(&crc.to_le_bytes())?;
+    out.put(TOC_MAGIC)?;
+    out.finish()
+}
+
+/// A buffered index file being written: tracks the offset and the checksum of what was put.
+struct IndexOut {
+    path: PathBuf,
+    w: std::io::BufWriter<std::fs::File>,
+    crc: crc32fast::Hasher,
+    pos: u64,
+}
+
+impl IndexOut {
+    fn create(path: &Path) -> Result<Self> {
+        let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        Ok(IndexOut {
+            path: path.to_owned(),
+            w: std::io::BufWriter::with_capacity(1 << 16, f),
+            crc: crc32fast::Hasher::new(),
+            pos: 0,
+        })
+    }
+
+    fn put(&mut self, b: &[u8]) -> Result<()> {
+        use std::io::Write;
+        self.crc.update(b);
+        self.pos += b.len() as u64;
+        self.w.write_all(b).map_err(|e| Error::io(&self.path, e))
+    }
+
+    fn finish(self) -> Result<()> {
+        let f = self.w.into_inner().map_err(|e| Error::io(&self.path, e.into_error()))?;
+        f.sync_all().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// CRC32 of the first `len` bytes of `path`, read through a small buffer rather than a mapping,
+/// so validating an index does not leave all of it resident in the process.
+fn file_crc(path: &Path, len: u64) -> Result<u32> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut r = f.take(len);
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut seen = 0u64;
+    loop {
+        let n = r.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        seen += n as u64;
+    }
+    if seen != len {
+        return Err(Error::corruption(path, seen, "index shorter than its mapping"));
+    }
+    Ok(h.finalize())
 }
 
 /// A block's index, mapped read-only. Cheap lookups straight from the mapping; nothing but
@@ -153,7 +225,7 @@ impl IndexFile {
         if &map[map.len() - 8..] != TOC_MAGIC {
             return Err(bad(toc_at, "bad toc magic"));
         }
-        if crc32fast::hash(&map[..toc_at]) != crc {
+        if file_crc(path, toc_at as u64)? != crc {
             return Err(bad(0, "index checksum mismatch"));
         }
         let fits = |off: u64, n: u64, w: u64| off.checked_add(n.saturating_mul(w)).is_some_and(|e| e <= toc_at as u64);
@@ -405,7 +477,7 @@ mod tests {
             })
             .collect();
         let p = dir.path().join("index");
-        write_index(&p, &series).unwrap();
+        write_index(&p, series.iter().map(|(l, c)| (l, c.as_slice()))).unwrap();
         let ix = IndexFile::open(&p).unwrap();
         assert_eq!(ix.num_series(), ls.len() as u64);
         for (i, (l, c)) in series.iter().enumerate() {
@@ -440,7 +512,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("index");
         let l = Labels::from_pairs([("__name__", "x")]).unwrap();
-        write_index(&p, &[(l, vec![])]).unwrap();
+        write_index(&p, std::iter::once((&l, &[][..]))).unwrap();
         let mut b = std::fs::read(&p).unwrap();
         b[10] ^= 0xff;
         std::fs::write(&p, &b).unwrap();

@@ -19,7 +19,7 @@ use crate::metrics::tombstones::{Deleted, Tombstone, deleted_for};
 #[derive(Clone)]
 enum ChunkSrc {
     /// A closed, immutable head chunk.
-    Head(Arc<SealedChunk>),
+    Head(SealedChunk),
     /// A copy of the head's open chunk taken at select time.
     HeadOpen(Arc<[u8]>),
     /// A chunk of a block.

@@ -91,7 +91,10 @@ pub(crate) fn replay_into(
                         continue;
                     }
                     if let Some(s) = ids.get(&id)
-                        && s.data.lock().apply(x, window, range, &s.labels).is_ok()
+                        && s.data
+                            .lock()
+                            .apply(x, window, range, &s.labels, &head.chunk_files)
+                            .is_ok()
                     {
                         head.observe_time(x.t);
                     }

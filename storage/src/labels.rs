@@ -171,7 +171,11 @@ impl fmt::Display for Labels {
 /// Hash of label pairs as [`Labels::hash64`] computes it; pairs with empty values are skipped,
 /// like absent labels.
 pub fn hash_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    use std::hash::BuildHasher;
+    // foldhash with one random seed per process: fast on short strings (this runs for every
+    // ingested series), and the seed keeps collisions from being crafted offline.
+    static STATE: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
+    let mut h = STATE.get_or_init(foldhash::fast::RandomState::default).build_hasher();
     for (n, v) in pairs.into_iter().filter(|p| !p.1.is_empty()) {
         h.write(n.as_bytes());
         h.write_u8(0xff);

@@ -261,8 +261,10 @@ impl SeriesData {
 
 mod chunk_file;
 mod limits;
+mod series_map;
 mod stats;
 pub(crate) use chunk_file::{ChunkBytes, ChunkFiles, SEGMENT_SIZE as CHUNK_SEGMENT_SIZE};
+use series_map::SeriesMap;
 pub use stats::{HeadCardinality, Stat};
 
 #[derive(Default)]
@@ -288,7 +290,7 @@ pub(crate) struct Head {
     pub opts: HeadOptions,
     /// Where closed chunks are stored.
     pub chunk_files: ChunkFiles,
-    by_hash: Vec<RwLock<HashMap<u64, Vec<Arc<MemSeries>>>>>,
+    by_hash: SeriesMap,
     by_id: Vec<RwLock<HashMap<u32, Arc<MemSeries>>>>,
     postings: RwLock<MemPostings>,
     symbols: Mutex<std::collections::HashSet<Arc<str>>>,
@@ -308,7 +310,7 @@ impl Head {
         Head {
             opts,
             chunk_files,
-            by_hash: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            by_hash: SeriesMap::new(),
             by_id: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             postings: RwLock::new(MemPostings::default()),
             symbols: Mutex::new(Default::default()),
@@ -351,10 +353,10 @@ impl Head {
     /// shard lock, so GC cannot remove it before the caller commits.
     pub fn get_or_create(&self, labels: &Labels, want_id: Option<u32>, pin: bool) -> Result<(Arc<MemSeries>, bool)> {
         let h = labels.hash64();
-        let shard = &self.by_hash[(h as usize) % SHARDS];
+        let shard = self.by_hash.shard(h);
         {
             let m = shard.read();
-            if let Some(s) = m.get(&h).and_then(|v| v.iter().find(|s| s.labels == *labels)) {
+            if let Some(s) = m.find(h, |s| s.labels == *labels) {
                 if pin {
                     s.pending.fetch_add(1, Ordering::AcqRel);
                 }
@@ -362,7 +364,7 @@ impl Head {
             }
         }
         let mut m = shard.write();
-        if let Some(s) = m.get(&h).and_then(|v| v.iter().find(|s| s.labels == *labels)) {
+        if let Some(s) = m.find(h, |s| s.labels == *labels) {
             if pin {
                 s.pending.fetch_add(1, Ordering::AcqRel);
             }
@@ -395,7 +397,7 @@ impl Head {
             logged: AtomicBool::new(false),
             pending: AtomicU32::new(u32::from(pin)),
         });
-        m.entry(h).or_default().push(s.clone());
+        m.insert(h, s.clone());
         self.by_id[(id as usize) % SHARDS].write().insert(id, s.clone());
         {
             let mut p = self.postings.write();
@@ -417,8 +419,8 @@ impl Head {
     /// it like [`Head::get_or_create`] when `pin` is set.
     pub fn find_by_pairs(&self, pairs: &[(&str, &str)], pin: bool) -> Option<Arc<MemSeries>> {
         let h = crate::labels::hash_pairs(pairs.iter().copied());
-        let m = self.by_hash[(h as usize) % SHARDS].read();
-        let s = m.get(&h)?.iter().find(|s| s.labels.eq_pairs(pairs.iter().copied()))?;
+        let m = self.by_hash.shard(h).read();
+        let s = m.find(h, |s| s.labels.eq_pairs(pairs.iter().copied()))?;
         if pin {
             s.pending.fetch_add(1, Ordering::AcqRel);
         }
@@ -472,18 +474,14 @@ impl Head {
     pub fn truncate(&self, t: i64) -> usize {
         self.min_valid_time.fetch_max(t, Ordering::AcqRel);
         let mut removed = Vec::new();
-        for shard in &self.by_hash {
-            let mut m = shard.write();
-            m.retain(|_, v| {
-                v.retain(|s| {
-                    let empty = s.data.lock().truncate_before(t);
-                    let keep = !empty || s.pending.load(Ordering::Acquire) > 0;
-                    if !keep {
-                        removed.push(s.clone());
-                    }
-                    keep
-                });
-                !v.is_empty()
+        for shard in self.by_hash.shards() {
+            shard.write().retain(|s| {
+                let empty = s.data.lock().truncate_before(t);
+                let keep = !empty || s.pending.load(Ordering::Acquire) > 0;
+                if !keep {
+                    removed.push(s.clone());
+                }
+                keep
             });
         }
         if !removed.is_empty() {

@@ -1,10 +1,13 @@
-//! The head chunk codec: Gorilla-style delta-of-delta timestamps and XOR-compressed floats.
+//! Sample chunk codecs: Gorilla-style delta-of-delta timestamps and XOR-compressed floats
+//! ([`XorChunk`]), and the head's open-chunk variant that stores decimal values as integer
+//! differences ([`DecChunk`], in `decimal`). Both share the bit stream code in `bits`.
 //!
-//! A head chunk is appended to sample by sample and read back by [`XorIter`], which works directly
-//! on borrowed (for example mmapped) bytes. The encoding is lossless for every bit pattern: NaN
-//! payloads, the stale marker [`STALE_NAN`](crate::metrics::STALE_NAN), `-0.0` and `±Inf` come
-//! back bit for bit, and any `i64` timestamp sequence round-trips because all timestamp arithmetic
-//! wraps modulo 2^64 (strictly increasing timestamps are only needed for [`XorIter::seek`]).
+//! An [`XorChunk`] is appended to sample by sample and read back by [`XorIter`], which works
+//! directly on borrowed (for example mmapped) bytes; block chunks use it for tiny frames. The
+//! encoding is lossless for every bit pattern: NaN payloads, the stale marker
+//! [`STALE_NAN`](crate::metrics::STALE_NAN), `-0.0` and `±Inf` come back bit for bit, and any
+//! `i64` timestamp sequence round-trips because all timestamp arithmetic wraps modulo 2^64
+//! (strictly increasing timestamps are only needed for [`XorIter::seek`]).
 //!
 //! # Layout
 //!
@@ -34,52 +37,29 @@
 use crate::error::{Error, Result};
 use crate::metrics::Sample;
 
+mod bits;
+mod decimal;
+use bits::{BitReader, BitWriter, XorState};
+pub use decimal::{DecChunk, DecIter};
+
 /// Bytes before the first sample: the little-endian `u32` sample count.
 const HEADER_LEN: usize = 4;
 /// Pseudo path used in [`Error::Corruption`] for chunk bytes that have no file of their own.
 const CHUNK_PATH: &str = "<xor chunk>";
-/// `leading` value meaning "no window of meaningful bits yet".
-const NO_WINDOW: u8 = 0xff;
-/// Delta-of-delta buckets after the `'0'` case: (prefix, prefix bits, payload bits).
-const DOD_BUCKETS: [(u64, u32, u32); 4] = [(0b10, 2, 8), (0b110, 3, 14), (0b1110, 4, 20), (0b11110, 5, 32)];
-
-/// How much an open chunk's buffer grows when full (its first allocation is 128 bytes).
-const GROW_BYTES: usize = 32;
 
 /// A growable head chunk of float samples.
 ///
-/// Appends are O(1) (the buffer grows by [`GROW_BYTES`] at a time, so a chunk reallocates a few
+/// Appends are O(1) (the buffer grows by a few bytes at a time, so a chunk reallocates a few
 /// times); [`bytes`](Self::bytes) is always a complete, self-describing encoding that
 /// [`XorIter`] can read. Not thread-safe by itself: the head wraps it in its per-series lock.
 #[derive(Clone, Debug)]
 pub struct XorChunk {
-    buf: Vec<u8>,
-    /// Unused low bits of the last byte of `buf` (0..=7).
-    free_bits: u32,
+    w: BitWriter,
     num: u32,
     first_t: i64,
-    state: State,
-}
-
-/// Codec state shared by the appender and the iterator: everything needed to encode or decode
-/// the next sample.
-#[derive(Clone, Copy, Debug)]
-struct State {
     t: i64,
     delta: i64,
-    v: u64,
-    leading: u8,
-    trailing: u8,
-}
-
-impl State {
-    const EMPTY: State = State {
-        t: 0,
-        delta: 0,
-        v: 0,
-        leading: NO_WINDOW,
-        trailing: 0,
-    };
+    xs: XorState,
 }
 
 impl Default for XorChunk {
@@ -91,14 +71,15 @@ impl Default for XorChunk {
 impl XorChunk {
     /// An empty chunk (4 bytes: the zero sample count).
     pub fn new() -> Self {
-        let mut buf = Vec::with_capacity(128);
-        buf.extend_from_slice(&0u32.to_le_bytes());
+        let mut w = BitWriter::with_capacity(128);
+        w.buf.extend_from_slice(&0u32.to_le_bytes());
         XorChunk {
-            buf,
-            free_bits: 0,
+            w,
             num: 0,
             first_t: 0,
-            state: State::EMPTY,
+            t: 0,
+            delta: 0,
+            xs: XorState::new(0),
         }
     }
 
@@ -115,21 +96,21 @@ impl XorChunk {
         let bits = v.to_bits();
         match self.num {
             0 => {
-                write_varint(&mut self.buf, zigzag(t));
-                self.write_bits(bits, 64);
+                write_varint(&mut self.w.buf, zigzag(t));
+                self.w.write_bits(bits, 64);
                 self.first_t = t;
-                self.state.v = bits;
+                self.xs = XorState::new(bits);
             }
             _ => {
-                let delta = t.wrapping_sub(self.state.t);
-                self.write_dod(delta.wrapping_sub(self.state.delta));
-                self.write_value(bits);
-                self.state.delta = delta;
+                let delta = t.wrapping_sub(self.t);
+                self.w.write_dod(delta.wrapping_sub(self.delta));
+                self.w.write_xor(&mut self.xs, bits);
+                self.delta = delta;
             }
         }
-        self.state.t = t;
+        self.t = t;
         self.num += 1;
-        self.buf[..HEADER_LEN].copy_from_slice(&self.num.to_le_bytes());
+        self.w.buf[..HEADER_LEN].copy_from_slice(&self.num.to_le_bytes());
     }
 
     /// Number of samples in the chunk.
@@ -144,22 +125,22 @@ impl XorChunk {
 
     /// Timestamp of the last sample, `None` when the chunk is empty.
     pub fn max_time(&self) -> Option<i64> {
-        (self.num > 0).then_some(self.state.t)
+        (self.num > 0).then_some(self.t)
     }
 
     /// The complete encoding, sample count included; what gets written to disk.
     pub fn bytes(&self) -> &[u8] {
-        &self.buf
+        &self.w.buf
     }
 
     /// Length of [`bytes`](Self::bytes) in bytes.
     pub fn byte_len(&self) -> usize {
-        self.buf.len()
+        self.w.buf.len()
     }
 
     /// An iterator over the samples, oldest first.
     pub fn iter(&self) -> XorIter<'_> {
-        XorIter::new(&self.buf)
+        XorIter::new(&self.w.buf)
     }
 
     /// Rebuilds a chunk from its [`bytes`](Self::bytes), ready for further appends.
@@ -177,7 +158,7 @@ impl XorChunk {
         if let Some(err) = it.err.take() {
             return Err(err);
         }
-        let bit_pos = it.bit_pos();
+        let bit_pos = it.r.bit_pos();
         let used = bit_pos.div_ceil(8);
         if used != buf.len() {
             return Err(Error::corruption(
@@ -193,73 +174,15 @@ impl XorChunk {
                 return Err(Error::corruption(CHUNK_PATH, used as u64 - 1, "non-zero padding bits"));
             }
         }
-        let (num, state) = (it.num, it.state);
+        let (num, t, delta, xs) = (it.num, it.t, it.delta, it.xs);
         Ok(XorChunk {
-            buf,
-            free_bits,
+            w: BitWriter { buf, free_bits },
             num,
             first_t,
-            state,
+            t,
+            delta,
+            xs,
         })
-    }
-
-    fn write_dod(&mut self, dod: i64) {
-        if dod == 0 {
-            return self.write_bits(0, 1);
-        }
-        for (prefix, prefix_bits, payload_bits) in DOD_BUCKETS {
-            let half = 1i64 << (payload_bits - 1);
-            if (-half..half).contains(&dod) {
-                self.write_bits(prefix, prefix_bits);
-                return self.write_bits(dod as u64, payload_bits);
-            }
-        }
-        self.write_bits(0b11111, 5);
-        self.write_bits(dod as u64, 64);
-    }
-
-    fn write_value(&mut self, bits: u64) {
-        let x = bits ^ self.state.v;
-        self.state.v = bits;
-        if x == 0 {
-            return self.write_bits(0, 1);
-        }
-        let lead = x.leading_zeros() as u8;
-        let trail = x.trailing_zeros() as u8;
-        let st = self.state;
-        if st.leading != NO_WINDOW && lead >= st.leading && trail >= st.trailing {
-            self.write_bits(0b10, 2);
-            let len = 64 - u32::from(st.leading) - u32::from(st.trailing);
-            return self.write_bits(x >> st.trailing, len);
-        }
-        let len = 64 - u32::from(lead) - u32::from(trail);
-        // '11' + 6 bits lead + 6 bits (len - 1) in one 14-bit write.
-        self.write_bits((0b11 << 12) | (u64::from(lead) << 6) | u64::from(len - 1), 14);
-        self.write_bits(x >> trail, len);
-        self.state.leading = lead;
-        self.state.trailing = trail;
-    }
-
-    /// Appends the low `n` bits of `value` (1..=64), most significant first.
-    fn write_bits(&mut self, value: u64, mut n: u32) {
-        while n > 0 {
-            if self.free_bits == 0 {
-                if self.buf.len() == self.buf.capacity() {
-                    // Grow in small steps, not by doubling: an open chunk per series is a large
-                    // share of the head, and a 120-sample chunk usually needs 130–200 bytes.
-                    self.buf.reserve_exact(GROW_BYTES);
-                }
-                self.buf.push(0);
-                self.free_bits = 8;
-            }
-            let take = self.free_bits.min(n);
-            let part = ((value >> (n - take)) & ((1u64 << take) - 1)) as u8;
-            if let Some(last) = self.buf.last_mut() {
-                *last |= part << (self.free_bits - take);
-            }
-            self.free_bits -= take;
-            n -= take;
-        }
     }
 }
 
@@ -271,15 +194,12 @@ impl XorChunk {
 /// input, so it cannot loop forever.
 #[derive(Debug)]
 pub struct XorIter<'a> {
-    data: &'a [u8],
-    /// Next byte of `data` to load into `acc`.
-    pos: usize,
-    /// Left-aligned bit buffer; only the top `nacc` bits are pending.
-    acc: u64,
-    nacc: u32,
+    r: BitReader<'a>,
     num: u32,
     read: u32,
-    state: State,
+    t: i64,
+    delta: i64,
+    xs: XorState,
     current: Option<Sample>,
     err: Option<Error>,
 }
@@ -294,17 +214,14 @@ impl<'a> XorIter<'a> {
                 Some(Error::corruption(CHUNK_PATH, 0, "chunk shorter than its header")),
             ),
         };
-        let state = State::EMPTY;
-        let (pos, acc, nacc, read, current) = (HEADER_LEN, 0, 0, 0, None);
         XorIter {
-            data: bytes,
-            pos,
-            acc,
-            nacc,
+            r: BitReader::new(bytes, HEADER_LEN),
             num,
-            read,
-            state,
-            current,
+            read: 0,
+            t: 0,
+            delta: 0,
+            xs: XorState::new(0),
+            current: None,
             err,
         }
     }
@@ -342,109 +259,11 @@ impl<'a> XorIter<'a> {
         self.err.as_ref()
     }
 
-    /// Bits consumed so far, counted from the start of the chunk.
-    fn bit_pos(&self) -> usize {
-        self.pos * 8 - self.nacc as usize
-    }
-
     fn fail(&mut self, reason: &'static str) -> Option<Sample> {
-        let offset = (self.bit_pos() / 8) as u64;
+        let offset = (self.r.bit_pos() / 8) as u64;
         self.err = Some(Error::corruption(CHUNK_PATH, offset, reason));
         self.current = None;
         None
-    }
-
-    /// Loads whole bytes into `acc` until it holds at least 57 bits or the input ends.
-    #[inline]
-    fn refill(&mut self) {
-        if let Some(word) = self.data.get(self.pos..self.pos + 8) {
-            // Bits beyond `nacc` already in `acc` are the same input bits, so OR-ing is harmless.
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            self.acc |= u64::from_be_bytes(w) >> self.nacc;
-            let bytes = (63 - self.nacc) / 8;
-            self.pos += bytes as usize;
-            self.nacc += bytes * 8;
-            return;
-        }
-        while self.nacc <= 56 {
-            let Some(&b) = self.data.get(self.pos) else { break };
-            self.acc |= u64::from(b) << (56 - self.nacc);
-            self.nacc += 8;
-            self.pos += 1;
-        }
-    }
-
-    /// Reads `n` bits (1..=64), most significant first; `None` at the end of the input.
-    #[inline]
-    fn read_bits(&mut self, n: u32) -> Option<u64> {
-        if n > 56 {
-            let hi = self.read_bits(n - 32)?;
-            let lo = self.read_bits(32)?;
-            return Some((hi << 32) | lo);
-        }
-        if self.nacc < n {
-            self.refill();
-            if self.nacc < n {
-                return None;
-            }
-        }
-        let v = self.acc >> (64 - n);
-        self.acc <<= n;
-        self.nacc -= n;
-        Some(v)
-    }
-
-    /// Counts leading one bits, up to `max`, consuming them and the terminating zero (if `< max`).
-    #[inline]
-    fn read_prefix(&mut self, max: u32) -> Option<u32> {
-        let mut ones = 0;
-        while ones < max {
-            if self.read_bits(1)? == 0 {
-                break;
-            }
-            ones += 1;
-        }
-        Some(ones)
-    }
-
-    fn read_dod(&mut self) -> Option<i64> {
-        let ones = self.read_prefix(5)?;
-        let n = match ones {
-            0 => return Some(0),
-            1..=4 => DOD_BUCKETS[ones as usize - 1].2,
-            _ => 64,
-        };
-        let raw = self.read_bits(n)?;
-        Some(((raw << (64 - n)) as i64) >> (64 - n))
-    }
-
-    fn read_value(&mut self) -> Result<u64, &'static str> {
-        const END: &str = "unexpected end of chunk in a value";
-        if self.read_bits(1).ok_or(END)? == 0 {
-            return Ok(self.state.v);
-        }
-        if self.read_bits(1).ok_or(END)? == 0 {
-            if self.state.leading == NO_WINDOW {
-                return Err("value reuses a window before one was set");
-            }
-            let len = 64 - u32::from(self.state.leading) - u32::from(self.state.trailing);
-            let x = self.read_bits(len).ok_or(END)?;
-            self.state.v ^= x << self.state.trailing;
-            return Ok(self.state.v);
-        }
-        let head = self.read_bits(12).ok_or(END)?;
-        let lead = (head >> 6) as u32;
-        let len = (head & 0x3f) as u32 + 1;
-        if lead + len > 64 {
-            return Err("value window exceeds 64 bits");
-        }
-        let trail = 64 - lead - len;
-        let x = self.read_bits(len).ok_or(END)?;
-        self.state.v ^= x << trail;
-        self.state.leading = lead as u8;
-        self.state.trailing = trail as u8;
-        Ok(self.state.v)
     }
 }
 
@@ -457,28 +276,28 @@ impl Iterator for XorIter<'_> {
             return None;
         }
         if self.read == 0 {
-            let Some(zz) = read_varint(self.data, &mut self.pos) else {
+            let Some(zz) = self.r.read_aligned_varint() else {
                 return self.fail("bad varint for the first timestamp");
             };
-            self.state.t = unzigzag(zz);
-            let Some(v) = self.read_bits(64) else {
+            self.t = unzigzag(zz);
+            let Some(v) = self.r.read_bits(64) else {
                 return self.fail("unexpected end of chunk in the first value");
             };
-            self.state.v = v;
+            self.xs = XorState::new(v);
         } else {
-            let Some(dod) = self.read_dod() else {
+            let Some(dod) = self.r.read_dod() else {
                 return self.fail("unexpected end of chunk in a timestamp");
             };
-            self.state.delta = self.state.delta.wrapping_add(dod);
-            self.state.t = self.state.t.wrapping_add(self.state.delta);
-            if let Err(reason) = self.read_value() {
+            self.delta = self.delta.wrapping_add(dod);
+            self.t = self.t.wrapping_add(self.delta);
+            if let Err(reason) = self.r.read_xor(&mut self.xs) {
                 return self.fail(reason);
             }
         }
         self.read += 1;
         let s = Sample {
-            t: self.state.t,
-            v: f64::from_bits(self.state.v),
+            t: self.t,
+            v: f64::from_bits(self.xs.v),
         };
         self.current = Some(s);
         Some(s)

@@ -1,8 +1,9 @@
 //! The head: the in-memory, writable part of the TSDB.
 //!
-//! Each series keeps its recent samples in Gorilla-compressed [`XorChunk`]s (cut every
+//! Each series appends its recent samples to an open [`DecChunk`] (closed every
 //! [`MAX_CHUNK_SAMPLES`] samples and at every block-range boundary, so whole chunks move to a
-//! block when the head is cut) plus, when the out-of-order window is open, a sorted buffer of
+//! block when the head is cut; closed chunks are re-encoded densely and kept in files, see
+//! [`SealedChunk`]) plus, when the out-of-order window is open, a sorted buffer of
 //! out-of-order samples. Series are found by label hash (sharded maps) or id; postings map
 //! label pairs to ids. The head never touches the WAL: the appender logs first, then applies.
 
@@ -17,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::labels::{Label, Labels};
 use crate::matcher::Matcher;
 use crate::metrics::block_chunk;
-use crate::metrics::chunk::{XorChunk, XorIter};
+use crate::metrics::chunk::DecChunk;
 use crate::metrics::postings::{IndexReader, postings_for_matchers};
 use crate::metrics::{Exemplar, Sample};
 
@@ -69,7 +70,7 @@ pub(crate) struct SeriesData {
     /// Closed chunks, oldest first; immutable once here.
     pub closed: Vec<SealedChunk>,
     /// The chunk being appended to.
-    pub open: Option<XorChunk>,
+    pub open: Option<DecChunk>,
     /// Newest in-order timestamp, `i64::MIN` when empty.
     pub last_t: i64,
     /// Value bits of the newest in-order sample.
@@ -184,7 +185,7 @@ impl SeriesData {
         if cut && let Some(c) = self.open.take() {
             self.seal(&c, chunk_range, files);
         }
-        self.open.get_or_insert_with(XorChunk::new).append(s.t, s.v);
+        self.open.get_or_insert_with(DecChunk::new).append(s.t, s.v);
         self.last_t = s.t;
         self.last_v = s.v.to_bits();
         Ok(Applied::Stored)
@@ -192,8 +193,8 @@ impl SeriesData {
 
     /// Closes the open chunk `c`: merged into the newest sealed chunk when both lie in the same
     /// block range and the result stays within [`MAX_SEALED_SAMPLES`], else sealed on its own.
-    fn seal(&mut self, c: &XorChunk, chunk_range: i64, files: &ChunkFiles) {
-        let mut samples: Vec<Sample> = XorIter::new(c.bytes()).collect();
+    fn seal(&mut self, c: &DecChunk, chunk_range: i64, files: &ChunkFiles) {
+        let mut samples: Vec<Sample> = c.iter().collect();
         let Some(first) = samples.first().copied() else { return };
         if let Some(prev) = self.closed.last_mut()
             && prev.mint.div_euclid(chunk_range) == first.t.div_euclid(chunk_range)
@@ -229,7 +230,7 @@ impl SeriesData {
             && b >= mint
             && a <= maxt
         {
-            out.extend(XorIter::new(c.bytes()).filter(|s| s.t >= mint && s.t <= maxt));
+            out.extend(c.iter().filter(|s| s.t >= mint && s.t <= maxt));
         }
         let ooo: Vec<Sample> = self
             .ooo

@@ -9,7 +9,7 @@ use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::metrics::Sample;
 use crate::metrics::block::Block;
-use crate::metrics::chunk::XorIter;
+use crate::metrics::chunk::DecIter;
 use crate::metrics::head::{Head, SealedChunk};
 use crate::metrics::index::ChunkMeta;
 use crate::metrics::postings::postings_for_matchers;
@@ -127,7 +127,7 @@ impl<'a> SeriesIter<'a> {
         let start = out.len();
         match &c.src {
             ChunkSrc::Head(x) => x.decode(out)?,
-            ChunkSrc::HeadOpen(b) => push_xor(b, out)?,
+            ChunkSrc::HeadOpen(b) => push_open(b, out)?,
             ChunkSrc::Block(b, m) => b.read_chunk(m, out)?,
             ChunkSrc::Samples(s) => out.extend_from_slice(s),
         }
@@ -231,8 +231,8 @@ impl<'a> SeriesIter<'a> {
     }
 }
 
-fn push_xor(bytes: &[u8], out: &mut Vec<Sample>) -> Result<()> {
-    let mut it = XorIter::new(bytes);
+fn push_open(bytes: &[u8], out: &mut Vec<Sample>) -> Result<()> {
+    let mut it = DecIter::new(bytes);
     out.extend(it.by_ref());
     match it.err() {
         Some(e) => Err(Error::corruption("<head chunk>", 0, e.to_string())),

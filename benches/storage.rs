@@ -1,4 +1,4 @@
-//! Storage hot paths: the head chunk codec, the block chunk codec and WAL appends.
+//! Storage hot paths: the head chunk codecs, the block chunk codec and WAL appends.
 //!
 //! One function per bench group; add new groups (head append, postings) as functions and list
 //! them in the `criterion_group!` at the bottom. Codec throughput is in samples, WAL throughput
@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use nerve_storage::metrics::chunk::{XorChunk, XorIter};
+use nerve_storage::metrics::chunk::{DecChunk, DecIter, XorChunk, XorIter};
 use nerve_storage::metrics::{Sample, block_chunk};
 use nerve_storage::wal::{SyncPolicy, Wal, WalOptions};
 
@@ -93,6 +93,36 @@ fn xor_chunk(c: &mut Criterion) {
     g.finish();
 }
 
+/// The head's open-chunk codec, on the same 120-sample chunks as `xor_chunk`.
+fn dec_chunk(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dec_chunk");
+    for (name, samples) in workloads() {
+        let samples = &samples[..HEAD_CHUNK_SAMPLES];
+        g.throughput(Throughput::Elements(samples.len() as u64));
+        g.bench_function(format!("encode/{name}"), |b| {
+            b.iter(|| {
+                let mut chunk = DecChunk::new();
+                for s in black_box(samples) {
+                    chunk.append(s.t, s.v);
+                }
+                black_box(chunk.bytes().len())
+            })
+        });
+        let mut chunk = DecChunk::new();
+        samples.iter().for_each(|s| chunk.append(s.t, s.v));
+        g.bench_function(format!("decode/{name}"), |b| {
+            b.iter(|| {
+                let mut sum = 0.0;
+                for s in DecIter::new(black_box(chunk.bytes())) {
+                    sum += s.v;
+                }
+                black_box(sum)
+            })
+        });
+    }
+    g.finish();
+}
+
 fn block_chunk(c: &mut Criterion) {
     let mut g = c.benchmark_group("block_chunk");
     for (name, samples) in workloads() {
@@ -150,5 +180,5 @@ fn wal_append(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, xor_chunk, block_chunk, wal_append);
+criterion_group!(benches, xor_chunk, dec_chunk, block_chunk, wal_append);
 criterion_main!(benches);

@@ -96,8 +96,10 @@ pub fn decode(line: &str) -> Vec<Item> {
                                 i += 4;
                             }
                             _ => {
+                                // Kept as written; the escaped character (which may be
+                                // multi-byte) is read as an ordinary one next.
                                 v.push('\\');
-                                v.push(e as char);
+                                i -= 1;
                             }
                         }
                     }
@@ -154,5 +156,11 @@ mod tests {
         assert!(matches!(items[1], Item::Error(_)));
         assert_eq!(items[2], p("b", "2"));
         assert!(matches!(items[3], Item::Error(_)));
+    }
+
+    #[test]
+    fn unknown_escapes_keep_multibyte_characters() {
+        assert_eq!(decode("k=\"\\¡x\\q\""), vec![p("k", "\\¡x\\q")]);
+        assert!(matches!(decode("Ꙁ=\"\\¡")[..], [Item::Error(_)]));
     }
 }

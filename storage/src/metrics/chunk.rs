@@ -39,7 +39,7 @@ use crate::metrics::Sample;
 
 mod bits;
 mod decimal;
-use bits::{BitReader, BitWriter, XorState};
+use bits::{BitReader, BitWriter, Times, XorState};
 pub use decimal::{DecChunk, DecIter};
 
 /// Bytes before the first sample: the little-endian `u32` sample count.
@@ -55,10 +55,7 @@ const CHUNK_PATH: &str = "<xor chunk>";
 #[derive(Clone, Debug)]
 pub struct XorChunk {
     w: BitWriter,
-    num: u32,
-    first_t: i64,
-    t: i64,
-    delta: i64,
+    times: Times,
     xs: XorState,
 }
 
@@ -75,10 +72,7 @@ impl XorChunk {
         w.buf.extend_from_slice(&0u32.to_le_bytes());
         XorChunk {
             w,
-            num: 0,
-            first_t: 0,
-            t: 0,
-            delta: 0,
+            times: Times::default(),
             xs: XorState::new(0),
         }
     }
@@ -92,40 +86,32 @@ impl XorChunk {
     /// With a "BUG:" message when the chunk already holds `u32::MAX` samples; the head cuts chunks
     /// long before that.
     pub fn append(&mut self, t: i64, v: f64) {
-        assert!(self.num < u32::MAX, "BUG: XorChunk holds u32::MAX samples");
         let bits = v.to_bits();
-        match self.num {
-            0 => {
-                write_varint(&mut self.w.buf, zigzag(t));
-                self.w.write_bits(bits, 64);
-                self.first_t = t;
-                self.xs = XorState::new(bits);
-            }
-            _ => {
-                let delta = t.wrapping_sub(self.t);
-                self.w.write_dod(delta.wrapping_sub(self.delta));
-                self.w.write_xor(&mut self.xs, bits);
-                self.delta = delta;
-            }
+        let first = self.times.num == 0;
+        self.times.push(&mut self.w, t);
+        if first {
+            write_varint(&mut self.w.buf, zigzag(t));
+            self.w.write_bits(bits, 64);
+            self.xs = XorState::new(bits);
+        } else {
+            self.w.write_xor(&mut self.xs, bits);
         }
-        self.t = t;
-        self.num += 1;
-        self.w.buf[..HEADER_LEN].copy_from_slice(&self.num.to_le_bytes());
+        self.w.buf[..HEADER_LEN].copy_from_slice(&self.times.num.to_le_bytes());
     }
 
     /// Number of samples in the chunk.
     pub fn num_samples(&self) -> usize {
-        self.num as usize
+        self.times.len()
     }
 
     /// Timestamp of the first sample, `None` when the chunk is empty.
     pub fn min_time(&self) -> Option<i64> {
-        (self.num > 0).then_some(self.first_t)
+        self.times.min_time()
     }
 
     /// Timestamp of the last sample, `None` when the chunk is empty.
     pub fn max_time(&self) -> Option<i64> {
-        (self.num > 0).then_some(self.t)
+        self.times.max_time()
     }
 
     /// The complete encoding, sample count included; what gets written to disk.
@@ -174,13 +160,16 @@ impl XorChunk {
                 return Err(Error::corruption(CHUNK_PATH, used as u64 - 1, "non-zero padding bits"));
             }
         }
-        let (num, t, delta, xs) = (it.num, it.t, it.delta, it.xs);
+        let times = Times {
+            num: it.num,
+            first: first_t,
+            last: it.t,
+            delta: it.delta,
+        };
+        let xs = it.xs;
         Ok(XorChunk {
             w: BitWriter { buf, free_bits },
-            num,
-            first_t,
-            t,
-            delta,
+            times,
             xs,
         })
     }

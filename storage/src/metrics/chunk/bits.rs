@@ -88,6 +88,53 @@ impl BitWriter {
     }
 }
 
+/// The timestamps side of an appendable chunk: sample count, first and last timestamp, and the
+/// last delta, with the delta-of-delta coding of every timestamp after the first.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Times {
+    /// Samples appended.
+    pub num: u32,
+    pub first: i64,
+    pub last: i64,
+    pub delta: i64,
+}
+
+impl Times {
+    /// Records `t`. Every timestamp but the first has its delta-of-delta written to `w`; the
+    /// caller writes the first one (byte-aligned, in its header).
+    ///
+    /// # Panics
+    /// With a "BUG:" message when the chunk already holds `u32::MAX` samples; the head cuts
+    /// chunks long before that.
+    pub fn push(&mut self, w: &mut BitWriter, t: i64) {
+        assert!(self.num < u32::MAX, "BUG: a chunk holds u32::MAX samples");
+        if self.num == 0 {
+            self.first = t;
+        } else {
+            let delta = t.wrapping_sub(self.last);
+            w.write_dod(delta.wrapping_sub(self.delta));
+            self.delta = delta;
+        }
+        self.last = t;
+        self.num += 1;
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.num as usize
+    }
+
+    /// Timestamp of the first sample, `None` when empty.
+    pub fn min_time(&self) -> Option<i64> {
+        (self.num > 0).then_some(self.first)
+    }
+
+    /// Timestamp of the last sample, `None` when empty.
+    pub fn max_time(&self) -> Option<i64> {
+        (self.num > 0).then_some(self.last)
+    }
+}
+
 /// State of the XOR value coding: the previous value and its window of meaningful bits.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct XorState {

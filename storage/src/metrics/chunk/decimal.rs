@@ -35,7 +35,7 @@
 //!                                      k' = 15: the 64 bits are the raw value (m unchanged)
 //! ```
 
-use super::bits::{BitReader, BitWriter, XorState};
+use super::bits::{BitReader, BitWriter, Times, XorState};
 use super::{unzigzag, write_varint, zigzag};
 use crate::error::Error;
 use crate::metrics::Sample;
@@ -77,10 +77,7 @@ fn smallest_scale(v: f64, from: u8) -> Option<(u8, i64)> {
 #[derive(Clone, Debug)]
 pub struct DecChunk {
     w: BitWriter,
-    num: u32,
-    first_t: i64,
-    t: i64,
-    delta: i64,
+    times: Times,
     scale: u8,
     m: i64,
     xs: XorState,
@@ -99,10 +96,7 @@ impl DecChunk {
         w.buf.extend_from_slice(&0u32.to_le_bytes());
         DecChunk {
             w,
-            num: 0,
-            first_t: 0,
-            t: 0,
-            delta: 0,
+            times: Times::default(),
             scale: XOR_MODE,
             m: 0,
             xs: XorState::new(0),
@@ -116,8 +110,9 @@ impl DecChunk {
     /// With a "BUG:" message when the chunk already holds `u32::MAX` samples; the head cuts chunks
     /// long before that.
     pub fn append(&mut self, t: i64, v: f64) {
-        assert!(self.num < u32::MAX, "BUG: DecChunk holds u32::MAX samples");
-        if self.num == 0 {
+        let first = self.times.num == 0;
+        self.times.push(&mut self.w, t);
+        if first {
             write_varint(&mut self.w.buf, zigzag(t));
             match smallest_scale(v, 0) {
                 Some((k, m)) => {
@@ -132,16 +127,10 @@ impl DecChunk {
                 }
             }
             self.xs = XorState::new(v.to_bits());
-            self.first_t = t;
         } else {
-            let delta = t.wrapping_sub(self.t);
-            self.w.write_dod(delta.wrapping_sub(self.delta));
-            self.delta = delta;
             self.write_value(v);
         }
-        self.t = t;
-        self.num += 1;
-        self.w.buf[..HEADER_LEN].copy_from_slice(&self.num.to_le_bytes());
+        self.w.buf[..HEADER_LEN].copy_from_slice(&self.times.num.to_le_bytes());
     }
 
     fn write_value(&mut self, v: f64) {
@@ -179,17 +168,17 @@ impl DecChunk {
 
     /// Number of samples in the chunk.
     pub fn num_samples(&self) -> usize {
-        self.num as usize
+        self.times.len()
     }
 
     /// Timestamp of the first sample, `None` when the chunk is empty.
     pub fn min_time(&self) -> Option<i64> {
-        (self.num > 0).then_some(self.first_t)
+        self.times.min_time()
     }
 
     /// Timestamp of the last sample, `None` when the chunk is empty.
     pub fn max_time(&self) -> Option<i64> {
-        (self.num > 0).then_some(self.t)
+        self.times.max_time()
     }
 
     /// The complete encoding, sample count included.

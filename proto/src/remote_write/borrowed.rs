@@ -119,7 +119,7 @@ impl<'a> Cursor<'a> {
 
     fn str(&mut self) -> Result<&'a str, Error> {
         let b = self.bytes()?;
-        std::str::from_utf8(b).map_err(|_| err(self.what, "invalid string value: data is not UTF-8 encoded"))
+        std::str::from_utf8(b).map_err(|_| err(self.what, NOT_UTF8))
     }
 
     /// Skips a field of wire type `wt`.
@@ -165,43 +165,38 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// A label's name and value bytes, not yet checked to be UTF-8.
+/// A label's name and value bytes. Only a field that a later repetition replaces is checked to
+/// be UTF-8 here (prost rejects such a field too); the kept ones are the caller's to check.
 fn read_label_raw(buf: &[u8]) -> Result<(&[u8], &[u8]), Error> {
     let mut c = Cursor::new(buf, "Label");
-    let (mut name, mut value): (&[u8], &[u8]) = (&[], &[]);
+    let (mut name, mut value): (Option<&[u8]>, Option<&[u8]>) = (None, None);
     while !c.done() {
-        match c.key()? {
+        let slot = match c.key()? {
             (1, wt) => {
                 c.expect(wt, 2)?;
-                name = c.bytes()?;
+                &mut name
             }
             (2, wt) => {
                 c.expect(wt, 2)?;
-                value = c.bytes()?;
+                &mut value
             }
-            (_, wt) => c.skip(wt)?,
+            (_, wt) => {
+                c.skip(wt)?;
+                continue;
+            }
+        };
+        if let Some(old) = slot.replace(c.bytes()?) {
+            std::str::from_utf8(old).map_err(|_| err("Label", NOT_UTF8))?;
         }
     }
-    Ok((name, value))
+    Ok((name.unwrap_or(&[]), value.unwrap_or(&[])))
 }
 
+/// A label with both strings checked to be UTF-8.
 fn read_label(buf: &[u8]) -> Result<(&str, &str), Error> {
-    let mut c = Cursor::new(buf, "Label");
-    let (mut name, mut value) = ("", "");
-    while !c.done() {
-        match c.key()? {
-            (1, wt) => {
-                c.expect(wt, 2)?;
-                name = c.str()?;
-            }
-            (2, wt) => {
-                c.expect(wt, 2)?;
-                value = c.str()?;
-            }
-            (_, wt) => c.skip(wt)?,
-        }
-    }
-    Ok((name, value))
+    let (n, v) = read_label_raw(buf)?;
+    let s = |b| std::str::from_utf8(b).map_err(|_| err("Label", NOT_UTF8));
+    Ok((s(n)?, s(v)?))
 }
 
 fn read_sample(buf: &[u8]) -> Result<(i64, f64), Error> {
@@ -603,6 +598,18 @@ mod tests {
         });
         assert!(r.unwrap_err().to_string().contains("UTF-8"));
         assert_eq!(calls, 0);
+    }
+
+    #[test]
+    fn a_replaced_label_field_is_still_checked_like_prost_does() {
+        // Label { name: <invalid UTF-8>, name: "a", value: "b" }: the last name wins, but prost
+        // rejects the request for the first one, and so does this reader.
+        let label: Vec<u8> = vec![0x0a, 1, 0xff, 0x0a, 1, b'a', 0x12, 1, b'b'];
+        let series: Vec<u8> = [&[0x0a, label.len() as u8][..], &label].concat();
+        let buf: Vec<u8> = [&[0x0a, series.len() as u8][..], &series].concat();
+        assert!(WriteRequest::decode(&buf[..]).is_err());
+        let r = for_each_series_v1::<Error>(&buf, |_| Ok(()));
+        assert!(r.unwrap_err().to_string().contains("UTF-8"));
     }
 
     proptest! {

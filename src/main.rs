@@ -9,6 +9,7 @@ mod api;
 mod buildinfo;
 mod config;
 mod credentials;
+mod datadir;
 mod db;
 mod demo;
 mod forward;
@@ -156,8 +157,7 @@ fn startup_files(cfg: &Config) -> Result<(), String> {
     if let Some(t) = &cfg.server.tls_server_config {
         tls::server::server_config(t, &[b"h2"])?;
     }
-    AccessPolicy::from_rule(cfg.auth.read.as_ref())?;
-    AccessPolicy::from_rule(cfg.auth.write.as_ref())?;
+    AccessPolicy::pair(&cfg.auth)?;
     for sc in &cfg.scrape_configs {
         if let Some(t) = &sc.tls_config {
             tls::client_config(Some(t), true).map_err(|e| format!("scrape job {:?}: {e}", sc.job_name))?;
@@ -288,6 +288,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(|| cfg.storage.path.clone())
         .unwrap_or_else(|| "./data".into());
+    // Held until serve returns: no second nerve may open these stores meanwhile.
+    let _data_dir_lock = datadir::DataDirLock::acquire(&data_dir)?;
     let pick = |flag: &Option<String>, file: &Option<String>, default: &str| -> anyhow::Result<String> {
         let v = flag
             .clone()
@@ -308,14 +310,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         DEFAULT_OTLP_HTTP_LISTEN,
     )?;
 
-    let read = Arc::new(AccessPolicy::from_rule(cfg.auth.read.as_ref()).map_err(anyhow::Error::msg)?);
-    let write = AccessPolicy::from_rule(cfg.auth.write.as_ref())
-        .map_err(anyhow::Error::msg)?
-        .with_other(read.clone());
-    let policies = Policies {
-        read,
-        write: Arc::new(write),
-    };
+    let (read, write) = AccessPolicy::pair(&cfg.auth).map_err(anyhow::Error::msg)?;
+    let policies = Policies { read, write };
     let db = Arc::new(Db::new());
     let mut state = AppState::new(db.clone(), cfg.limits.clone());
     tracing::info!(

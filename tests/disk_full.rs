@@ -3,6 +3,7 @@
 //! - remote-write, Loki push and OTLP traces are refused with 503 + `Retry-After` and a message
 //!   that says the disk is full (every client retries those), while queries keep answering;
 //! - nerve restarts (after `kill -9`) on the full disk and serves everything acknowledged;
+//! - SIGTERM on the full disk exits 0 (the WALs hold everything) and the restart serves it all;
 //! - once the ballast is gone, ingest resumes without a restart, and nothing acknowledged
 //!   before, during or after the full period is lost.
 //!
@@ -347,6 +348,13 @@ fn full_disk_refuses_writes_keeps_serving_and_loses_nothing() {
     for s in &mut sigs {
         s.until_refused(&n);
     }
+
+    // SIGTERM on the full disk: the WALs hold everything acknowledged, so the final flushes
+    // failing is no reason for a failure exit; the next start replays them.
+    let status = n.stop();
+    assert!(status.success(), "SIGTERM on a full disk exited with {status:?}");
+    let n = Nerve::start(&data, &[]);
+    assert_all_acked_present(&n, &sigs, "restart after SIGTERM on a full disk");
 
     // Space returns: ingest resumes without a restart.
     std::fs::remove_file(&ballast).unwrap();

@@ -158,17 +158,8 @@ fn client_certificates_can_be_required() {
     let identity = reqwest::Identity::from_pem(format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes()).unwrap();
     // The readiness probe of the harness has no client certificate: start it by hand here.
     let data = dir.path().join("data");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_nerve"))
-        .args(["serve", "--config", &cfg, "--data-dir"])
-        .arg(&data)
-        .args([
-            "--http-listen",
-            "127.0.0.1:0",
-            "--otlp-grpc-listen",
-            "127.0.0.1:0",
-            "--otlp-http-listen",
-            "127.0.0.1:0",
-        ])
+    let child = common::serve_command(&data)
+        .args(["--config", &cfg])
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()

@@ -33,19 +33,8 @@ impl Nerve {
     /// Like [`Nerve::start`] for a nerve serving TLS with a certificate from `ca_pem`.
     pub fn start_with(data_dir: &Path, extra: &[&str], ca_pem: Option<&[u8]>) -> Nerve {
         install_crypto_provider();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nerve"));
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args([
-                "--http-listen",
-                "127.0.0.1:0",
-                "--otlp-grpc-listen",
-                "127.0.0.1:0",
-                "--otlp-http-listen",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
+        let mut cmd = serve_command(data_dir);
+        cmd.args(extra)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -194,6 +183,20 @@ impl Drop for Nerve {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `nerve serve --data-dir <data_dir>` with every listener on a free loopback port.
+pub fn serve_command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nerve"));
+    cmd.arg("serve").arg("--data-dir").arg(data_dir).args([
+        "--http-listen",
+        "127.0.0.1:0",
+        "--otlp-grpc-listen",
+        "127.0.0.1:0",
+        "--otlp-http-listen",
+        "127.0.0.1:0",
+    ]);
+    cmd
 }
 
 /// The `addr=` value of a log line.

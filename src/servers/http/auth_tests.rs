@@ -3,7 +3,7 @@
 
 use super::tests::{get, send};
 use super::*;
-use crate::config::auth::AccessRule;
+use crate::config::auth::{AccessRule, AuthConfig};
 use crate::config::http_client::Secret;
 use crate::config::limits::LimitsConfig;
 use crate::servers::auth::AccessPolicy;
@@ -48,8 +48,9 @@ async fn auth_guards_reads_but_not_probes() {
     assert_eq!(get(&app, "/assets/app.js").await.0, StatusCode::OK);
 }
 
-/// Separate read and write credentials: each class takes only its own; read credentials on
-/// an ingest path get 403, none or wrong ones 401; probes stay open.
+/// Separate read and write credentials: each class takes only its own; the other class's
+/// credentials get 403 (read on an ingest path, write on a query path), none or wrong ones
+/// 401; probes stay open.
 #[tokio::test]
 async fn read_credentials_are_forbidden_on_write_paths() {
     let dir = tempfile::tempdir().unwrap();
@@ -78,12 +79,13 @@ async fn read_credentials_are_forbidden_on_write_paths() {
             .unwrap()
     };
     assert_eq!(send(&app, q("reader")).await.0, StatusCode::OK);
-    assert_eq!(send(&app, q("writer")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&app, q("writer")).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(send(&app, q("wrong")).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(get(&app, "/-/healthy").await.0, StatusCode::OK);
 }
 
 /// Every query, ingest and admin path of the HTTP port: refused without credentials (401),
-/// refused with the other class's credentials (read on write: 403; write on read: 401), and let
+/// refused with the other class's credentials (403 either way), and let
 /// through with the right ones (whatever the handler then answers).
 #[tokio::test]
 async fn every_query_ingest_and_admin_path_is_guarded() {
@@ -150,7 +152,7 @@ async fn every_query_ingest_and_admin_path_is_guarded() {
         ("GET", "/nerve/api/v1/traces/delete"),
     ];
     for path in reads {
-        expect_guarded(&app, "GET", path, ("writer", StatusCode::UNAUTHORIZED), "reader").await;
+        expect_guarded(&app, "GET", path, ("writer", StatusCode::FORBIDDEN), "reader").await;
     }
     for (method, path) in writes {
         expect_guarded(&app, method, path, ("reader", StatusCode::FORBIDDEN), "writer").await;
@@ -192,12 +194,10 @@ fn two_token_policies() -> Policies {
         bearer_token: Some(Secret(t.into())),
         ..Default::default()
     };
-    let read = Arc::new(AccessPolicy::from_rule(Some(&rule("reader"))).unwrap());
-    let write = AccessPolicy::from_rule(Some(&rule("writer")))
-        .unwrap()
-        .with_other(read.clone());
-    Policies {
-        read,
-        write: Arc::new(write),
-    }
+    let auth = AuthConfig {
+        read: Some(rule("reader")),
+        write: Some(rule("writer")),
+    };
+    let (read, write) = AccessPolicy::pair(&auth).unwrap();
+    Policies { read, write }
 }

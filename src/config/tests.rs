@@ -413,3 +413,23 @@ fn alerting_extensions_and_external_url() {
     assert!(Config::parse("alerting:\n  webhook_configs:\n    - url: hooks.local\n").is_err());
     assert!(Config::parse("alerting:\n  webhook_configs:\n    - url: http://x\n      bogus: 1\n").is_err());
 }
+
+/// Deeply nested or huge YAML (config files, rule files, file discovery) is an error, never
+/// a stack overflow: serde-saphyr's default budget caps nesting at 64 levels.
+#[test]
+fn deeply_nested_yaml_is_an_error() {
+    for text in [
+        format!("global: {}{}", "[".repeat(100_000), "]".repeat(100_000)),
+        format!("global: {}", "{a: ".repeat(20_000)),
+        (0..5_000).fold(String::from("global:\n"), |mut s, i| {
+            s.push_str(&" ".repeat(i + 2));
+            s.push_str("a:\n");
+            s
+        }),
+    ] {
+        let e = Config::parse(&text).unwrap_err().to_string();
+        assert!(!e.is_empty());
+    }
+    let rules = format!("groups: {}", "[".repeat(100_000));
+    assert!(crate::rules::file::parse(&rules).is_err());
+}

@@ -2,7 +2,7 @@
 //! compactions) and replaying the WAL into the head.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -12,6 +12,7 @@ use crate::metrics::appender::push_exemplar;
 use crate::metrics::block::{Block, delete_block_dir};
 use crate::metrics::head::{Head, MemSeries};
 use crate::metrics::record::{self, Record};
+use crate::quarantine::{self, Signal};
 use crate::wal;
 
 /// Opens every block in `dir`, removing interrupted writes/deletions and blocks that a
@@ -34,11 +35,9 @@ pub(crate) fn open_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
         match Block::open(&p) {
             Ok(b) => blocks.push(Arc::new(b)),
             Err(e) => {
-                // Keep serving: move the bad block aside for inspection instead of refusing to start.
-                tracing::error!(error = %e, path = %p.display(), "cannot open block; moving it aside");
-                let mut aside = p.as_os_str().to_owned();
-                aside.push(".corrupt");
-                std::fs::rename(&p, PathBuf::from(aside)).map_err(|e| Error::io(&p, e))?;
+                // Keep serving: quarantine the bad block instead of refusing to start.
+                let store = dir.parent().unwrap_or(dir);
+                quarantine::move_in(store, Signal::Metrics, &p, &e.to_string())?;
             }
         }
     }
@@ -118,5 +117,6 @@ pub(crate) fn replay_into(
     if bad_records > 0 {
         tracing::warn!(bad_records, "WAL replay skipped undecodable records");
     }
+    quarantine::note(Signal::Metrics, report.quarantined.len() as u64);
     Ok(report)
 }

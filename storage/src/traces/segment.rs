@@ -315,6 +315,8 @@ pub struct Segment {
     pub catalog: Catalog,
     index_offset: usize,
     index_len: usize,
+    /// Why a read found the segment damaged (see `damage`).
+    pub(super) damage: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for Segment {
@@ -369,6 +371,7 @@ impl Segment {
             catalog,
             index_offset,
             index_len,
+            damage: std::sync::OnceLock::new(),
         })
     }
 

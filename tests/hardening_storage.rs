@@ -1,0 +1,534 @@
+//! Issue #21 item 5, corruption containment, against the real binary: for each kind of stored
+//! unit, data is written through the real APIs, nerve is stopped, a file is damaged, and on
+//! restart nerve starts, the damaged unit is in quarantine with the counter at one per unit,
+//! intact data reads back, and queries touching the damage answer 200 with a warning.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{Nerve, client, encode, eventually};
+use nerve_proto::prompb::{Label, Sample, TimeSeries, WriteRequest};
+use nerve_storage::metrics::record::{Record, decode};
+use nerve_storage::metrics::{SyncPolicy, Tsdb, TsdbOptions};
+use nerve_storage::{MatchOp, Matcher};
+use serde_json::{Value, json};
+
+/// Every acknowledged sample: series key → (t, value bits).
+type Expected = BTreeMap<String, BTreeSet<(i64, u64)>>;
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn write_config(dir: &Path, yaml: &str) -> String {
+    let cfg = dir.join("nerve.yml");
+    std::fs::write(&cfg, yaml).unwrap();
+    cfg.to_str().unwrap().to_owned()
+}
+
+/// Request `r` of `nseries` series with `per` samples each, after `t0` at `step` ms.
+fn request(name: &str, r: usize, nseries: usize, per: usize, t0: i64, step: i64, exp: &mut Expected) -> Vec<u8> {
+    let mut req = WriteRequest::default();
+    for i in 0..nseries {
+        let key = format!("{name}/{i}");
+        let mut ts = TimeSeries {
+            labels: vec![
+                Label {
+                    name: "__name__".into(),
+                    value: name.into(),
+                },
+                Label {
+                    name: "i".into(),
+                    value: i.to_string(),
+                },
+            ],
+            ..Default::default()
+        };
+        for k in 0..per {
+            let t = t0 + ((r * per + k) as i64) * step;
+            let v = (r * 1_000_000 + i * 1000 + k) as f64 + 0.25;
+            ts.samples.push(Sample { value: v, timestamp: t });
+            exp.entry(key.clone()).or_default().insert((t, v.to_bits()));
+        }
+        req.timeseries.push(ts);
+    }
+    nerve_proto::encode_v1(&req)
+}
+
+fn remote_write(n: &Nerve, body: Vec<u8>) {
+    let r = client()
+        .post(n.url("/api/v1/write"))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(body)
+        .send()
+        .unwrap();
+    let s = r.status().as_u16();
+    assert_eq!(s, 204, "{}", r.text().unwrap_or_default());
+}
+
+/// `nerve_storage_quarantined_total{signal=...}` from `/metrics`.
+fn quarantined(n: &Nerve, signal: &str) -> u64 {
+    let text = client().get(n.url("/metrics")).send().unwrap().text().unwrap();
+    let prefix = format!("nerve_storage_quarantined_total{{signal=\"{signal}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in /metrics"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Names of the entries of `<data>/<signal>/quarantine`.
+fn quarantine(data: &Path, signal: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(data.join(signal).join("quarantine"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn numbered(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// `(offset, payload)` of every record frame of a WAL segment.
+fn frames(bytes: &[u8]) -> Vec<(usize, &[u8])> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        out.push((at, &bytes[at + 8..at + 8 + len]));
+        at += 8 + len;
+    }
+    out
+}
+
+/// Every sample of metric `name`, read in-process (nerve stopped).
+fn read_back(data: &Path, name: &str) -> Expected {
+    let db = Tsdb::open(
+        &data.join("metrics"),
+        TsdbOptions {
+            sync: SyncPolicy::Never,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let q = db.querier(i64::MIN, i64::MAX).unwrap();
+    let mut got = Expected::new();
+    for s in q
+        .select(&[Matcher::new(MatchOp::Equal, "__name__", name).unwrap()])
+        .unwrap()
+    {
+        let key = format!("{name}/{}", s.labels.get("i").unwrap());
+        got.insert(key, s.samples().unwrap().iter().map(|x| (x.t, x.v.to_bits())).collect());
+    }
+    db.close().unwrap();
+    got
+}
+
+#[test]
+fn metrics_wal_damage_in_a_middle_segment_loses_only_the_damaged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "scrape_configs:\n  - job_name: none\nstorage:\n  wal:\n    segment_size: 1MB\n",
+    );
+    let args = ["--config", cfg.as_str()];
+    let n = Nerve::start(dir.path(), &args);
+    let mut exp = Expected::new();
+    let t0 = now_ms() - 3_000_000;
+    for r in 0..80 {
+        remote_write(&n, request("walcrash", r, 200, 20, t0, 100, &mut exp));
+    }
+    n.kill9();
+    let segs = numbered(&dir.path().join("metrics/wal"));
+    assert!(segs.len() >= 3, "want several WAL segments: {segs:?}");
+    // A samples record in the middle of the second segment.
+    let seg = &segs[1];
+    let mut bytes = std::fs::read(seg).unwrap();
+    let samples: Vec<(usize, Vec<u8>)> = frames(&bytes)
+        .into_iter()
+        .filter(|(_, p)| p.first() == Some(&2))
+        .map(|(o, p)| (o, p.to_vec()))
+        .collect();
+    assert!(samples.len() >= 3, "{} samples records", samples.len());
+    let (offset, payload) = &samples[samples.len() / 2];
+    let Ok(Record::Samples(lost)) = decode(payload) else {
+        panic!("not a samples record")
+    };
+    let lost: BTreeSet<(i64, u64)> = lost.iter().map(|(_, s)| (s.t, s.v.to_bits())).collect();
+    assert!(!lost.is_empty());
+    let mid = offset + 8 + payload.len() / 2;
+    bytes[mid..mid + 32].fill(0xEE);
+    std::fs::write(seg, &bytes).unwrap();
+
+    let n = Nerve::start(dir.path(), &args);
+    let log = n.logs();
+    let line = log
+        .lines()
+        .find(|l| l.contains("damaged records skipped"))
+        .unwrap_or_else(|| panic!("no skip report:\n{log}"));
+    assert!(line.contains("skipped_records=1"), "{line}");
+    let frame_len = 8 + payload.len();
+    assert!(line.contains(&format!("skipped_bytes={frame_len}")), "{line}");
+    let seg_name = seg.file_name().unwrap().to_string_lossy().into_owned();
+    let q = quarantine(dir.path(), "metrics");
+    assert!(q.iter().any(|e| e.starts_with(&format!("{seg_name}-"))), "{q:?}");
+    assert_eq!(quarantined(&n, "metrics"), 1);
+    assert!(n.stop().success());
+
+    let got = read_back(dir.path(), "walcrash");
+    let mut missing = 0usize;
+    for (key, want) in &exp {
+        let have = got.get(key).cloned().unwrap_or_default();
+        for s in want {
+            if !have.contains(s) {
+                assert!(
+                    lost.contains(s),
+                    "{key}: acknowledged sample {s:?} outside the damaged record is lost"
+                );
+                missing += 1;
+            }
+        }
+        assert!(have.is_subset(want), "{key}: samples that were never written");
+    }
+    assert_eq!(missing, lost.len(), "exactly the damaged record's samples are missing");
+}
+
+/// Block directories under `<data>/metrics/blocks`.
+fn blocks(data: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(data.join("metrics/blocks"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("meta.json").exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn block_range(b: &Path) -> (i64, i64) {
+    let meta: Value = serde_json::from_slice(&std::fs::read(b.join("meta.json")).unwrap()).unwrap();
+    (meta["minTime"].as_i64().unwrap(), meta["maxTime"].as_i64().unwrap())
+}
+
+fn query_range(n: &Nerve, q: &str, start_ms: i64, end_ms: i64) -> Value {
+    let r = client()
+        .get(n.url(&format!(
+            "/api/v1/query_range?query={}&start={}&end={}&step=30",
+            encode(q),
+            start_ms as f64 / 1000.0,
+            end_ms as f64 / 1000.0
+        )))
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn damaged_metrics_blocks_are_quarantined_and_queries_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "scrape_configs:\n  - job_name: none\nstorage:\n  metrics:\n    block_duration: 1m\n",
+    );
+    let args = ["--config", cfg.as_str()];
+    let n = Nerve::start(dir.path(), &args);
+    let mut exp = Expected::new();
+    let t0 = (now_ms() / 60_000 - 30) * 60_000;
+    // 30 minutes at 5 s: the head is cut into 1-minute blocks as the samples arrive.
+    for r in 0..30 {
+        remote_write(&n, request("blk", r, 10, 12, t0, 5_000, &mut exp));
+    }
+    let found = eventually(Duration::from_secs(60), || {
+        let b = blocks(dir.path());
+        (b.len() >= 3).then_some(b)
+    });
+    assert!(found.is_some(), "no blocks were cut:\n{}", n.logs());
+    assert!(n.stop().success());
+    let mut all = blocks(dir.path());
+    assert!(all.len() >= 3, "{all:?}");
+    all.sort_by_key(|b| block_range(b));
+    // Garbage meta.json in the oldest block; bytes overwritten in the middle of the chunks of
+    // the next one.
+    let (bad_meta, bad_chunks) = (&all[0], &all[1]);
+    std::fs::write(bad_meta.join("meta.json"), b"{\"ulid\": garbage").unwrap();
+    let chunks = bad_chunks.join("chunks");
+    let mut bytes = std::fs::read(&chunks).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 64].fill(0x5A);
+    std::fs::write(&chunks, &bytes).unwrap();
+    let (cmin, cmax) = block_range(bad_chunks);
+
+    let n = Nerve::start(dir.path(), &args);
+    let meta_name = bad_meta.file_name().unwrap().to_string_lossy().into_owned();
+    let q = quarantine(dir.path(), "metrics");
+    assert!(q.iter().any(|e| e.starts_with(&format!("{meta_name}-"))), "{q:?}");
+    assert!(n.logs().contains("damaged storage unit quarantined"), "{}", n.logs());
+    // A query over the damaged chunks: 200 with a warning, not an error.
+    let v = query_range(&n, "blk", cmin, cmax - 1);
+    assert_eq!(v["status"], "success", "{v}");
+    let warnings = v["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        warnings.iter().any(|w| w.as_str().unwrap_or("").contains("damaged")),
+        "no warning: {v}"
+    );
+    let chunks_name = bad_chunks.file_name().unwrap().to_string_lossy().into_owned();
+    let q = quarantine(dir.path(), "metrics");
+    assert!(q.iter().any(|e| e.starts_with(&format!("{chunks_name}-"))), "{q:?}");
+    assert_eq!(quarantined(&n, "metrics"), 2);
+    // After the damaged blocks every sample reads back, without warnings.
+    let last = exp.values().flat_map(|s| s.iter().map(|x| x.0)).max().unwrap();
+    let v = query_range(&n, "count_over_time(blk[1m])", cmax + 60_000, last);
+    assert!(v["warnings"].is_null(), "{v}");
+    assert!(n.stop().success());
+    let got = read_back(dir.path(), "blk");
+    for (key, want) in &exp {
+        let have = got.get(key).cloned().unwrap_or_default();
+        assert!(have.is_subset(want), "{key}: samples that were never written");
+        for s in want.iter().filter(|s| s.0 > cmax) {
+            assert!(have.contains(s), "{key}: sample {s:?} after the damaged blocks is lost");
+        }
+    }
+}
+
+fn loki_push(n: &Nerve, stream: &str, entries: &[(i64, String)]) {
+    let values: Vec<Value> = entries.iter().map(|(t, l)| json!([t.to_string(), l])).collect();
+    let body = json!({"streams": [{"stream": {"job": stream}, "values": values}]});
+    let r = client()
+        .post(n.url("/loki/api/v1/push"))
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap_or_default());
+}
+
+fn loki_range(n: &Nerve, q: &str, start_ns: i64, end_ns: i64) -> Value {
+    let r = client()
+        .get(n.url(&format!(
+            "/loki/api/v1/query_range?query={}&start={start_ns}&end={end_ns}&direction=forward&limit=5000",
+            encode(q)
+        )))
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn lines(v: &Value) -> Vec<String> {
+    v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["values"].as_array().unwrap().iter())
+        .map(|e| e[1].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn partition_of(data: &Path, ts_ns: i64) -> PathBuf {
+    let hour = 3_600_000_000_000i64;
+    data.join("logs/partitions")
+        .join((ts_ns.div_euclid(hour) * hour).to_string())
+}
+
+#[test]
+fn damaged_log_partitions_and_chunks_are_contained() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "storage:\n  logs:\n    partition: 1h\n    commit_interval: 100ms\n",
+    );
+    let args = ["--config", cfg.as_str()];
+    let n = Nerve::start(dir.path(), &args);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let (old_t, new_t) = (now - 100 * 60 * 1_000_000_000, now - 5 * 60 * 1_000_000_000);
+    let old: Vec<(i64, String)> = (0..200).map(|i| (old_t + i, format!("old line {i}"))).collect();
+    let new: Vec<(i64, String)> = (0..200).map(|i| (new_t + i, format!("new line {i}"))).collect();
+    loki_push(&n, "old", &old);
+    loki_push(&n, "new", &new);
+    let (p_old, p_new) = (partition_of(dir.path(), old_t), partition_of(dir.path(), new_t));
+    assert_ne!(p_old, p_new);
+    let flushed = eventually(Duration::from_secs(30), || {
+        (p_old.join("meta.json").exists()
+            && std::fs::read_dir(p_new.join("chunks")).is_ok_and(|mut d| d.next().is_some()))
+        .then_some(())
+    });
+    assert!(flushed.is_some(), "partitions not flushed:\n{}", n.logs());
+    assert!(n.stop().success());
+
+    // 1. Garbage meta.json: nerve starts, the partition is quarantined, the other one serves.
+    std::fs::write(p_old.join("meta.json"), b"not json at all").unwrap();
+    let n = Nerve::start(dir.path(), &args);
+    let name = p_old.file_name().unwrap().to_string_lossy().into_owned();
+    let q = quarantine(dir.path(), "logs");
+    assert!(q.iter().any(|e| e.starts_with(&format!("{name}-"))), "{q:?}");
+    assert_eq!(quarantined(&n, "logs"), 1);
+    let want_new: Vec<String> = new.iter().map(|e| e.1.clone()).collect();
+    let v = loki_range(&n, "{job=\"new\"}", new_t - 1, now + 1);
+    assert_eq!(lines(&v), want_new);
+    assert!(v["warnings"].is_null(), "{v}");
+    assert!(n.stop().success());
+
+    // 2. A damaged chunk: the query answers 200 with a warning instead of failing.
+    let chunk = std::fs::read_dir(p_new.join("chunks"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&chunk).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 16].fill(0xA7);
+    std::fs::write(&chunk, &bytes).unwrap();
+    let n = Nerve::start(dir.path(), &args);
+    let v = loki_range(&n, "{job=\"new\"}", new_t - 1, now + 1);
+    assert_eq!(v["status"], "success");
+    let warnings = v["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        warnings.iter().any(|w| w.as_str().unwrap_or("").contains("damaged")),
+        "no warning: {v}"
+    );
+    assert!(n.stop().success());
+}
+
+const TRACE_A: &str = "5b8efff798038103d269b633813fc60c";
+const TRACE_B: &str = "0af7651916cd43dd8448eb211c80319c";
+
+fn otlp_trace(trace: &str, service: &str, start_ns: u64) -> Value {
+    json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+        "scopeSpans": [{"scope": {"name": "t"}, "spans": [
+            {"traceId": trace, "spanId": "eee19b7ec3c1b174", "name": "GET /a", "kind": 2,
+             "startTimeUnixNano": start_ns.to_string(), "endTimeUnixNano": (start_ns + 1_000_000).to_string()}
+        ]}]
+    }]})
+}
+
+fn post_trace(n: &Nerve, body: &Value) {
+    let r = client()
+        .post(n.otlp_http_url("/v1/traces"))
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+fn jaeger_trace(n: &Nerve, trace: &str) -> (u16, Value) {
+    let r = client()
+        .get(n.url(&format!("/jaeger/api/traces/{trace}")))
+        .send()
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, serde_json::from_str(&r.text().unwrap()).unwrap_or(Value::Null))
+}
+
+fn segments(data: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for p in std::fs::read_dir(data.join("traces/partitions")).unwrap().flatten() {
+        for f in std::fs::read_dir(p.path()).unwrap().flatten() {
+            if f.path().extension().is_some_and(|e| e == "seg") {
+                v.push(f.path());
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn damaged_trace_segments_are_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let start_ns = (now_ms() as u64 - 60_000) * 1_000_000;
+    // Trace A goes into a segment (a clean stop flushes the head).
+    let n = Nerve::start(dir.path(), &[]);
+    post_trace(&n, &otlp_trace(TRACE_A, "svc-a", start_ns));
+    assert!(n.stop().success());
+    let segs = segments(dir.path());
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    // Trace B stays in the WAL (kill -9 before any flush).
+    let n = Nerve::start(dir.path(), &[]);
+    post_trace(&n, &otlp_trace(TRACE_B, "svc-b", start_ns + 1000));
+    n.kill9();
+    // A truncated segment: quarantined at start.
+    let len = std::fs::metadata(&segs[0]).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segs[0])
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let n = Nerve::start(dir.path(), &[]);
+    let name = segs[0].file_name().unwrap().to_string_lossy().into_owned();
+    let q = quarantine(dir.path(), "traces");
+    assert!(q.iter().any(|e| e.starts_with(&format!("{name}-"))), "{q:?}");
+    assert_eq!(quarantined(&n, "traces"), 1);
+    let (s, v) = jaeger_trace(&n, TRACE_B);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"][0]["spans"].as_array().map(Vec::len), Some(1), "{v}");
+    let (s, _) = jaeger_trace(&n, TRACE_A);
+    assert_eq!(
+        s, 404,
+        "a trace only in the quarantined segment is not found, not an error"
+    );
+    assert!(n.stop().success());
+
+    // Bytes overwritten inside a segment's blocks (its footer still checks out): reads skip the
+    // block, the segment is quarantined by the next maintenance pass.
+    let segs = segments(dir.path());
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    let mut bytes = std::fs::read(&segs[0]).unwrap();
+    bytes[8..40].fill(0x33); // just after the magic: the first block
+    std::fs::write(&segs[0], &bytes).unwrap();
+    let n = Nerve::start(dir.path(), &[]);
+    let (s, v) = jaeger_trace(&n, TRACE_B);
+    assert!(s == 200 || s == 404, "{s} {v}");
+    let r = client()
+        .get(n.url(&format!(
+            "/tempo/api/search?tags={}&start={}&end={}",
+            encode("service.name=svc-b"),
+            start_ns / 1_000_000_000 - 60,
+            start_ns / 1_000_000_000 + 60
+        )))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap_or_default());
+    let q = eventually(Duration::from_secs(20), || {
+        let q = quarantine(dir.path(), "traces");
+        (q.len() == 2).then_some(q)
+    });
+    assert!(q.is_some(), "segment not quarantined:\n{}", n.logs());
+    assert_eq!(quarantined(&n, "traces"), 1, "counted once in this process");
+    assert!(n.stop().success());
+}

@@ -532,3 +532,60 @@ fn damaged_trace_segments_are_quarantined() {
     assert_eq!(quarantined(&n, "traces"), 1, "counted once in this process");
     assert!(n.stop().success());
 }
+
+#[test]
+fn log_wal_damage_in_a_middle_segment_loses_only_the_damaged_push() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "storage:\n  wal:\n    segment_size: 1MB\n");
+    let args = ["--config", cfg.as_str()];
+    let n = Nerve::start(dir.path(), &args);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let t0 = now - 20 * 60 * 1_000_000_000;
+    let pad = "x".repeat(1000);
+    let mut pushes: Vec<Vec<String>> = Vec::new();
+    for p in 0..150i64 {
+        let entries: Vec<(i64, String)> = (0..20i64)
+            .map(|i| (t0 + p * 1000 + i, format!("push {p} line {i} {pad}")))
+            .collect();
+        loki_push(&n, "walcrash", &entries);
+        pushes.push(entries.into_iter().map(|e| e.1).collect());
+    }
+    n.kill9();
+    let segs = numbered(&dir.path().join("logs/wal"));
+    assert!(segs.len() >= 3, "want several WAL segments: {segs:?}");
+    let seg = &segs[1];
+    let mut bytes = std::fs::read(seg).unwrap();
+    let fr = frames(&bytes);
+    assert!(fr.len() >= 3);
+    let (offset, payload) = fr[fr.len() / 2];
+    let frame_len = 8 + payload.len();
+    let mid = offset + 8 + payload.len() / 2;
+    bytes[mid..mid + 32].fill(0xEE);
+    std::fs::write(seg, &bytes).unwrap();
+
+    let n = Nerve::start(dir.path(), &args);
+    let log = n.logs();
+    let line = log
+        .lines()
+        .find(|l| l.contains("damaged records skipped"))
+        .unwrap_or_else(|| panic!("no skip report:\n{log}"));
+    assert!(line.contains("skipped_records=1"), "{line}");
+    assert!(line.contains(&format!("skipped_bytes={frame_len}")), "{line}");
+    assert_eq!(quarantined(&n, "logs"), 1);
+    let seg_name = seg.file_name().unwrap().to_string_lossy().into_owned();
+    let q = quarantine(dir.path(), "logs");
+    assert!(q.iter().any(|e| e.starts_with(&format!("{seg_name}-"))), "{q:?}");
+    let got: BTreeSet<String> = lines(&loki_range(&n, "{job=\"walcrash\"}", t0 - 1, now + 1))
+        .into_iter()
+        .collect();
+    let lost: Vec<usize> = (0..pushes.len())
+        .filter(|&p| pushes[p].iter().any(|l| !got.contains(l)))
+        .collect();
+    assert_eq!(lost.len(), 1, "pushes with missing lines: {lost:?}");
+    assert!(
+        pushes[lost[0]].iter().all(|l| !got.contains(l)),
+        "the damaged push is lost whole"
+    );
+    assert_eq!(got.len(), (pushes.len() - 1) * 20);
+    assert!(n.stop().success());
+}

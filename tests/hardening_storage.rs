@@ -287,12 +287,31 @@ fn damaged_metrics_blocks_are_quarantined_and_queries_warn() {
     bytes[mid..mid + 64].fill(0x5A);
     std::fs::write(&chunks, &bytes).unwrap();
     let (cmin, cmax) = block_range(bad_chunks);
+    // Garbage in the middle of a third block's index: its meta.json still tells its range.
+    let bad_index = &all[2];
+    let index = bad_index.join("index");
+    let mut bytes = std::fs::read(&index).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 16].fill(0x00);
+    std::fs::write(&index, &bytes).unwrap();
+    let (imin, imax) = block_range(bad_index);
 
     let n = Nerve::start(dir.path(), &args);
     let meta_name = bad_meta.file_name().unwrap().to_string_lossy().into_owned();
     let q = quarantine(dir.path(), "metrics");
     assert!(q.iter().any(|e| e.starts_with(&format!("{meta_name}-"))), "{q:?}");
     assert!(n.logs().contains("damaged storage unit quarantined"), "{}", n.logs());
+    let index_name = bad_index.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(q.iter().any(|e| e.starts_with(&format!("{index_name}-"))), "{q:?}");
+    assert_eq!(quarantined(&n, "metrics"), 2);
+    let v = query_range(&n, "blk", imin, imax - 1);
+    let warnings = v["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap_or("").contains("quarantined")),
+        "no warning: {v}"
+    );
     // A query over the damaged chunks: 200 with a warning, not an error.
     let v = query_range(&n, "blk", cmin, cmax - 1);
     assert_eq!(v["status"], "success", "{v}");
@@ -304,9 +323,10 @@ fn damaged_metrics_blocks_are_quarantined_and_queries_warn() {
     let chunks_name = bad_chunks.file_name().unwrap().to_string_lossy().into_owned();
     let q = quarantine(dir.path(), "metrics");
     assert!(q.iter().any(|e| e.starts_with(&format!("{chunks_name}-"))), "{q:?}");
-    assert_eq!(quarantined(&n, "metrics"), 2);
+    assert_eq!(quarantined(&n, "metrics"), 3);
     // After the damaged blocks every sample reads back, without warnings.
     let last = exp.values().flat_map(|s| s.iter().map(|x| x.0)).max().unwrap();
+    let cmax = cmax.max(imax);
     let v = query_range(&n, "count_over_time(blk[1m])", cmax + 60_000, last);
     assert!(v["warnings"].is_null(), "{v}");
     assert!(n.stop().success());
@@ -398,6 +418,15 @@ fn damaged_log_partitions_and_chunks_are_contained() {
     let v = loki_range(&n, "{job=\"new\"}", new_t - 1, now + 1);
     assert_eq!(lines(&v), want_new);
     assert!(v["warnings"].is_null(), "{v}");
+    // A query over the quarantined partition's range says so.
+    let v = loki_range(&n, "{job=\"old\"}", old_t - 1, old_t + 1_000_000);
+    let warnings = v["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap_or("").contains("quarantined")),
+        "no warning: {v}"
+    );
     assert!(n.stop().success());
 
     // 2. A damaged chunk: the query answers 200 with a warning instead of failing.
@@ -588,4 +617,69 @@ fn log_wal_damage_in_a_middle_segment_loses_only_the_damaged_push() {
     );
     assert_eq!(got.len(), (pushes.len() - 1) * 20);
     assert!(n.stop().success());
+}
+
+#[test]
+fn damaged_tantivy_files_answer_200_and_the_partition_is_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "storage:\n  logs:\n    commit_interval: 100ms\n");
+    let args = ["--config", cfg.as_str()];
+    let n = Nerve::start(dir.path(), &args);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let t0 = now - 10 * 60 * 1_000_000_000;
+    for s in 0..20 {
+        let entries: Vec<(i64, String)> = (0..50)
+            .map(|i| (t0 + i, format!("stream {s} line {i} word{i}")))
+            .collect();
+        loki_push(&n, &format!("tv{s}"), &entries);
+    }
+    let part = partition_of_day(dir.path(), t0);
+    let flushed = eventually(Duration::from_secs(30), || {
+        std::fs::read_dir(part.join("chunks"))
+            .is_ok_and(|mut d| d.next().is_some())
+            .then_some(())
+    });
+    assert!(flushed.is_some(), "not flushed:\n{}", n.logs());
+    assert!(n.stop().success());
+    let mut damaged = Vec::new();
+    for f in std::fs::read_dir(&part).unwrap().flatten() {
+        let p = f.path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if p.is_file() && !name.starts_with('.') && name != "meta.json" {
+            let mut bytes = std::fs::read(&p).unwrap();
+            if bytes.len() > 64 {
+                let mid = bytes.len() / 2;
+                bytes[mid..mid + 16].fill(0xC3);
+                std::fs::write(&p, &bytes).unwrap();
+                damaged.push(name);
+            }
+        }
+    }
+    assert!(!damaged.is_empty());
+    let n = Nerve::start(dir.path(), &args);
+    let pname = part.file_name().unwrap().to_string_lossy().into_owned();
+    let at_start = quarantine(dir.path(), "logs")
+        .iter()
+        .any(|e| e.starts_with(&format!("{pname}-")));
+    let v = loki_range(&n, "{job=~\"tv.*\"} |= \"word7\"", t0 - 1, now + 1);
+    let warnings = v["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !warnings.is_empty(),
+        "damaged {damaged:?}, quarantined at start: {at_start}, no warning: {v}"
+    );
+    assert!(n.stop().success());
+    let n = Nerve::start(dir.path(), &args);
+    let q = quarantine(dir.path(), "logs");
+    assert!(
+        q.iter().any(|e| e.starts_with(&format!("{pname}-"))),
+        "partition not quarantined: {q:?}\n{}",
+        n.logs()
+    );
+    assert!(n.stop().success());
+}
+
+fn partition_of_day(data: &Path, ts_ns: i64) -> PathBuf {
+    let day = 86_400_000_000_000i64;
+    data.join("logs/partitions")
+        .join((ts_ns.div_euclid(day) * day).to_string())
 }

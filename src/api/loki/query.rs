@@ -59,7 +59,11 @@ pub async fn instant(State(state): State<AppState>, headers: HeaderMap, p: Param
         let lim = limits(&state);
         let (value, warnings) = super::with_logs(&state, move |logs| {
             let v = logql::eval_instant(&StoreSource(&logs), &q, t, limit, dir, &lim).map_err(ApiError::from)?;
-            Ok((v, logs.damage_warnings(i64::MIN, t.saturating_add(1))))
+            // Damage met in the day before `t` (range aggregations look back).
+            Ok((
+                v,
+                logs.damage_warnings(t.saturating_sub(86_400_000_000_000), t.saturating_add(1)),
+            ))
         })
         .await?;
         let body = render(&value, enc, started.elapsed().as_secs_f64());
@@ -85,7 +89,7 @@ pub async fn range(State(state): State<AppState>, headers: HeaderMap, p: Params)
         let (value, warnings) = super::with_logs(&state, move |logs| {
             let v = logql::eval_range(&StoreSource(&logs), &q, start, end, step, interval, limit, dir, &lim)
                 .map_err(ApiError::from)?;
-            Ok((v, logs.damage_warnings(i64::MIN, end.saturating_add(1))))
+            Ok((v, logs.damage_warnings(start, end.saturating_add(1))))
         })
         .await?;
         let body = render(&value, enc, started.elapsed().as_secs_f64());

@@ -60,6 +60,14 @@ impl Partition {
         }
     }
 
+    /// Notes that the partition that was here was quarantined when the store opened.
+    pub(super) fn note_quarantined(&self, reason: &str) {
+        self.damage.notes.lock().push(format!(
+            "log partition {} was damaged and quarantined at startup ({reason}); its entries no longer in the WAL are unavailable",
+            self.start_ns
+        ));
+    }
+
     /// The damage notes so far.
     pub(super) fn damage_notes(&self) -> Vec<String> {
         self.damage.notes.lock().clone()

@@ -42,13 +42,10 @@ pub(super) fn open_partitions(parts_dir: &Path, opts: &LogStoreOptions) -> Resul
             // A query found the index damaged last time: quarantine it now, before anything
             // holds it open; replay restores what the WAL still has.
             let store = parts_dir.parent().unwrap_or(parts_dir);
-            let to = quarantine::move_in(
-                store,
-                Signal::Logs,
-                &ent.path(),
-                &format!("found damaged by a query: {reason}"),
-            )?;
+            let reason = format!("found damaged by a query: {reason}");
+            let to = quarantine::move_in(store, Signal::Logs, &ent.path(), &reason)?;
             std::fs::rename(&marker, to.join("DAMAGED")).map_err(|e| Error::io(&marker, e))?;
+            replace_quarantined(&mut partitions, &ent.path(), start, span, opts, &reason)?;
             continue;
         }
         let opened = super::schema::outdated(&ent.path()).and_then(|outdated| {
@@ -67,10 +64,27 @@ pub(super) fn open_partitions(parts_dir: &Path, opts: &LogStoreOptions) -> Resul
                 // Keep serving: the entries still in the WAL come back through replay.
                 let store = parts_dir.parent().unwrap_or(parts_dir);
                 quarantine::move_in(store, Signal::Logs, &ent.path(), &e.to_string())?;
+                replace_quarantined(&mut partitions, &ent.path(), start, span, opts, &e.to_string())?;
             }
         }
     }
     Ok(partitions)
+}
+
+/// Puts an empty partition where a quarantined one was, carrying a note so queries over its
+/// range warn; WAL replay refills it with what the WAL still holds.
+fn replace_quarantined(
+    partitions: &mut BTreeMap<i64, Arc<Partition>>,
+    dir: &Path,
+    start: i64,
+    span: i64,
+    opts: &LogStoreOptions,
+    reason: &str,
+) -> Result<()> {
+    let p = Partition::open(dir, start, start.saturating_add(span), opts.writer_memory)?;
+    p.note_quarantined(reason);
+    partitions.insert(start, Arc::new(p));
+    Ok(())
 }
 
 /// Moves a partition this version cannot read to `<store>/outdated/`, so the store opens and

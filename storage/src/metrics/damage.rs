@@ -16,6 +16,18 @@ pub(crate) struct Quarantined {
 }
 
 impl Quarantined {
+    /// A block quarantined when the TSDB opened, if its `meta.json` still told its range.
+    pub(crate) fn at_open(dir: &std::path::Path, reason: &str) -> Option<Quarantined> {
+        let raw = std::fs::read(dir.join("meta.json")).ok()?;
+        let meta: crate::metrics::block::BlockMeta = serde_json::from_slice(&raw).ok()?;
+        Some(Quarantined {
+            ulid: meta.ulid,
+            min_time: meta.min_time,
+            max_time: meta.max_time,
+            reason: reason.to_string(),
+        })
+    }
+
     fn warning(&self) -> String {
         format!(
             "metrics block {} covering {}..{} ms is damaged and was quarantined ({}); results in that range may be incomplete",

@@ -132,7 +132,7 @@ impl Tsdb {
         for d in [dir, &blocks_dir, &wal_dir] {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
-        let blocks = open_blocks(&blocks_dir)?;
+        let (blocks, damaged) = open_blocks(&blocks_dir)?;
         let tombstones = crate::metrics::tombstones::load(dir)?;
         let min_valid = blocks.iter().map(|b| b.meta.max_time).max().unwrap_or(i64::MIN);
         let chunk_range = ms(opts.block_duration).max(1);
@@ -181,7 +181,7 @@ impl Tsdb {
             compactions: AtomicU64::new(0),
             observer: std::sync::OnceLock::new(),
             tombstones: RwLock::new(Arc::new(tombstones)),
-            damaged: Mutex::new(Vec::new()),
+            damaged: Mutex::new(damaged),
         });
         let weak = Arc::downgrade(&db);
         let h = std::thread::Builder::new()

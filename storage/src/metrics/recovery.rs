@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::metrics::MetricMetadata;
 use crate::metrics::appender::push_exemplar;
 use crate::metrics::block::{Block, delete_block_dir};
+use crate::metrics::damage::Quarantined;
 use crate::metrics::head::{Head, MemSeries};
 use crate::metrics::record::{self, Record};
 use crate::quarantine::{self, Signal};
@@ -17,8 +18,11 @@ use crate::wal;
 
 /// Opens every block in `dir`, removing interrupted writes/deletions and blocks that a
 /// completed compaction superseded (crash between writing the new block and deleting inputs).
-pub(crate) fn open_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
+/// Blocks that fail to open are quarantined; those whose range is still known are returned
+/// too, for query warnings.
+pub(crate) fn open_blocks(dir: &Path) -> Result<(Vec<Arc<Block>>, Vec<Quarantined>)> {
     let mut blocks = Vec::new();
+    let mut damaged = Vec::new();
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for ent in rd {
         let ent = ent.map_err(|e| Error::io(dir, e))?;
@@ -37,7 +41,8 @@ pub(crate) fn open_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
             Err(e) => {
                 // Keep serving: quarantine the bad block instead of refusing to start.
                 let store = dir.parent().unwrap_or(dir);
-                quarantine::move_in(store, Signal::Metrics, &p, &e.to_string())?;
+                let to = quarantine::move_in(store, Signal::Metrics, &p, &e.to_string())?;
+                damaged.extend(Quarantined::at_open(&to, &e.to_string()));
             }
         }
     }
@@ -61,7 +66,7 @@ pub(crate) fn open_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
         delete_block_dir(&b.dir)?;
     }
     blocks.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
-    Ok(blocks)
+    Ok((blocks, damaged))
 }
 
 /// Replays the WAL into `head`, skipping samples already covered by blocks.

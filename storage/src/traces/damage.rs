@@ -15,6 +15,19 @@ pub(super) struct Quarantined {
     warning: String,
 }
 
+impl Quarantined {
+    /// A segment of partition `start` quarantined when the store opened.
+    pub(super) fn at_open(start: u64, file: &std::path::Path, reason: &str) -> Quarantined {
+        Quarantined {
+            partition: start,
+            warning: format!(
+                "span segment {} of partition {start} was damaged and quarantined at startup ({reason}); results in that range may be incomplete",
+                file.file_name().unwrap_or_default().to_string_lossy()
+            ),
+        }
+    }
+}
+
 impl Segment {
     /// [`Segment::read_block`], with a damaged block marking the segment (see
     /// [`Segment::damage`]) and read as empty. I/O errors other than corruption propagate.

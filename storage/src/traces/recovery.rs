@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::codec;
+use super::damage::Quarantined;
 use super::segment::{Catalog, Segment, SegmentWriter};
 use super::store::{Partition, SpanStore, SpanStoreOptions, State};
 use crate::error::{Error, Result};
@@ -25,8 +26,9 @@ fn segment_path(dir: &Path, id: u64) -> PathBuf {
 /// Opens every partition and segment under `parts_dir`; returns them and the next free
 /// segment id. Leftover `.tmp` files (a crash while writing) are removed; a segment that
 /// does not validate is quarantined (see [`crate::quarantine`]), not a reason to refuse to start.
-pub fn open_partitions(parts_dir: &Path) -> Result<(BTreeMap<u64, Partition>, u64)> {
+pub fn open_partitions(parts_dir: &Path) -> Result<(BTreeMap<u64, Partition>, u64, Vec<Quarantined>)> {
     let mut parts = BTreeMap::new();
+    let mut damaged = Vec::new();
     let mut next = 0u64;
     let entries = std::fs::read_dir(parts_dir).map_err(|e| Error::io(parts_dir, e))?;
     for entry in entries {
@@ -62,6 +64,7 @@ pub fn open_partitions(parts_dir: &Path) -> Result<(BTreeMap<u64, Partition>, u6
                         Err(e) => {
                             let store = parts_dir.parent().unwrap_or(parts_dir);
                             quarantine::move_in(store, Signal::Traces, &f, &e.to_string())?;
+                            damaged.push(Quarantined::at_open(start, &f, &e.to_string()));
                         }
                     }
                 }
@@ -70,7 +73,7 @@ pub fn open_partitions(parts_dir: &Path) -> Result<(BTreeMap<u64, Partition>, u6
         }
         parts.insert(start, p);
     }
-    Ok((parts, next))
+    Ok((parts, next, damaged))
 }
 
 /// Replays the WAL into the head, skipping spans whose partition already flushed their

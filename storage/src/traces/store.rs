@@ -190,7 +190,7 @@ impl SpanStore {
         for d in [dir, &wal_dir, &parts_dir] {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
-        let (partitions, next_segment) = recovery::open_partitions(&parts_dir)?;
+        let (partitions, next_segment, damaged) = recovery::open_partitions(&parts_dir)?;
         let mut catalog = Catalog::default();
         for p in partitions.values() {
             for s in &p.segments {
@@ -225,7 +225,7 @@ impl SpanStore {
             accepted: AtomicU64::new(0),
             deletes: super::deletes::Deletes::open(dir)?,
             rejected: AtomicU64::new(0),
-            damaged: Mutex::new(Vec::new()),
+            damaged: Mutex::new(damaged),
         });
         if store.opts.background {
             let weak = Arc::downgrade(&store);

@@ -77,3 +77,66 @@ impl Tsdb {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::labels::Labels;
+    use crate::matcher::Matcher;
+    use crate::metrics::{Tsdb, TsdbOptions};
+    use crate::quarantine::DIR;
+
+    #[test]
+    fn a_damaged_chunk_is_skipped_its_block_quarantined_and_queries_warn() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Tsdb::open(dir.path(), TsdbOptions::default()).unwrap();
+        let mut app = db.appender();
+        for i in 0..4 {
+            let l = Labels::from_pairs([("__name__", "m"), ("i", &i.to_string())]).unwrap();
+            for k in 0..100 {
+                app.append(&l, k * 1000, f64::from(i)).unwrap();
+            }
+        }
+        let late = Labels::from_pairs([("__name__", "late")]).unwrap();
+        app.append(&late, 3 * 3_600_000, 1.0).unwrap();
+        app.commit().unwrap();
+        db.flush_head().unwrap();
+        let block = db.blocks.read()[0].clone();
+        // Overwrite the middle of the chunks file: one series' chunk fails its checksum.
+        let chunks = block.dir.join("chunks");
+        let mut bytes = std::fs::read(&chunks).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid..mid + 8].iter_mut().for_each(|b| *b ^= 0xFF);
+        std::fs::write(&chunks, &bytes).unwrap();
+        drop(block);
+        db.close().unwrap();
+
+        let db = Tsdb::open(dir.path(), TsdbOptions::default()).unwrap();
+        assert!(db.damage_warnings(0, 100_000).is_empty(), "nothing read yet");
+        let q = db.querier(0, 100_000).unwrap();
+        let mut intact = 0;
+        for s in q.select(&[Matcher::equal("__name__", "m")]).unwrap() {
+            let samples = s.samples().expect("damage reads as missing, not as an error");
+            assert!(samples.is_empty() || samples.len() == 100);
+            intact += usize::from(samples.len() == 100);
+        }
+        assert_eq!(intact, 3, "only the damaged chunk's series is missing");
+        let w = db.damage_warnings(0, 100_000);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("quarantined"), "{w:?}");
+        assert!(
+            db.damage_warnings(10 * 3_600_000, 11 * 3_600_000).is_empty(),
+            "outside its range"
+        );
+        let left: Vec<i64> = db.blocks.read().iter().map(|b| b.meta.min_time).collect();
+        assert!(
+            left.iter().all(|&t| t >= 2 * 3_600_000),
+            "the damaged block left the list: {left:?}"
+        );
+        let q: Vec<_> = std::fs::read_dir(dir.path().join(DIR)).unwrap().flatten().collect();
+        assert_eq!(q.len(), 1);
+        // The other block is untouched.
+        let q = db.querier(0, i64::MAX).unwrap();
+        assert_eq!(q.select(&[Matcher::equal("__name__", "late")]).unwrap().len(), 1);
+        db.close().unwrap();
+    }
+}

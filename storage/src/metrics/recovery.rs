@@ -77,6 +77,7 @@ pub(crate) fn replay_into(
 ) -> Result<wal::ReplayReport> {
     let mut ids: HashMap<u32, Arc<MemSeries>> = HashMap::new();
     let mut bad_records = 0u64;
+    let mut unknown_series = 0u64;
     let (window, range) = (head.opts.ooo_window, head.opts.chunk_range);
     let min_valid = head.min_valid_time.load(Ordering::Acquire);
     let max_ex = head.opts.max_exemplars;
@@ -94,11 +95,14 @@ pub(crate) fn replay_into(
                     if x.t < min_valid {
                         continue;
                     }
-                    if let Some(s) = ids.get(&id)
-                        && s.data
-                            .lock()
-                            .apply(x, window, range, &s.labels, &head.chunk_files)
-                            .is_ok()
+                    let Some(s) = ids.get(&id) else {
+                        unknown_series += 1;
+                        continue;
+                    };
+                    if s.data
+                        .lock()
+                        .apply(x, window, range, &s.labels, &head.chunk_files)
+                        .is_ok()
                     {
                         head.observe_time(x.t);
                     }
@@ -121,6 +125,12 @@ pub(crate) fn replay_into(
     })?;
     if bad_records > 0 {
         tracing::warn!(bad_records, "WAL replay skipped undecodable records");
+    }
+    if report.skipped_records > 0 && unknown_series > 0 {
+        tracing::error!(
+            samples = unknown_series,
+            "WAL samples whose series record was in a damaged range were dropped"
+        );
     }
     quarantine::note(Signal::Metrics, report.quarantined.len() as u64);
     Ok(report)

@@ -117,6 +117,25 @@ pub(crate) fn copy_in(unit: &Path, name: &str) -> Result<PathBuf> {
     Ok(to)
 }
 
+/// Loads a small state file of `store_dir` (a deletion list) with `load`; when it is corrupt,
+/// the file is quarantined with an ERROR naming `consequence` and an empty state is used, so a
+/// damaged list never stops the store from opening.
+pub(crate) fn load_or_quarantine<T: Default>(
+    store_dir: &Path,
+    signal: Signal,
+    file: &Path,
+    consequence: &str,
+    load: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    match load() {
+        Err(e @ Error::Corruption { .. }) => {
+            move_in(store_dir, signal, file, &format!("{e}; {consequence}"))?;
+            Ok(T::default())
+        }
+        r => r,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

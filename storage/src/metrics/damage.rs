@@ -139,4 +139,34 @@ mod tests {
         assert_eq!(q.select(&[Matcher::equal("__name__", "late")]).unwrap().len(), 1);
         db.close().unwrap();
     }
+
+    #[test]
+    fn corrupt_deletion_lists_are_quarantined_and_every_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, l, t) = (dir.path().join("m"), dir.path().join("l"), dir.path().join("t"));
+        for (d, f) in [(&m, "tombstones.json"), (&l, "deletes.json"), (&t, "deletes.json")] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join(f), b"[{\"matchers\": 7").unwrap();
+        }
+        Tsdb::open(&m, TsdbOptions::default()).unwrap().close().unwrap();
+        let opts = crate::logs::LogStoreOptions {
+            background: false,
+            ..Default::default()
+        };
+        crate::logs::LogStore::open(&l, opts).unwrap().close().unwrap();
+        let opts = crate::traces::SpanStoreOptions {
+            background: false,
+            ..Default::default()
+        };
+        crate::traces::SpanStore::open(&t, opts).unwrap().close().unwrap();
+        for (d, f) in [(&m, "tombstones.json"), (&l, "deletes.json"), (&t, "deletes.json")] {
+            assert!(!d.join(f).exists(), "{}", d.display());
+            let q: Vec<String> = std::fs::read_dir(d.join(DIR))
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            assert!(q.iter().any(|n| n.starts_with(&format!("{f}-"))), "{q:?}");
+        }
+    }
 }

@@ -92,9 +92,9 @@ fn damaged_metrics_blocks_are_quarantined_and_queries_warn() {
     let args = ["--config", cfg.as_str()];
     let n = Nerve::start(dir.path(), &args);
     let mut exp = Expected::new();
-    let t0 = (now_ms() / 60_000 - 30) * 60_000;
-    // 30 minutes at 5 s: the head is cut into 1-minute blocks as the samples arrive.
-    for r in 0..30 {
+    let t0 = (now_ms() / 60_000 - 60) * 60_000;
+    // 60 minutes at 5 s: the head is cut into 1-minute blocks (and compacted) as they arrive.
+    for r in 0..60 {
         remote_write(&n, request("blk", r, 10, 12, t0, 5_000, &mut exp));
     }
     let found = eventually(Duration::from_secs(60), || {

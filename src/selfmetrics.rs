@@ -21,6 +21,7 @@ use crate::ingest::otlp_traces::sampling::TailSampler;
 
 mod forward;
 mod memory;
+mod storage;
 mod traces;
 
 /// The content type of [`SelfMetrics::encode`]'s output.
@@ -129,6 +130,7 @@ impl SelfMetrics {
             sampler: trace_sampler.clone(),
             span_metrics: span_metrics.clone(),
         }));
+        registry.register_collector(Box::new(storage::StorageCollector));
         let memory = Arc::new(std::sync::OnceLock::new());
         registry.register_collector(Box::new(memory::MemoryCollector { guard: memory.clone() }));
         let forwarder = Arc::new(std::sync::OnceLock::new());

@@ -16,6 +16,7 @@ pub mod labels;
 pub mod logs;
 pub mod matcher;
 pub mod metrics;
+pub mod quarantine;
 pub mod traces;
 pub mod wal;
 

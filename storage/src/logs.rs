@@ -33,6 +33,7 @@
 
 mod bloom;
 mod chunk;
+mod damage;
 mod deletes;
 mod head;
 mod partition;

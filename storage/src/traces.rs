@@ -33,6 +33,7 @@
 //! Layout: `wal/`, `partitions/<start_ns>/<id>.seg`.
 
 pub mod codec;
+mod damage;
 mod deletes;
 mod head;
 mod maintain;

@@ -23,9 +23,10 @@
 //! A crash at any moment leaves a replayable directory: a leftover `.tmp` directory is an
 //! unfinished checkpoint and is removed by [`Wal::open`] and [`replay`]; segments `<=` the newest
 //! checkpoint and older checkpoints are leftovers of an unfinished cleanup and are deleted the
-//! same way. A torn or corrupt record in a segment ends the log: [`replay`] truncates that
-//! segment at the start of the record, deletes all later segments and reports it
-//! ([`ReplayReport::truncated`]) instead of refusing to start.
+//! same way. A torn tail (the unfinished last record of the last segment) is cut off and
+//! reported ([`ReplayReport::truncated`]). A damaged record anywhere else does not end the log:
+//! [`replay`] resynchronises at the next valid frame, replays everything after it, keeps a copy
+//! of the damaged file in the store's quarantine and reports the records and bytes it skipped.
 //!
 //! # Usage
 //!
@@ -34,6 +35,7 @@
 //! [`SyncPolicy`] decides when they are fsynced (safe against power loss).
 
 mod checkpoint;
+mod resync;
 mod segment;
 #[cfg(test)]
 mod tests;

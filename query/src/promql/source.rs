@@ -76,6 +76,46 @@ impl Queryable for Tsdb {
     }
 }
 
+/// The TSDB as a [`Queryable`] that also gathers the storage's warnings (damaged blocks, see
+/// [`Tsdb::damage_warnings`]) for every range selected through it, for the API's `warnings`.
+pub struct WarnedTsdb<'a> {
+    tsdb: &'a Tsdb,
+    warnings: std::sync::Mutex<Vec<String>>,
+}
+
+impl<'a> WarnedTsdb<'a> {
+    /// Wraps `tsdb` with no warnings yet.
+    pub fn new(tsdb: &'a Tsdb) -> Self {
+        WarnedTsdb {
+            tsdb,
+            warnings: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The distinct warnings gathered, in the order first seen.
+    pub fn into_warnings(self) -> Vec<String> {
+        self.warnings
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Queryable for WarnedTsdb<'_> {
+    fn select(&self, matchers: &[Matcher], hints: SelectHints) -> Result<Vec<SelectedSeries>> {
+        let out = self.tsdb.select(matchers, hints);
+        let found = self.tsdb.damage_warnings(hints.mint_ms, hints.maxt_ms);
+        if !found.is_empty() {
+            let mut w = self.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for f in found {
+                if !w.contains(&f) {
+                    w.push(f);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// An in-memory [`Queryable`] (tests and small fixed data sets).
 #[derive(Clone, Debug, Default)]
 pub struct MemSource {

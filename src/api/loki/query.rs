@@ -11,6 +11,7 @@ use super::format::{Encoding, render};
 use super::params;
 use super::source::StoreSource;
 use crate::api::json::json_response;
+use crate::api::prom::envelope::with_warnings;
 use crate::api::prom::params::Params;
 use crate::servers::error::ApiError;
 use crate::state::AppState;
@@ -56,11 +57,17 @@ pub async fn instant(State(state): State<AppState>, headers: HeaderMap, p: Param
         let enc = encoding(&headers);
         let started = Instant::now();
         let lim = limits(&state);
-        let value = super::with_logs(&state, move |logs| {
-            logql::eval_instant(&StoreSource(&logs), &q, t, limit, dir, &lim).map_err(ApiError::from)
+        let (value, warnings) = super::with_logs(&state, move |logs| {
+            let v = logql::eval_instant(&StoreSource(&logs), &q, t, limit, dir, &lim).map_err(ApiError::from)?;
+            // Damage met in the day before `t` (range aggregations look back).
+            Ok((
+                v,
+                logs.damage_warnings(t.saturating_sub(86_400_000_000_000), t.saturating_add(1)),
+            ))
         })
         .await?;
-        Ok(json_response(&render(&value, enc, started.elapsed().as_secs_f64())))
+        let body = render(&value, enc, started.elapsed().as_secs_f64());
+        Ok(json_response(&with_warnings(body, &warnings)))
     };
     run.await.map_err(ApiError::plain)
 }
@@ -79,12 +86,14 @@ pub async fn range(State(state): State<AppState>, headers: HeaderMap, p: Params)
         let enc = encoding(&headers);
         let started = Instant::now();
         let lim = limits(&state);
-        let value = super::with_logs(&state, move |logs| {
-            logql::eval_range(&StoreSource(&logs), &q, start, end, step, interval, limit, dir, &lim)
-                .map_err(ApiError::from)
+        let (value, warnings) = super::with_logs(&state, move |logs| {
+            let v = logql::eval_range(&StoreSource(&logs), &q, start, end, step, interval, limit, dir, &lim)
+                .map_err(ApiError::from)?;
+            Ok((v, logs.damage_warnings(start, end.saturating_add(1))))
         })
         .await?;
-        Ok(json_response(&render(&value, enc, started.elapsed().as_secs_f64())))
+        let body = render(&value, enc, started.elapsed().as_secs_f64());
+        Ok(json_response(&with_warnings(body, &warnings)))
     };
     run.await.map_err(ApiError::plain)
 }

@@ -56,6 +56,19 @@ impl<T: Serialize> IntoResponse for Success<T> {
     }
 }
 
+/// Adds `"warnings":[...]` to a success envelope written by hand (`{"status":...,"data":...}`),
+/// as Prometheus does for partial results; `body` is returned as is when there are none.
+pub fn with_warnings(mut body: String, warnings: &[String]) -> String {
+    if warnings.is_empty() || !body.ends_with('}') {
+        return body;
+    }
+    body.pop();
+    body.push_str(",\"warnings\":");
+    body.push_str(&serde_json::to_string(warnings).unwrap_or_else(|_| "[]".into()));
+    body.push('}');
+    body
+}
+
 /// Serializes a label set as `{"__name__":"up","job":"x"}`, keys in label order.
 #[derive(Debug)]
 pub struct LabelSet<'a>(pub &'a Labels);
@@ -84,6 +97,16 @@ pub fn truncate<T>(items: &mut Vec<T>, limit: Option<usize>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warnings_are_added_to_a_hand_written_envelope() {
+        let body = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#.to_string();
+        assert_eq!(with_warnings(body.clone(), &[]), body);
+        let w = with_warnings(body, &["block \"x\" damaged".to_string()]);
+        let v: serde_json::Value = serde_json::from_str(&w).unwrap();
+        assert_eq!(v["warnings"][0], "block \"x\" damaged");
+        assert_eq!(v["data"]["resultType"], "vector");
+    }
 
     #[test]
     fn envelope_shapes() {

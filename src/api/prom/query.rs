@@ -14,12 +14,13 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use nerve_query::promql::format::{sample_value, timestamp};
+use nerve_query::promql::source::WarnedTsdb;
 use nerve_query::promql::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, QueryValue, plan};
 use nerve_storage::Labels;
 use nerve_storage::metrics::Tsdb;
 use tokio::sync::Semaphore;
 
-use super::envelope::Success;
+use super::envelope::{Success, with_warnings};
 use super::params::Params;
 use super::timestamp::{MAX_TIME_MS, MIN_TIME_MS, parse_time};
 use crate::servers::error::ApiError;
@@ -140,14 +141,14 @@ async fn query(State(state): State<AppState>, params: Params) -> Result<Response
     let timeout = duration_param(&params, "timeout")?;
     let q = params.first("query").unwrap_or("").to_owned();
     let rt = state.query.clone();
-    let value = run(&state, move |tsdb| {
+    let (value, warnings) = run(&state, move |tsdb| {
         let expr = plan::parse(&q).map_err(|e| engine_error(e, true))?;
-        rt.engine
-            .instant_expr(&*tsdb, &expr, t, timeout)
-            .map_err(|e| engine_error(e, false))
+        let src = WarnedTsdb::new(&tsdb);
+        let v = rt.engine.instant_expr(&src, &expr, t, timeout);
+        Ok((v.map_err(|e| engine_error(e, false))?, src.into_warnings()))
     })
     .await?;
-    Ok(json_response(&render(&value)))
+    Ok(json_response(&with_warnings(render(&value), &warnings)))
 }
 
 /// `GET|POST /api/v1/query_range`.
@@ -178,14 +179,14 @@ async fn query_range(State(state): State<AppState>, params: Params) -> Result<Re
     let timeout = duration_param(&params, "timeout")?;
     let q = params.first("query").unwrap_or("").to_owned();
     let rt = state.query.clone();
-    let m = run(&state, move |tsdb| {
+    let (m, warnings) = run(&state, move |tsdb| {
         let expr = plan::parse(&q).map_err(|e| engine_error(e, true))?;
-        rt.engine
-            .range_expr(&*tsdb, &expr, start, end, step_ms, timeout)
-            .map_err(|e| engine_error(e, false))
+        let src = WarnedTsdb::new(&tsdb);
+        let m = rt.engine.range_expr(&src, &expr, start, end, step_ms, timeout);
+        Ok((m.map_err(|e| engine_error(e, false))?, src.into_warnings()))
     })
     .await?;
-    Ok(json_response(&render(&QueryValue::Matrix(m))))
+    Ok(json_response(&with_warnings(render(&QueryValue::Matrix(m)), &warnings)))
 }
 
 /// `GET|POST /api/v1/query_exemplars`: exemplars of the series the query's selectors select.

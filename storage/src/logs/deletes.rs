@@ -60,21 +60,25 @@ impl Deletes {
     /// Loads `deletes.json` from `dir` (none when absent).
     pub(super) fn open(dir: &Path) -> Result<Deletes> {
         let path = dir.join(FILE);
-        let stored: Vec<Stored> = crate::metrics::block::read_json(&path, "log deletions")?.unwrap_or_default();
-        let list = stored
-            .into_iter()
-            .map(|s| {
-                let matchers = Matcher::from_stored(s.matchers, &path)?;
-                Ok(DeleteRequest {
-                    id: s.id,
-                    query: s.query,
-                    matchers,
-                    start_ns: s.start_ns,
-                    end_ns: s.end_ns,
-                    created_ns: s.created_ns,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let consequence = "its deletions are no longer applied: request them again";
+        let list =
+            crate::quarantine::load_or_quarantine(dir, crate::quarantine::Signal::Logs, &path, consequence, || {
+                let stored: Vec<Stored> = crate::metrics::block::read_json(&path, "log deletions")?.unwrap_or_default();
+                stored
+                    .into_iter()
+                    .map(|s| {
+                        let matchers = Matcher::from_stored(s.matchers, &path)?;
+                        Ok(DeleteRequest {
+                            id: s.id,
+                            query: s.query,
+                            matchers,
+                            start_ns: s.start_ns,
+                            end_ns: s.end_ns,
+                            created_ns: s.created_ns,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })?;
         Ok(Deletes {
             path,
             list: RwLock::new(Arc::new(list)),

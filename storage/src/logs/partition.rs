@@ -61,6 +61,8 @@ pub(super) struct Partition {
     state: RwLock<State>,
     /// Chunk files mapped so far, by sequence number.
     files: RwLock<HashMap<u64, Arc<Mmap>>>,
+    /// Damage met by reads (see `damage`).
+    pub(super) damage: super::damage::Damage,
 }
 
 impl std::fmt::Debug for Partition {
@@ -113,6 +115,7 @@ impl Partition {
                 head_since: None,
             }),
             files: RwLock::new(HashMap::new()),
+            damage: Default::default(),
         })
     }
 

@@ -232,7 +232,13 @@ pub(super) fn stream_stats(
     plan: &Plan<'_>,
     out: &mut std::collections::HashMap<u64, (u64, u64)>,
 ) -> Result<()> {
-    let cands = candidates(snap, p.fields, plan)?;
+    // Damage is skipped and noted (query warnings), as in `select`.
+    let cands = if p.index_damaged() {
+        None
+    } else {
+        super::damage::guarded(p, true, || candidates(snap, p.fields, plan))?
+    };
+    let cands = cands.unwrap_or_default();
     let whole = plan.contains.is_empty() && plan.trace_id.is_none();
     for c in &cands.chunks {
         let s = out.entry(c.stream).or_default();
@@ -241,7 +247,9 @@ pub(super) fn stream_stats(
             s.1 += c.bytes;
             continue;
         }
-        let Some(chunk) = cands.open(p, c)? else { continue };
+        let Some(Some(chunk)) = super::damage::guarded(p, false, || cands.open(p, c))? else {
+            continue;
+        };
         for i in 0..chunk.len() {
             let line = chunk.line(i);
             if plan.matches(chunk.ts[i], line, chunk.trace(i)) {

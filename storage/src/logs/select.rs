@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::chunk::Chunk;
+use super::damage;
 use super::deletes::deleted;
 use super::partition::{Partition, Snapshot};
 use super::search::{self, Candidates, Plan};
@@ -134,7 +135,12 @@ struct Merge<'a> {
 
 impl Merge<'_> {
     fn run(&self, visit: &mut dyn FnMut(EntryView<'_>) -> ControlFlow<()>) -> Result<ControlFlow<()>> {
-        let cands = search::candidates(self.snap, self.p.fields, self.plan)?;
+        let cands = if self.p.index_damaged() {
+            None
+        } else {
+            damage::guarded(self.p, true, || search::candidates(self.snap, self.p.fields, self.plan))?
+        };
+        let cands = cands.unwrap_or_default();
         // Chunks in the order the merge reaches them; `order` is the forward tie-break.
         let mut pending: Vec<usize> = (0..cands.chunks.len()).collect();
         if !self.forward {
@@ -227,7 +233,7 @@ impl Merge<'_> {
 
     /// Decodes a candidate chunk and keeps the positions of its matching entries.
     fn open(&self, cands: &Candidates, c: &search::ChunkRef) -> Result<Option<Source>> {
-        let Some(chunk) = cands.open(self.p, c)? else {
+        let Some(Some(chunk)) = damage::guarded(self.p, false, || cands.open(self.p, c))? else {
             return Ok(None);
         };
         let del = self.deleted.get(&c.stream);

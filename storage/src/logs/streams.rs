@@ -5,7 +5,7 @@
 //! commit, so every id an index holds resolves after a crash.
 
 use super::record;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::labels::Labels;
 use crate::wal::{self, Wal, WalOptions};
 use std::collections::HashMap;
@@ -33,11 +33,29 @@ impl Registry {
     pub fn open(dir: &Path, opts: WalOptions) -> Result<Registry> {
         let mut streams: Vec<StreamInfo> = Vec::new();
         let mut by_hash: HashMap<u64, Vec<u64>> = HashMap::new();
-        wal::replay(dir, |raw| {
-            let (id, labels) =
-                record::decode_stream(raw).map_err(|e| Error::corruption(dir, e.offset as u64, e.what))?;
-            if id != streams.len() as u64 {
-                return Err(Error::corruption(dir, 0, format!("stream id {id} out of sequence")));
+        let report = wal::replay(dir, |raw| {
+            let (id, labels) = match record::decode_stream(raw) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(dir = %dir.display(), offset = e.offset, what = e.what, "skipping undecodable stream registration");
+                    return Ok(());
+                }
+            };
+            if id < streams.len() as u64 {
+                tracing::error!(dir = %dir.display(), id, "skipping repeated stream registration");
+                return Ok(());
+            }
+            // Registrations lost to WAL damage: keep ids dense with placeholders, so every later
+            // id still resolves to its own labels.
+            while (streams.len() as u64) < id {
+                let lost = streams.len();
+                tracing::error!(dir = %dir.display(), id = lost, "stream registration lost to WAL damage; its entries stay unreachable by label");
+                let placeholder = Labels::from_pairs([("__nerve_lost_stream__", lost.to_string())])?;
+                by_hash.entry(placeholder.hash64()).or_default().push(lost as u64);
+                streams.push(StreamInfo {
+                    labels: Arc::new(placeholder),
+                    newest_ns: i64::MIN,
+                });
             }
             by_hash.entry(labels.hash64()).or_default().push(id);
             streams.push(StreamInfo {
@@ -46,6 +64,7 @@ impl Registry {
             });
             Ok(())
         })?;
+        crate::quarantine::note(crate::quarantine::Signal::Logs, report.quarantined.len() as u64);
         let wal = Wal::open(dir, opts)?;
         Ok(Registry { by_hash, streams, wal })
     }

@@ -284,6 +284,8 @@ pub struct Block {
     chunks: Mmap,
     /// Bytes on disk (all files).
     pub size_bytes: u64,
+    /// Why a read found the block damaged (first reason); set once, then the TSDB quarantines it.
+    damage: std::sync::OnceLock<String>,
 }
 
 impl Block {
@@ -306,7 +308,20 @@ impl Block {
             index,
             chunks,
             size_bytes,
+            damage: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Why the block was found damaged, once a read failed its checks.
+    pub fn damage(&self) -> Option<&str> {
+        self.damage.get().map(String::as_str)
+    }
+
+    /// Records that a read found the block damaged (logged once, the first reason kept).
+    fn mark_damaged(&self, e: &Error) {
+        if self.damage.set(e.to_string()).is_ok() {
+            tracing::error!(block = %self.meta.ulid, error = %e, "metrics block is damaged; it will be quarantined");
+        }
     }
 
     /// The label index.
@@ -314,8 +329,21 @@ impl Block {
         &self.index
     }
 
-    /// Decodes the chunk `m` into `out` (appending), verifying its checksum.
+    /// Decodes the chunk `m` into `out` (appending), verifying its checksum. A chunk failing
+    /// its checks marks the block damaged (see [`Block::damage`]).
     pub fn read_chunk(&self, m: &ChunkMeta, out: &mut Vec<Sample>) -> Result<()> {
+        let start = out.len();
+        let r = self.read_chunk_unchecked(m, out);
+        if let Err(e) = &r {
+            out.truncate(start);
+            if matches!(e, Error::Corruption { .. }) {
+                self.mark_damaged(e);
+            }
+        }
+        r
+    }
+
+    fn read_chunk_unchecked(&self, m: &ChunkMeta, out: &mut Vec<Sample>) -> Result<()> {
         let path = || self.dir.join("chunks");
         let (o, l) = (
             usize::try_from(m.offset).unwrap_or(usize::MAX),

@@ -114,6 +114,8 @@ pub struct Tsdb {
     pub(crate) tombstones: RwLock<Arc<Vec<crate::metrics::tombstones::Tombstone>>>,
     /// Sees every committed batch (forwarding), once set.
     pub(crate) observer: std::sync::OnceLock<Arc<dyn crate::metrics::CommitObserver>>,
+    /// Blocks quarantined after a read found them damaged (see `damage`).
+    pub(crate) damaged: Mutex<Vec<crate::metrics::damage::Quarantined>>,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -130,7 +132,7 @@ impl Tsdb {
         for d in [dir, &blocks_dir, &wal_dir] {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
-        let blocks = open_blocks(&blocks_dir)?;
+        let (blocks, damaged) = open_blocks(&blocks_dir)?;
         let tombstones = crate::metrics::tombstones::load(dir)?;
         let min_valid = blocks.iter().map(|b| b.meta.max_time).max().unwrap_or(i64::MIN);
         let chunk_range = ms(opts.block_duration).max(1);
@@ -179,6 +181,7 @@ impl Tsdb {
             compactions: AtomicU64::new(0),
             observer: std::sync::OnceLock::new(),
             tombstones: RwLock::new(Arc::new(tombstones)),
+            damaged: Mutex::new(damaged),
         });
         let weak = Arc::downgrade(&db);
         let h = std::thread::Builder::new()
@@ -204,6 +207,7 @@ impl Tsdb {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
+        self.quarantine_damaged();
         let blocks = self
             .blocks
             .read()
@@ -310,6 +314,8 @@ impl Tsdb {
     pub fn maintain(&self) -> Result<()> {
         let _g = self.maint.lock();
         while self.cut_head_once(false)? {}
+        // A compaction that met a damaged input marked it; take it out before trying again.
+        self.quarantine_damaged();
         self.compact_all()?;
         self.apply_retention()
     }

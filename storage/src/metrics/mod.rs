@@ -10,6 +10,7 @@ pub mod block;
 pub mod block_chunk;
 pub mod chunk;
 pub mod compact;
+mod damage;
 mod db;
 mod head;
 pub mod index;

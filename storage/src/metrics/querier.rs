@@ -128,7 +128,12 @@ impl<'a> SeriesIter<'a> {
         match &c.src {
             ChunkSrc::Head(x) => x.decode(out)?,
             ChunkSrc::HeadOpen(b) => push_open(b, out)?,
-            ChunkSrc::Block(b, m) => b.read_chunk(m, out)?,
+            ChunkSrc::Block(b, m) => match b.read_chunk(m, out) {
+                // The block is now marked damaged: the TSDB quarantines it and queries report
+                // a warning for its range (`Tsdb::damage_warnings`); the rest still reads.
+                Err(Error::Corruption { .. }) if b.damage().is_some() => {}
+                r => r?,
+            },
             ChunkSrc::Samples(s) => out.extend_from_slice(s),
         }
         let mut w = start;

@@ -2,7 +2,7 @@
 //! compactions) and replaying the WAL into the head.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -10,14 +10,19 @@ use crate::error::{Error, Result};
 use crate::metrics::MetricMetadata;
 use crate::metrics::appender::push_exemplar;
 use crate::metrics::block::{Block, delete_block_dir};
+use crate::metrics::damage::Quarantined;
 use crate::metrics::head::{Head, MemSeries};
 use crate::metrics::record::{self, Record};
+use crate::quarantine::{self, Signal};
 use crate::wal;
 
 /// Opens every block in `dir`, removing interrupted writes/deletions and blocks that a
 /// completed compaction superseded (crash between writing the new block and deleting inputs).
-pub(crate) fn open_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
+/// Blocks that fail to open are quarantined; those whose range is still known are returned
+/// too, for query warnings.
+pub(crate) fn open_blocks(dir: &Path) -> Result<(Vec<Arc<Block>>, Vec<Quarantined>)> {
     let mut blocks = Vec::new();
+    let mut damaged = Vec::new();
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for ent in rd {
         let ent = ent.map_err(|e| Error::io(dir, e))?;
@@ -34,11 +39,10 @@ pub(crate) fn open_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
         match Block::open(&p) {
             Ok(b) => blocks.push(Arc::new(b)),
             Err(e) => {
-                // Keep serving: move the bad block aside for inspection instead of refusing to start.
-                tracing::error!(error = %e, path = %p.display(), "cannot open block; moving it aside");
-                let mut aside = p.as_os_str().to_owned();
-                aside.push(".corrupt");
-                std::fs::rename(&p, PathBuf::from(aside)).map_err(|e| Error::io(&p, e))?;
+                // Keep serving: quarantine the bad block instead of refusing to start.
+                let store = dir.parent().unwrap_or(dir);
+                let to = quarantine::move_in(store, Signal::Metrics, &p, &e.to_string())?;
+                damaged.extend(Quarantined::at_open(&to, &e.to_string()));
             }
         }
     }
@@ -62,7 +66,7 @@ pub(crate) fn open_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
         delete_block_dir(&b.dir)?;
     }
     blocks.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
-    Ok(blocks)
+    Ok((blocks, damaged))
 }
 
 /// Replays the WAL into `head`, skipping samples already covered by blocks.
@@ -73,6 +77,7 @@ pub(crate) fn replay_into(
 ) -> Result<wal::ReplayReport> {
     let mut ids: HashMap<u32, Arc<MemSeries>> = HashMap::new();
     let mut bad_records = 0u64;
+    let mut unknown_series = 0u64;
     let (window, range) = (head.opts.ooo_window, head.opts.chunk_range);
     let min_valid = head.min_valid_time.load(Ordering::Acquire);
     let max_ex = head.opts.max_exemplars;
@@ -90,11 +95,14 @@ pub(crate) fn replay_into(
                     if x.t < min_valid {
                         continue;
                     }
-                    if let Some(s) = ids.get(&id)
-                        && s.data
-                            .lock()
-                            .apply(x, window, range, &s.labels, &head.chunk_files)
-                            .is_ok()
+                    let Some(s) = ids.get(&id) else {
+                        unknown_series += 1;
+                        continue;
+                    };
+                    if s.data
+                        .lock()
+                        .apply(x, window, range, &s.labels, &head.chunk_files)
+                        .is_ok()
                     {
                         head.observe_time(x.t);
                     }
@@ -118,5 +126,12 @@ pub(crate) fn replay_into(
     if bad_records > 0 {
         tracing::warn!(bad_records, "WAL replay skipped undecodable records");
     }
+    if report.skipped_records > 0 && unknown_series > 0 {
+        tracing::error!(
+            samples = unknown_series,
+            "WAL samples whose series record was in a damaged range were dropped"
+        );
+    }
+    quarantine::note(Signal::Metrics, report.quarantined.len() as u64);
     Ok(report)
 }

@@ -87,18 +87,21 @@ struct Stored {
 /// Reads the tombstones of the TSDB in `dir` (none when the file is absent).
 pub(crate) fn load(dir: &Path) -> Result<Vec<Tombstone>> {
     let path = dir.join(FILE);
-    let stored: Vec<Stored> = crate::metrics::block::read_json(&path, "tombstones")?.unwrap_or_default();
-    stored
-        .into_iter()
-        .map(|s| {
-            let matchers = Matcher::from_stored(s.matchers, &path)?;
-            Ok(Tombstone {
-                matchers,
-                mint: s.mint,
-                maxt: s.maxt,
+    let consequence = "its deletions are no longer applied: delete the series again";
+    crate::quarantine::load_or_quarantine(dir, crate::quarantine::Signal::Metrics, &path, consequence, || {
+        let stored: Vec<Stored> = crate::metrics::block::read_json(&path, "tombstones")?.unwrap_or_default();
+        stored
+            .into_iter()
+            .map(|s| {
+                let matchers = Matcher::from_stored(s.matchers, &path)?;
+                Ok(Tombstone {
+                    matchers,
+                    mint: s.mint,
+                    maxt: s.maxt,
+                })
             })
-        })
-        .collect()
+            .collect()
+    })
 }
 
 fn save(dir: &Path, tombstones: &[Tombstone]) -> Result<()> {

@@ -46,7 +46,11 @@ impl Deletes {
     /// Loads `deletes.json` from `dir` (none when absent).
     pub(super) fn open(dir: &Path) -> Result<Deletes> {
         let path = dir.join(FILE);
-        let list: Vec<SpanDeletion> = crate::metrics::block::read_json(&path, "span deletions")?.unwrap_or_default();
+        let consequence = "its deletions are no longer applied: request them again";
+        let list: Vec<SpanDeletion> =
+            crate::quarantine::load_or_quarantine(dir, crate::quarantine::Signal::Traces, &path, consequence, || {
+                Ok(crate::metrics::block::read_json(&path, "span deletions")?.unwrap_or_default())
+            })?;
         Ok(Deletes {
             path,
             list: RwLock::new(Arc::new(list)),

@@ -27,6 +27,8 @@ impl SpanStore {
             self.flush_locked()?;
         }
         self.retain(now_ns)?;
+        // A compaction that met a damaged input marked it; take it out before trying again.
+        self.quarantine_damaged();
         self.compact_one()?;
         Ok(())
     }

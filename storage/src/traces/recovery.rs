@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::codec;
+use super::damage::Quarantined;
 use super::segment::{Catalog, Segment, SegmentWriter};
 use super::store::{Partition, SpanStore, SpanStoreOptions, State};
 use crate::error::{Error, Result};
+use crate::quarantine::{self, Signal};
 use crate::wal;
 
 /// `partitions/<start_ns>` under the store directory.
@@ -23,9 +25,10 @@ fn segment_path(dir: &Path, id: u64) -> PathBuf {
 
 /// Opens every partition and segment under `parts_dir`; returns them and the next free
 /// segment id. Leftover `.tmp` files (a crash while writing) are removed; a segment that
-/// does not validate is renamed to `.corrupt` and reported, not a reason to refuse to start.
-pub fn open_partitions(parts_dir: &Path) -> Result<(BTreeMap<u64, Partition>, u64)> {
+/// does not validate is quarantined (see [`crate::quarantine`]), not a reason to refuse to start.
+pub fn open_partitions(parts_dir: &Path) -> Result<(BTreeMap<u64, Partition>, u64, Vec<Quarantined>)> {
     let mut parts = BTreeMap::new();
+    let mut damaged = Vec::new();
     let mut next = 0u64;
     let entries = std::fs::read_dir(parts_dir).map_err(|e| Error::io(parts_dir, e))?;
     for entry in entries {
@@ -59,9 +62,9 @@ pub fn open_partitions(parts_dir: &Path) -> Result<(BTreeMap<u64, Partition>, u6
                             p.segments.push(Arc::new(seg));
                         }
                         Err(e) => {
-                            tracing::error!(error = %e, "span segment unreadable; set aside as .corrupt");
-                            let aside = f.with_extension("corrupt");
-                            std::fs::rename(&f, &aside).map_err(|e| Error::io(&f, e))?;
+                            let store = parts_dir.parent().unwrap_or(parts_dir);
+                            quarantine::move_in(store, Signal::Traces, &f, &e.to_string())?;
+                            damaged.push(Quarantined::at_open(start, &f, &e.to_string()));
                         }
                     }
                 }
@@ -70,7 +73,7 @@ pub fn open_partitions(parts_dir: &Path) -> Result<(BTreeMap<u64, Partition>, u6
         }
         parts.insert(start, p);
     }
-    Ok((parts, next))
+    Ok((parts, next, damaged))
 }
 
 /// Replays the WAL into the head, skipping spans whose partition already flushed their
@@ -81,17 +84,22 @@ pub fn replay(wal_dir: &Path, opts: &SpanStoreOptions, state: &mut State, catalo
     let mut last = 0u64;
     let mut records = 0u64;
     let mut spans_kept = 0u64;
+    let mut undecodable = 0u64;
     let report = wal::replay(wal_dir, |rec| {
-        if rec.len() < 8 {
-            return Err(Error::corruption(
-                wal_dir,
-                0,
-                "span WAL record shorter than its sequence number",
-            ));
-        }
-        let seq = u64::from_le_bytes(rec[..8].try_into().unwrap_or_default());
-        let spans = codec::decode(&rec[8..])
-            .map_err(|e| Error::corruption(wal_dir, e.offset as u64, format!("span WAL record: {}", e.what)))?;
+        let Some((seq, body)) = rec.split_first_chunk::<8>() else {
+            undecodable += 1;
+            tracing::error!(dir = %wal_dir.display(), "skipping span WAL record shorter than its sequence number");
+            return Ok(());
+        };
+        let seq = u64::from_le_bytes(*seq);
+        let spans = match codec::decode(body) {
+            Ok(spans) => spans,
+            Err(e) => {
+                undecodable += 1;
+                tracing::error!(dir = %wal_dir.display(), offset = e.offset, what = e.what, "skipping undecodable span WAL record");
+                return Ok(());
+            }
+        };
         last = last.max(seq);
         records += 1;
         let keep: Vec<_> = spans
@@ -109,8 +117,12 @@ pub fn replay(wal_dir: &Path, opts: &SpanStoreOptions, state: &mut State, catalo
         Ok(())
     })?;
     if let Some(t) = &report.truncated {
-        tracing::warn!(?t, "span WAL had a torn or corrupt tail; truncated");
+        tracing::warn!(?t, "span WAL had a torn tail; truncated");
     }
+    if undecodable > 0 {
+        tracing::error!(undecodable, "span WAL replay skipped undecodable records");
+    }
+    quarantine::note(Signal::Traces, report.quarantined.len() as u64);
     tracing::info!(records, spans = spans_kept, "span WAL replayed");
     // Sequence numbers continue after the highest ever flushed, even if the WAL is empty.
     let flushed = state.partitions.values().map(|p| p.max_seq).max().unwrap_or(0);

@@ -315,6 +315,8 @@ pub struct Segment {
     pub catalog: Catalog,
     index_offset: usize,
     index_len: usize,
+    /// Why a read found the segment damaged (see `damage`).
+    pub(super) damage: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for Segment {
@@ -359,6 +361,19 @@ impl Segment {
         if index_end.is_none() || blocks.iter().any(|b| b.offset + b.len > index_offset as u64) {
             return Err(corrupt(footer_offset, "index or block out of range"));
         }
+        // The trace-id index has no checksum of its own: check its order and block numbers,
+        // so a damaged index is found here instead of silently losing traces.
+        let entry = |i: usize| &mmap[index_offset + i * INDEX_ENTRY..index_offset + (i + 1) * INDEX_ENTRY];
+        for i in 0..index_len {
+            let e = entry(i);
+            let block = u32::from_le_bytes([e[16], e[17], e[18], e[19]]) as usize;
+            if block >= blocks.len() || (i > 0 && entry(i - 1)[..16] > e[..16]) {
+                return Err(corrupt(
+                    index_offset + i * INDEX_ENTRY,
+                    "trace index out of order or naming a missing block",
+                ));
+            }
+        }
         Ok(Segment {
             path: path.to_owned(),
             mmap,
@@ -369,6 +384,7 @@ impl Segment {
             catalog,
             index_offset,
             index_len,
+            damage: std::sync::OnceLock::new(),
         })
     }
 

@@ -170,6 +170,8 @@ pub struct SpanStore {
     pub(super) rejected: AtomicU64,
     /// Accepted deletions, applied while reading.
     pub(super) deletes: super::deletes::Deletes,
+    /// Segments quarantined after a read found them damaged (see `damage`).
+    pub(super) damaged: Mutex<Vec<super::damage::Quarantined>>,
 }
 
 impl std::fmt::Debug for SpanStore {
@@ -188,7 +190,7 @@ impl SpanStore {
         for d in [dir, &wal_dir, &parts_dir] {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
-        let (partitions, next_segment) = recovery::open_partitions(&parts_dir)?;
+        let (partitions, next_segment, damaged) = recovery::open_partitions(&parts_dir)?;
         let mut catalog = Catalog::default();
         for p in partitions.values() {
             for s in &p.segments {
@@ -223,6 +225,7 @@ impl SpanStore {
             accepted: AtomicU64::new(0),
             deletes: super::deletes::Deletes::open(dir)?,
             rejected: AtomicU64::new(0),
+            damaged: Mutex::new(damaged),
         });
         if store.opts.background {
             let weak = Arc::downgrade(&store);
@@ -368,7 +371,7 @@ impl SpanStore {
                 if meta.max_end < start_ns || meta.min_start > end_ns {
                     continue;
                 }
-                for s in seg.read_block(b as usize)? {
+                for s in seg.read_block_or_skip(b as usize)? {
                     if s.trace_id == *trace && (start_ns..=end_ns).contains(&s.start_ns) {
                         out.push(s);
                     }
@@ -448,7 +451,7 @@ impl SpanStore {
                 {
                     continue;
                 }
-                for s in seg.read_block(i)? {
+                for s in seg.read_block_or_skip(i)? {
                     if wanted(&s) && visit(&s).is_break() {
                         return Ok(());
                     }

@@ -453,3 +453,77 @@ fn spans_beyond_the_per_trace_limit_are_refused() {
     );
     assert_eq!(store.trace(&tid(1), 0, u64::MAX).unwrap().len(), 3);
 }
+
+/// The segment files under the store's partitions.
+fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v = Vec::new();
+    for p in std::fs::read_dir(dir.join("partitions")).unwrap().flatten() {
+        v.extend(
+            std::fs::read_dir(p.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|f| f.extension().is_some_and(|x| x == "seg")),
+        );
+    }
+    v
+}
+
+#[test]
+fn damaged_segment_blocks_are_skipped_and_damaged_indexes_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = resource("api");
+    let store = SpanStore::open(dir.path(), opts()).unwrap();
+    let spans: Vec<Span> = (1..=4u8)
+        .flat_map(|t| (1..=3u8).map(move |i| (t, i)))
+        .map(|(t, i)| span(t, i, 0, u64::from(t) * 10, 1, &api))
+        .collect();
+    store.append(spans, now()).unwrap();
+    store.close().unwrap();
+    let seg = segment_files(dir.path()).pop().unwrap();
+    let good = std::fs::read(&seg).unwrap();
+    let first = super::segment::Segment::open(&seg).unwrap().blocks[0].clone();
+
+    // Garbage inside block 0 (trace 1): lookups and scans answer, without that block.
+    let mut bytes = good.clone();
+    let at = first.offset as usize + first.len as usize / 2;
+    bytes[at..at + 4].iter_mut().for_each(|b| *b ^= 0xFF);
+    std::fs::write(&seg, &bytes).unwrap();
+    let store = SpanStore::open(dir.path(), opts()).unwrap();
+    assert!(store.trace(&tid(1), 0, u64::MAX).unwrap().is_empty());
+    assert_eq!(store.trace(&tid(2), 0, u64::MAX).unwrap().len(), 3);
+    let mut seen = 0;
+    store
+        .scan(0, u64::MAX, &ScanHint::default(), &mut |_| {
+            seen += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(seen, 9);
+    let w = store.damage_warnings(0, u64::MAX);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(!seg.exists(), "the damaged segment left its partition");
+    assert!(store.trace(&tid(2), 0, u64::MAX).unwrap().is_empty());
+    store.close().unwrap();
+
+    // A damaged trace-id index (no checksum of its own) is refused when the segment opens.
+    std::fs::write(&seg, &good).unwrap();
+    let index_at = (first.offset + first.len) as usize;
+    let opened = super::segment::Segment::open(&seg).unwrap();
+    let index_start = opened.blocks.iter().map(|b| (b.offset + b.len) as usize).max().unwrap();
+    assert!(index_start >= index_at);
+    drop(opened);
+    let mut bytes = good.clone();
+    bytes[index_start + 16] = 0xFF; // block number of the first entry
+    std::fs::write(&seg, &bytes).unwrap();
+    assert!(super::segment::Segment::open(&seg).is_err());
+    let store = SpanStore::open(dir.path(), opts()).unwrap();
+    assert!(!seg.exists());
+    assert!(
+        store
+            .damage_warnings(0, u64::MAX)
+            .iter()
+            .any(|w| w.contains("at startup"))
+    );
+    store.close().unwrap();
+}

@@ -1,7 +1,8 @@
 //! Segment files: naming, record framing, directory listing and replay.
 
-use super::RECORD_HEADER_LEN;
+use super::{RECORD_HEADER_LEN, resync};
 use crate::error::{Error, Result};
+use crate::quarantine;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, ErrorKind, Read};
 use std::path::{Path, PathBuf};
@@ -22,22 +23,31 @@ pub struct ReplayReport {
     pub segments: u64,
     /// Number of the checkpoint that was read first, if any.
     pub checkpoint: Option<u64>,
-    /// Segment and byte offset where a torn or corrupt record (or a gap in the segment numbers)
-    /// ended the log; the segment was truncated there and later segments deleted.
+    /// File and offset where a torn tail (an unfinished last record of the last segment) was
+    /// cut off.
     pub truncated: Option<(PathBuf, u64)>,
-    /// Segments deleted because they came after `truncated`.
-    pub dropped_segments: u64,
-    /// File and offset of a corrupt record inside the checkpoint; the checkpoint was truncated
-    /// there and replay went on with the segments.
-    pub checkpoint_truncated: Option<(PathBuf, u64)>,
+    /// Records in damaged ranges that were skipped (walked by their length fields, so an
+    /// estimate when a length field itself was damaged; at least one per range).
+    pub skipped_records: u64,
+    /// Bytes in damaged ranges that were skipped.
+    pub skipped_bytes: u64,
+    /// Copies of damaged files, kept in the store's quarantine before they were repaired.
+    pub quarantined: Vec<PathBuf>,
+    /// Segment numbers missing between the first and the last segment.
+    pub missing_segments: u64,
 }
 
 /// Reads the newest checkpoint, then every later segment in order, calling `f` per record.
 ///
-/// A torn or corrupt tail is repaired, not reported as an error: the segment is truncated at the
-/// start of the bad record, all later segments are deleted, a warning names the file and offset,
-/// and [`ReplayReport::truncated`] says so. Leftovers of an interrupted checkpoint are removed.
-/// A missing `dir` is an empty log. Errors from `f` and I/O errors propagate.
+/// Damage does not end the log. A bad record in the middle of a file (checksum mismatch,
+/// impossible length, a gap of garbage) is skipped: replay resynchronises at the next valid
+/// frame and goes on with it and with every later segment. The damaged file is copied to
+/// `<dir>/../quarantine/`, rewritten without the damaged bytes, and an ERROR line states the
+/// records and bytes skipped ([`ReplayReport::skipped_records`], [`ReplayReport::skipped_bytes`]).
+/// A torn tail — the unfinished last record of the last segment — is cut off and logged as a
+/// warning ([`ReplayReport::truncated`]). Missing segment numbers are logged and counted; the
+/// segments after the gap are still replayed. Leftovers of an interrupted checkpoint or repair
+/// are removed. A missing `dir` is an empty log. Errors from `f` and I/O errors propagate.
 #[tracing::instrument(skip_all, fields(dir = %dir.display()))]
 pub fn replay(dir: &Path, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<ReplayReport> {
     let mut report = ReplayReport::default();
@@ -46,17 +56,15 @@ pub fn replay(dir: &Path, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<Repl
     }
     let listing = Listing::read(dir)?;
     listing.remove_leftovers()?;
+    resync::remove_leftovers(dir)?;
     let checkpoint = listing.checkpoint();
     if let Some((n, cdir)) = &checkpoint {
         report.checkpoint = Some(*n);
-        let files = numbered_files(cdir)?;
-        for (i, &file) in files.iter().enumerate() {
-            if let Some(at) = read_file(&path(cdir, file), &mut f, &mut report)? {
-                truncate(&at.0, at.1, &at.2)?;
-                remove_files(cdir, &files[i + 1..])?;
-                report.checkpoint_truncated = Some((at.0, at.1));
-                break;
-            }
+        resync::remove_leftovers(cdir)?;
+        for file in numbered_files(cdir)? {
+            // A checkpoint is never being appended to: any damage in it is damage, not a tail.
+            let name = format!("{CHECKPOINT_PREFIX}{n:08}.{file:08}");
+            read_or_repair(&path(cdir, file), &name, false, &mut f, &mut report)?;
         }
     }
     let after = checkpoint.map(|(n, _)| n);
@@ -68,54 +76,113 @@ pub fn replay(dir: &Path, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<Repl
         .collect();
     let mut expected = after.map(|c| c + 1);
     for (i, &seg) in live.iter().enumerate() {
-        let torn = if expected.is_some_and(|e| e != seg) {
-            let reason = format!(
-                "segment {seg} follows {:?}: segments are missing",
-                expected.map(|e| e - 1)
+        if let Some(e) = expected
+            && e != seg
+        {
+            tracing::error!(
+                dir = %dir.display(),
+                first_missing = e,
+                last_missing = seg - 1,
+                "WAL segments are missing; their records are lost, replaying the later segments"
             );
-            // Nothing of this segment can be trusted after a gap: drop it whole.
-            remove_files(dir, &live[i..i + 1])?;
-            Some((path(dir, seg), 0, reason))
-        } else {
-            report.segments += 1;
-            read_file(&path(dir, seg), &mut f, &mut report)?
-        };
-        if let Some((p, offset, reason)) = torn {
-            truncate(&p, offset, &reason)?;
-            remove_files(dir, &live[i + 1..])?;
-            report.dropped_segments = (live.len() - i - 1) as u64;
-            report.truncated = Some((p, offset));
-            break;
+            report.missing_segments += seg - e;
         }
+        report.segments += 1;
+        let name = format!("{seg:08}");
+        read_or_repair(&path(dir, seg), &name, i + 1 == live.len(), &mut f, &mut report)?;
         expected = Some(seg + 1);
     }
     tracing::info!(records = report.records, segments = report.segments, "WAL replayed");
     Ok(report)
 }
 
-/// Reads every record of one file into `f`; returns where and why it is torn, if it is.
+/// Replays one file; on damage, resynchronises, quarantines a copy (as `name`) and repairs it
+/// (see [`replay`]). `last` marks the last segment, whose damaged end is a torn tail.
+fn read_or_repair(
+    p: &Path,
+    name: &str,
+    last: bool,
+    f: &mut impl FnMut(&[u8]) -> Result<()>,
+    report: &mut ReplayReport,
+) -> Result<()> {
+    let Some((first_bad, reason, largest)) = read_file(p, f, report)? else {
+        return Ok(());
+    };
+    let scan = resync::scan(p, first_bad, largest, f)?;
+    report.records += scan.records;
+    report.bytes += scan.bytes;
+    let mut damaged = scan.damaged;
+    let tail = if last && damaged.last().is_some_and(|r| r.end == scan.len) {
+        damaged.pop()
+    } else {
+        None
+    };
+    if damaged.is_empty() {
+        if let Some(t) = tail {
+            truncate(p, t.start, &reason)?;
+            report.truncated = Some((p.to_path_buf(), t.start));
+        }
+        return Ok(());
+    }
+    let copy = quarantine::copy_in(p, name)?;
+    let (mut records, mut exact, mut bytes) = (0u64, true, 0u64);
+    for r in &damaged {
+        let (n, ex) = resync::records_in(p, *r)?;
+        records += n;
+        exact &= ex;
+        bytes += r.end - r.start;
+    }
+    resync::rewrite(p, &scan.keep)?;
+    report.skipped_records += records;
+    report.skipped_bytes += bytes;
+    report.quarantined.push(copy.clone());
+    tracing::error!(
+        file = %p.display(),
+        offset = first_bad,
+        reason,
+        ranges = damaged.len(),
+        skipped_records = records,
+        records_exact = exact,
+        skipped_bytes = bytes,
+        recovered_after = scan.records,
+        quarantined_copy = %copy.display(),
+        "WAL: damaged records skipped; the valid records after them were replayed and the file repaired"
+    );
+    if let Some(t) = tail {
+        let kept: u64 = scan.keep.iter().map(|r| r.end - r.start).sum();
+        tracing::warn!(file = %p.display(), offset = t.start, "WAL: torn tail cut off");
+        report.truncated = Some((p.to_path_buf(), kept));
+    }
+    Ok(())
+}
+
+/// Reads every record of one file into `f`; if a record is bad, returns its offset, why, and
+/// the largest payload read before it.
 fn read_file(
     p: &Path,
     f: &mut impl FnMut(&[u8]) -> Result<()>,
     report: &mut ReplayReport,
-) -> Result<Option<(PathBuf, u64, String)>> {
+) -> Result<Option<(u64, String, u64)>> {
     let mut reader = RecordReader::open(p)?;
+    let mut largest = 0u64;
     loop {
         match reader.next()? {
             Next::Record => {
                 f(reader.record())?;
+                let n = reader.record().len() as u64;
                 report.records += 1;
-                report.bytes += reader.record().len() as u64;
+                report.bytes += n;
+                largest = largest.max(n);
             }
             Next::End => return Ok(None),
-            Next::Torn(reason) => return Ok(Some((p.to_path_buf(), reader.offset(), reason))),
+            Next::Torn(reason) => return Ok(Some((reader.offset(), reason, largest))),
         }
     }
 }
 
 /// Cuts `p` at `offset` (a missing file is fine) and logs why.
 fn truncate(p: &Path, offset: u64, reason: &str) -> Result<()> {
-    tracing::warn!(file = %p.display(), offset, reason, "WAL: torn or corrupt record, truncating the log here");
+    tracing::warn!(file = %p.display(), offset, reason, "WAL: torn tail, truncating the last segment here");
     match OpenOptions::new().write(true).open(p) {
         Ok(file) => {
             file.set_len(offset).map_err(|e| Error::io(p, e))?;

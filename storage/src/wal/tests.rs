@@ -62,24 +62,50 @@ proptest! {
     }
 
     #[test]
-    fn flipped_byte_truncates(idx in any::<prop::sample::Index>(), flip in 1u8..=255) {
+    fn flipped_byte_skips_only_its_record(idx in any::<prop::sample::Index>(), flip in 1u8..=255) {
         let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("wal");
         let recs = records(20, 40);
-        let wal = Wal::open(tmp.path(), opts(1 << 20)).unwrap();
+        let wal = Wal::open(&dir, opts(1 << 20)).unwrap();
         log_each(&wal, &recs);
         wal.close().unwrap();
-        let p = segment::path(tmp.path(), 0);
+        let p = segment::path(&dir, 0);
         let mut bytes = fs::read(&p).unwrap();
         let i = idx.index(bytes.len());
         bytes[i] ^= flip;
         fs::write(&p, &bytes).unwrap();
-        let (got, report) = replay_all(tmp.path());
-        prop_assert!(got.len() < recs.len());
-        prop_assert_eq!(&got[..], &recs[..got.len()]);
-        let (file, offset) = report.truncated.unwrap();
-        prop_assert_eq!(file, p.clone());
-        prop_assert!(offset <= i as u64);
-        prop_assert_eq!(fs::metadata(&p).unwrap().len(), offset);
+        // Which record holds byte i?
+        let mut start = 0usize;
+        let mut hit = 0usize;
+        for (k, r) in recs.iter().enumerate() {
+            let end = start + RECORD_HEADER_LEN as usize + r.len();
+            if i < end {
+                hit = k;
+                break;
+            }
+            start = end;
+        }
+        let (got, report) = replay_all(&dir);
+        let mut want = recs.clone();
+        want.remove(hit);
+        prop_assert_eq!(&got, &want);
+        if hit == recs.len() - 1 {
+            // The last record of the last segment: a torn tail, cut off as before.
+            prop_assert_eq!(report.truncated, Some((p.clone(), start as u64)));
+            prop_assert_eq!(report.skipped_records, 0);
+            prop_assert!(report.quarantined.is_empty());
+        } else {
+            prop_assert_eq!(report.truncated, None);
+            // Estimated from length fields, which the flip may have hit.
+            prop_assert!((1..=2).contains(&report.skipped_records));
+            prop_assert_eq!(report.skipped_bytes, RECORD_HEADER_LEN + recs[hit].len() as u64);
+            prop_assert_eq!(report.quarantined.len(), 1);
+            prop_assert_eq!(fs::read(&report.quarantined[0]).unwrap(), bytes);
+        }
+        // The file was repaired: a second replay reads the same records and finds no damage.
+        let (again, report) = replay_all(&dir);
+        prop_assert_eq!(&again, &want);
+        prop_assert_eq!(report.skipped_records + report.truncated.iter().count() as u64, 0);
     }
 }
 
@@ -94,29 +120,140 @@ fn replay_one(p: &Path, count: &mut usize) {
 fn torn_tail_at_every_offset_keeps_earlier_records() {
     let recs = records(5, 30);
     let tmp = tempfile::tempdir().unwrap();
-    let wal = Wal::open(tmp.path(), opts(1 << 20)).unwrap();
+    let dir = tmp.path().join("wal");
+    let wal = Wal::open(&dir, opts(1 << 20)).unwrap();
     log_each(&wal, &recs);
     wal.close().unwrap();
-    let p = segment::path(tmp.path(), 0);
+    let p = segment::path(&dir, 0);
     let full = fs::read(&p).unwrap();
     let last_start = full.len() - (RECORD_HEADER_LEN as usize + recs[4].len());
     for cut in last_start + 1..full.len() {
         fs::write(&p, &full[..cut]).unwrap();
-        // A later, valid segment (written after the torn one) must be dropped too.
-        fs::write(segment::path(tmp.path(), 1), &full[..last_start]).unwrap();
-        let (got, report) = replay_all(tmp.path());
+        let (got, report) = replay_all(&dir);
         assert_eq!(got, recs[..4], "cut at {cut}");
         assert_eq!(report.truncated, Some((p.clone(), last_start as u64)));
-        assert_eq!(report.dropped_segments, 1);
-        assert!(!segment::path(tmp.path(), 1).exists());
+        assert!(report.quarantined.is_empty() && report.skipped_bytes == 0);
         assert_eq!(fs::metadata(&p).unwrap().len(), last_start as u64);
     }
     // The repaired log accepts appends and replays them after the old records.
-    let wal = Wal::open(tmp.path(), opts(1 << 20)).unwrap();
+    let wal = Wal::open(&dir, opts(1 << 20)).unwrap();
     wal.log(&[b"after"]).unwrap();
-    let (got, _) = replay_all(tmp.path());
+    let (got, _) = replay_all(&dir);
     assert_eq!(got.len(), 5);
     assert_eq!(got[4], b"after");
+}
+
+#[test]
+fn torn_end_of_an_older_segment_is_damage_and_later_segments_replay() {
+    let recs = records(5, 30);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("wal");
+    let wal = Wal::open(&dir, opts(1 << 20)).unwrap();
+    log_each(&wal, &recs);
+    wal.close().unwrap();
+    let p = segment::path(&dir, 0);
+    let full = fs::read(&p).unwrap();
+    let last_start = full.len() - (RECORD_HEADER_LEN as usize + recs[4].len());
+    let cut = last_start + 11;
+    fs::write(&p, &full[..cut]).unwrap();
+    // A later, valid segment written after the torn one.
+    fs::write(segment::path(&dir, 1), &full[..last_start]).unwrap();
+    let (got, report) = replay_all(&dir);
+    assert_eq!(got, [&recs[..4], &recs[..4]].concat());
+    assert_eq!(report.truncated, None);
+    assert_eq!((report.skipped_records, report.skipped_bytes), (1, 11));
+    assert_eq!(report.quarantined.len(), 1);
+    assert_eq!(fs::read(&report.quarantined[0]).unwrap(), &full[..cut]);
+    assert!(report.quarantined[0].starts_with(tmp.path().join(crate::quarantine::DIR)));
+    assert_eq!(fs::metadata(&p).unwrap().len(), last_start as u64);
+    assert!(segment::path(&dir, 1).exists());
+}
+
+#[test]
+fn damage_in_a_middle_segment_resynchronises_and_keeps_later_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("wal");
+    let wal = Wal::open(&dir, opts(400)).unwrap();
+    let recs = records(40, 40); // several records per segment, several segments
+    log_each(&wal, &recs);
+    wal.close().unwrap();
+    let segs = segment::numbered_files(&dir).unwrap();
+    assert!(segs.len() >= 4, "{segs:?}");
+    // Which records are in segment 1?
+    let mut before = 0;
+    replay_one(&segment::path(&dir, 0), &mut before);
+    let mut in_one = 0;
+    replay_one(&segment::path(&dir, 1), &mut in_one);
+    assert!(in_one >= 4);
+    // Overwrite 60 bytes starting inside the second record of segment 1: it and the third are
+    // damaged (their frames are 48..54 bytes), the rest of the segment is intact.
+    let p = segment::path(&dir, 1);
+    let mut bytes = fs::read(&p).unwrap();
+    let second = RECORD_HEADER_LEN as usize + recs[before].len();
+    let third = second + RECORD_HEADER_LEN as usize + recs[before + 1].len();
+    let fourth = third + RECORD_HEADER_LEN as usize + recs[before + 2].len();
+    let from = second + 5;
+    assert!(from + 60 > third && from + 60 < fourth);
+    bytes[from..from + 60].fill(0xA5);
+    fs::write(&p, &bytes).unwrap();
+    let (got, report) = replay_all(&dir);
+    let mut want = recs.clone();
+    want.drain(before + 1..before + 3);
+    assert_eq!(got, want);
+    assert_eq!(report.skipped_records, 2);
+    assert_eq!(report.skipped_bytes, (fourth - second) as u64);
+    assert_eq!(report.truncated, None);
+    assert_eq!(report.quarantined.len(), 1);
+    let name = report.quarantined[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(name.starts_with("00000001-"), "{name}");
+    // Repaired in place: a new replay finds no damage, and appends go on after it.
+    let (again, report) = replay_all(&dir);
+    assert_eq!(again, want);
+    assert!(report.quarantined.is_empty());
+    let wal = Wal::open(&dir, opts(400)).unwrap();
+    wal.log(&[b"after"]).unwrap();
+    wal.close().unwrap();
+    let (got, _) = replay_all(&dir);
+    assert_eq!(got.last().map(Vec::as_slice), Some(b"after".as_slice()));
+}
+
+#[test]
+fn damaged_checkpoint_record_is_skipped_and_leftover_repair_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("wal");
+    let wal = Wal::open(&dir, opts(256)).unwrap();
+    let recs = records(30, 20);
+    log_each(&wal, &recs);
+    let (_, last) = wal.segment_range();
+    wal.checkpoint(last - 1, |r| Some(r.to_vec())).unwrap();
+    wal.close().unwrap();
+    let (all, _) = replay_all(&dir);
+    assert_eq!(all, recs);
+    let cp = segment::path(&segment::checkpoint_dir(&dir, last - 1), 0);
+    let mut bytes = fs::read(&cp).unwrap();
+    let frame = RECORD_HEADER_LEN as usize + recs[0].len();
+    bytes[frame + 10] ^= 0xFF; // inside the payload of the second record
+    fs::write(&cp, &bytes).unwrap();
+    fs::write(dir.join("00000001.repair"), b"half-written").unwrap();
+    let (got, report) = replay_all(&dir);
+    let mut want = recs.clone();
+    want.remove(1);
+    assert_eq!(got, want);
+    assert_eq!((report.skipped_records, report.quarantined.len()), (1, 1));
+    assert!(!dir.join("00000001.repair").exists());
+    let name = report.quarantined[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with(&format!("checkpoint.{:08}.00000000-", last - 1)),
+        "{name}"
+    );
 }
 
 #[test]
@@ -233,7 +370,7 @@ fn interrupted_checkpoint_is_ignored() {
 }
 
 #[test]
-fn gap_in_segments_ends_the_log() {
+fn gap_in_segments_is_reported_and_later_segments_replay() {
     let tmp = tempfile::tempdir().unwrap();
     let wal = Wal::open(tmp.path(), opts(64)).unwrap();
     let recs = records(6, 40); // one record per segment
@@ -241,9 +378,12 @@ fn gap_in_segments_ends_the_log() {
     wal.close().unwrap();
     fs::remove_file(segment::path(tmp.path(), 2)).unwrap();
     let (got, report) = replay_all(tmp.path());
-    assert_eq!(got, recs[..2]);
-    assert_eq!(report.truncated, Some((segment::path(tmp.path(), 3), 0)));
-    assert_eq!(segment::numbered_files(tmp.path()).unwrap(), vec![0, 1]);
+    let mut want = recs.clone();
+    want.remove(2);
+    assert_eq!(got, want);
+    assert_eq!(report.missing_segments, 1);
+    assert_eq!(report.truncated, None);
+    assert_eq!(segment::numbered_files(tmp.path()).unwrap(), vec![0, 1, 3, 4, 5]);
 }
 
 #[test]

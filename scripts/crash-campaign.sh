@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Crash campaign (issue #21): for each signal, a writer sends acknowledged items while nerve is
+# killed with SIGKILL at random moments (some right after the spawn, i.e. during WAL replay;
+# with 1-minute blocks and 1-second log commits, others during head cuts, compactions and log
+# flushes), then every acknowledged item is read back. Afterwards one unit of each kind is
+# damaged (a metrics WAL segment, a block chunk file, a log chunk, a tantivy file, a span
+# segment) and nerve restarted: it must become ready, quarantine what it found and still
+# serve the rest.
+#
+# Usage: scripts/crash-campaign.sh [kills-per-signal]   (default 50; bounded: each round
+# waits at most 60 s for readiness). Needs curl and python3. NERVE_BIN overrides the binary
+# (default target/debug/nerve, built with `cargo build` first).
+# Prints per signal: kills, acknowledged, lost; then the corruption phase: quarantined per
+# signal and acknowledged items no longer readable (those in quarantined units and skipped WAL
+# records, whose sizes are in nerve's log).
+set -euo pipefail
+
+KILLS=${1:-50}
+BIN=${NERVE_BIN:-target/debug/nerve}
+[ -x "$BIN" ] || { echo "no nerve binary at $BIN (cargo build first)" >&2; exit 1; }
+WORK=$(mktemp -d)
+trap 'kill -9 "${PID:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+DATA="$WORK/data"
+mkdir -p "$DATA"
+cat >"$WORK/nerve.yml" <<'EOF'
+scrape_configs:
+  - job_name: none
+storage:
+  metrics:
+    block_duration: 1m
+  logs:
+    partition: 1h
+    commit_interval: 1s
+  wal:
+    segment_size: 1MB
+EOF
+
+PID=0
+ADDR=""
+OTLP=""
+
+start() { # start nerve; sets PID, ADDR, OTLP; returns 1 if not ready in 60 s
+  : >"$WORK/log"
+  "$BIN" serve --config "$WORK/nerve.yml" --data-dir "$DATA" --http-listen 127.0.0.1:0 \
+    --otlp-grpc-listen 127.0.0.1:0 --otlp-http-listen 127.0.0.1:0 2>>"$WORK/log" >/dev/null &
+  PID=$!
+  ADDR=""
+  for _ in $(seq 1 600); do
+    ADDR=$(grep -m1 ' http server listening' "$WORK/log" | grep -v otlp | sed -E 's/.*addr=([0-9.:]+).*/\1/' || true)
+    [ -n "$ADDR" ] && break
+    sleep 0.1
+  done
+  [ -n "$ADDR" ] || return 1
+  OTLP=$(grep -m1 'otlp http server listening' "$WORK/log" | sed -E 's/.*addr=([0-9.:]+).*/\1/' || true)
+  for _ in $(seq 1 600); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$ADDR/-/ready")" = 200 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+kill9() { kill -9 "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+stop() { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+
+now_ns() { date +%s%N; }
+
+# send_<signal> SEQ: one acknowledged item; exit status 0 only when nerve acknowledged it.
+send_metrics() {
+  local t; t=$(now_ns)
+  curl -s -o /dev/null -w '%{http_code}' -m 5 -H 'Content-Type: application/json' \
+    "http://$OTLP/v1/metrics" -d "{\"resourceMetrics\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{\"stringValue\":\"campaign\"}}]},\"scopeMetrics\":[{\"metrics\":[{\"name\":\"campaign_item\",\"gauge\":{\"dataPoints\":[{\"asDouble\":$1,\"timeUnixNano\":\"$t\",\"attributes\":[{\"key\":\"seq\",\"value\":{\"stringValue\":\"$1\"}}]}]}}]}]}]}" \
+    | grep -q '^200$'
+}
+send_logs() {
+  curl -s -o /dev/null -w '%{http_code}' -m 5 -H 'Content-Type: application/json' \
+    "http://$ADDR/loki/api/v1/push" \
+    -d "{\"streams\":[{\"stream\":{\"job\":\"campaign\"},\"values\":[[\"$(now_ns)\",\"item $1\"]]}]}" \
+    | grep -q '^204$'
+}
+trace_id() { printf '%032x' "$((0xC0FFEE000000 + $1))"; }
+send_traces() {
+  local t; t=$(now_ns)
+  curl -s -o /dev/null -w '%{http_code}' -m 5 -H 'Content-Type: application/json' \
+    "http://$OTLP/v1/traces" -d "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{\"stringValue\":\"campaign\"}}]},\"scopeSpans\":[{\"spans\":[{\"traceId\":\"$(trace_id "$1")\",\"spanId\":\"00000000000000aa\",\"name\":\"item\",\"kind\":1,\"startTimeUnixNano\":\"$t\",\"endTimeUnixNano\":\"$((t + 1000))\"}]}]}]}" \
+    | grep -q '^200$'
+}
+
+# readable_<signal> FILE: how many sequence numbers listed in FILE read back.
+readable_metrics() {
+  curl -s "http://$ADDR/api/v1/series" --data-urlencode 'match[]=campaign_item' \
+    --data-urlencode "start=$(( $(date +%s) - 86400 ))" | python3 -c '
+import json, sys
+seen = {s.get("seq") for s in json.load(sys.stdin)["data"]}
+print(sum(1 for l in open(sys.argv[1]) if l.strip() in seen))' "$1"
+}
+readable_logs() {
+  local end; end=$(( $(now_ns) + 60000000000 ))
+  curl -s "http://$ADDR/loki/api/v1/query_range" --data-urlencode 'query={job="campaign"}' \
+    --data-urlencode "start=$(( end - 86400000000000 ))" --data-urlencode "end=$end" \
+    --data-urlencode 'limit=5000' | python3 -c '
+import json, sys
+seen = {v[1] for s in json.load(sys.stdin)["data"]["result"] for v in s["values"]}
+print(sum(1 for l in open(sys.argv[1]) if "item " + l.strip() in seen))' "$1"
+}
+readable_traces() {
+  local n=0 seq
+  while read -r seq; do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$ADDR/jaeger/api/traces/$(trace_id "$seq")")" = 200 ] && n=$((n + 1))
+  done <"$1"
+  echo "$n"
+}
+
+quarantined() { # quarantined SIGNAL: nerve_storage_quarantined_total{signal}
+  curl -s "http://$ADDR/metrics" | sed -nE "s/^nerve_storage_quarantined_total\{signal=\"$1\"\} ([0-9]+).*/\1/p"
+}
+
+declare -A KILLED ACKED LOST
+for signal in metrics logs traces; do
+  : >"$WORK/acked.$signal"
+  seq=0
+  kills=0
+  for round in $(seq 1 "$KILLS"); do
+    if [ $((round % 10)) -eq 0 ]; then
+      # Kill during WAL replay / startup: right after the spawn, before readiness.
+      "$BIN" serve --config "$WORK/nerve.yml" --data-dir "$DATA" --http-listen 127.0.0.1:0 \
+        --otlp-grpc-listen 127.0.0.1:0 --otlp-http-listen 127.0.0.1:0 >/dev/null 2>&1 &
+      PID=$!
+      sleep "0.0$((RANDOM % 10))"
+      kill9
+      kills=$((kills + 1))
+      continue
+    fi
+    start || { echo "nerve did not become ready (round $round of $signal)"; tail -20 "$WORK/log"; exit 1; }
+    # Write in the background and kill at a random moment (0.1–0.9 s in).
+    (
+      while :; do
+        seq=$((seq + 1))
+        if "send_$signal" "$((round * 100000 + seq))"; then echo "$((round * 100000 + seq))" >>"$WORK/acked.$signal"; fi
+      done
+    ) &
+    WRITER=$!
+    sleep "0.$((RANDOM % 9 + 1))"
+    kill9
+    kills=$((kills + 1))
+    kill "$WRITER" 2>/dev/null || true
+    wait "$WRITER" 2>/dev/null || true
+  done
+  start || { echo "nerve did not become ready after the $signal kills"; tail -20 "$WORK/log"; exit 1; }
+  acked=$(sort -u "$WORK/acked.$signal" | tee "$WORK/acked.$signal.u" | wc -l)
+  readable=$("readable_$signal" "$WORK/acked.$signal.u")
+  KILLED[$signal]=$kills
+  ACKED[$signal]=$acked
+  LOST[$signal]=$((acked - readable))
+  stop
+  printf '%-8s kills=%d acknowledged=%d lost=%d\n' "$signal" "$kills" "$acked" "$((acked - readable))"
+done
+
+# Corruption phase: damage one unit of each kind, restart, count.
+damage() { # damage FILE: overwrite 32 bytes in the middle
+  python3 - "$1" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+m = len(b) // 2
+b[m:m + 32] = b"\xee" * min(32, len(b) - m)
+open(p, "wb").write(b)
+PY
+  echo "damaged $1"
+}
+first() { find "$@" -type f 2>/dev/null | sort | head -1; }
+wal=$(find "$DATA/metrics/wal" -maxdepth 1 -type f -size +1k -name '0*' | sort | head -1)
+[ -n "$wal" ] && damage "$wal"
+blk=$(first "$DATA/metrics/blocks" -name chunks)
+[ -n "$blk" ] && damage "$blk"
+chk=$(first "$DATA/logs/partitions" -name '*.chk')
+[ -n "$chk" ] && damage "$chk"
+tv=$(first "$DATA/logs/partitions" -name '*.term')
+[ -n "$tv" ] && damage "$tv"
+seg=$(first "$DATA/traces/partitions" -name '*.seg')
+[ -n "$seg" ] && damage "$seg"
+start || { echo "nerve did not start after the corruption"; tail -40 "$WORK/log"; exit 1; }
+# Reads find the damage that opening did not (chunks, blocks, tantivy, segments).
+for signal in metrics logs traces; do
+  readable=$("readable_$signal" "$WORK/acked.$signal.u")
+  echo "after corruption: $signal unreadable=$((ACKED[$signal] - readable))"
+done
+sleep 3 # one maintenance pass quarantines segments/blocks marked by reads
+for signal in metrics logs traces; do
+  echo "quarantined $signal=$(quarantined "$signal")"
+done
+grep -E 'damaged records skipped|damaged storage unit quarantined|damaged log data skipped|torn tail' "$WORK/log" \
+  | sed -E 's/^.*(ERROR|WARN) //' | cut -c1-400 || true
+stop
+echo "summary: kills=$((KILLED[metrics] + KILLED[logs] + KILLED[traces])) acknowledged=$((ACKED[metrics] + ACKED[logs] + ACKED[traces])) lost=$((LOST[metrics] + LOST[logs] + LOST[traces]))"

@@ -16,6 +16,7 @@
 
 mod content_encoding;
 mod json;
+mod json_dups;
 mod labels;
 mod level;
 mod line_fields;

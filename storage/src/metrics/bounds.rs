@@ -83,6 +83,18 @@ impl TimeWindow {
     }
 }
 
+/// The block range `[a, b)` of width `r` (> 0) holding `t`, aligned to multiples of `r`;
+/// both ends saturate at the i64 range, so any timestamp is safe.
+pub(crate) fn cut_range(t: i64, r: i64) -> (i64, i64) {
+    let a = t.div_euclid(r).saturating_mul(r);
+    (a, a.saturating_add(r))
+}
+
+/// Whether `max - min > limit`, computed without overflow for any two timestamps.
+pub(crate) fn span_exceeds(min: i64, max: i64, limit: i64) -> bool {
+    i128::from(max) - i128::from(min) > i128::from(limit)
+}
+
 /// A duration as Prometheus writes it (`10m`, `15d`, `1h30m`, `500ms`).
 fn human(d: Duration) -> String {
     let mut ms = d.as_millis();
@@ -168,7 +180,7 @@ mod tests {
         /// arithmetic wherever the exact result fits.
         #[test]
         fn cut_arithmetic_saturates(t in any::<i64>(), other in any::<i64>(), r in 1i64..=i64::MAX, limit in any::<i64>()) {
-            use crate::metrics::db::{cut_range, span_exceeds};
+            use super::{cut_range, span_exceeds};
             let (a, b) = cut_range(t, r);
             let exact_a = i128::from(t).div_euclid(i128::from(r)) * i128::from(r);
             let clamp = |x: i128| x.clamp(i128::from(i64::MIN), i128::from(i64::MAX));

@@ -14,6 +14,7 @@ use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::metrics::appender::Appender;
 use crate::metrics::block::{Block, BlockCompaction, BlockWriter, delete_block_dir};
+use crate::metrics::bounds::{cut_range, span_exceeds};
 use crate::metrics::head::{CHUNK_SEGMENT_SIZE, ChunkFiles, Head, HeadOptions, MemSeries};
 use crate::metrics::querier::Querier;
 use crate::metrics::record::{self, Record};
@@ -128,18 +129,6 @@ pub struct Tsdb {
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// The block range `[a, b)` of width `r` (> 0) holding `t`, aligned to multiples of `r`;
-/// both ends saturate at the i64 range, so any timestamp is safe.
-pub(crate) fn cut_range(t: i64, r: i64) -> (i64, i64) {
-    let a = t.div_euclid(r).saturating_mul(r);
-    (a, a.saturating_add(r))
-}
-
-/// Whether `max - min > limit`, computed without overflow for any two timestamps.
-pub(crate) fn span_exceeds(min: i64, max: i64, limit: i64) -> bool {
-    i128::from(max) - i128::from(min) > i128::from(limit)
 }
 
 impl Tsdb {

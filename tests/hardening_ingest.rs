@@ -273,7 +273,12 @@ struct Bombs {
     gzip: Vec<u8>,
     deflate: Vec<u8>,
     zstd: Vec<u8>,
+    /// One gzip member (what gRPC's decoder reads): header, the DEFLATE bomb, trailer.
+    gzip_single: Vec<u8>,
 }
+
+/// CRC-32 of 2^30 zero bytes (Python's `zlib.crc32`), for the single-member gzip trailer.
+const CRC32_OF_1GIB_ZEROS: u32 = 0x5b64_c2b0;
 
 impl Bombs {
     fn new() -> Bombs {
@@ -294,10 +299,15 @@ impl Bombs {
         let repeat = |p: &[u8]| p.repeat(1024);
         let mut deflate = repeat(&piece);
         deflate.extend_from_slice(&[0x03, 0x00]);
+        let mut gzip_single = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+        gzip_single.extend_from_slice(&deflate);
+        gzip_single.extend_from_slice(&CRC32_OF_1GIB_ZEROS.to_le_bytes());
+        gzip_single.extend_from_slice(&((1u64 << 30) as u32).to_le_bytes());
         let b = Bombs {
             gzip: repeat(&gz),
             deflate,
             zstd: repeat(&zs),
+            gzip_single,
         };
         for (name, body) in [("gzip", &b.gzip), ("deflate", &b.deflate), ("zstd", &b.zstd)] {
             assert!(body.len() < 2 * MIB, "{name} bomb is {} bytes", body.len());
@@ -426,6 +436,69 @@ fn decompression_bombs_are_refused_with_bounded_memory_on_every_path() {
             peak >> 20
         );
         assert!(peak < 512 * MIB as u64, "{}: peak RSS {} MiB", p.url, peak >> 20);
+    }
+
+    // gRPC (OTLP port 4317): one gzip-compressed message frame per call.
+    let grpc = reqwest::blocking::Client::builder()
+        .http2_prior_knowledge()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut frame = vec![1u8];
+    frame.extend_from_slice(&(bombs.gzip_single.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&bombs.gzip_single);
+    let grpc_addr = n.otlp_grpc_addr.clone();
+    let call = |service: &str| {
+        let r = grpc
+            .post(format!(
+                "http://{}/opentelemetry.proto.collector.{service}/Export",
+                grpc_addr
+            ))
+            .header("content-type", "application/grpc")
+            .header("grpc-encoding", "gzip")
+            .header("te", "trailers")
+            .body(frame.clone())
+            .send()
+            .unwrap();
+        let h = |k: &str| {
+            r.headers()
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .replace("%20", " ")
+        };
+        (h("grpc-status"), h("grpc-message"))
+    };
+    for (service, limit) in [
+        ("logs.v1.LogsService", logs),
+        ("trace.v1.TraceService", otlp),
+        ("metrics.v1.MetricsService", otlp),
+    ] {
+        wait_rss_below(pid, 160 * MIB as u64);
+        // RESOURCE_EXHAUSTED naming the limit.
+        let (code, msg) = call(service);
+        assert_eq!(code, "8", "{service}: {msg}");
+        assert!(msg.contains(limit), "{service}: {msg}");
+        let answers: Vec<(String, String)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| call(service))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (code, msg) in &answers {
+            match code.as_str() {
+                "8" => assert!(msg.contains(limit), "{service}: {msg}"),
+                // UNAVAILABLE: over limits.max_memory, retry later.
+                "14" => assert!(msg.contains("limits.max_memory"), "{service}: {msg}"),
+                _ => panic!("{service}: grpc-status {code} {msg}"),
+            }
+        }
+        alive(&mut n);
+        let peak = vm_hwm(pid);
+        let codes: Vec<&str> = answers.iter().map(|(c, _)| c.as_str()).collect();
+        eprintln!(
+            "gRPC {service}: 8 concurrent bombs answered grpc-status {codes:?}; peak RSS so far {} MiB",
+            peak >> 20
+        );
+        assert!(peak < 512 * MIB as u64, "gRPC {service}: peak RSS {} MiB", peak >> 20);
     }
 
     // Remote write: the snappy header announces 1 GiB; refused before allocating.

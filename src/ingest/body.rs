@@ -1,6 +1,7 @@
 //! Reading request bodies with a size cap, and undoing their `Content-Encoding` with a cap
-//! on the output: the one implementation every compressed HTTP ingest path uses (Loki push,
-//! OTLP/HTTP logs, traces and metrics on both ports).
+//! on the output: the one implementation every compressed ingest path uses (Loki push,
+//! OTLP/HTTP logs, traces and metrics on both ports, and gRPC messages, see
+//! [`crate::ingest::grpc_body`]).
 //!
 //! Decompression streams: output is produced in pieces of
 //! [`METER_CHUNK`](nerve_proto::loki::METER_CHUNK) bytes, each counted against the memory
@@ -94,27 +95,37 @@ pub async fn read_decoded(
         return Ok(Decoded { bytes: raw, charge });
     }
     tokio::task::spawn_blocking(move || {
-        let mut refusal = None;
-        let out = encoding.decode_metered(&raw, limits.max_decoded, &mut |n| {
-            charge.add(n).map_err(|e| {
-                let msg = e.message().to_owned();
-                refusal = Some(e);
-                nerve_proto::Error::OverMemory(msg)
-            })
-        });
-        match out {
-            Ok(bytes) => Ok(Decoded {
-                bytes: bytes.into_owned(),
-                charge,
-            }),
-            Err(nerve_proto::Error::OverMemory(msg)) => {
-                Err(refusal.unwrap_or_else(|| ApiError::new(ErrorKind::Unavailable, msg)))
-            }
-            Err(nerve_proto::Error::DecodedTooLarge { .. }) => Err(too_large(limits)),
-            Err(e) => Err(ApiError::bad_data(format!("decompressing request body: {e}"))),
-        }
+        let bytes = inflate(encoding, &raw, limits, &mut charge)?;
+        Ok(Decoded { bytes, charge })
     })
     .await?
+}
+
+/// Undoes a compressing `encoding` of `raw` (blocking): output capped at
+/// `limits.max_decoded` (413 naming the limit) and counted against the memory guard
+/// through `charge` as it is produced (503); a corrupt stream is 400.
+pub fn inflate(
+    encoding: ContentEncoding,
+    raw: &[u8],
+    limits: BodyLimits,
+    charge: &mut Charge,
+) -> Result<Vec<u8>, ApiError> {
+    let mut refusal = None;
+    let out = encoding.decode_metered(raw, limits.max_decoded, &mut |n| {
+        charge.add(n).map_err(|e| {
+            let msg = e.message().to_owned();
+            refusal = Some(e);
+            nerve_proto::Error::OverMemory(msg)
+        })
+    });
+    match out {
+        Ok(bytes) => Ok(bytes.into_owned()),
+        Err(nerve_proto::Error::OverMemory(msg)) => {
+            Err(refusal.unwrap_or_else(|| ApiError::new(ErrorKind::Unavailable, msg)))
+        }
+        Err(nerve_proto::Error::DecodedTooLarge { .. }) => Err(too_large(limits)),
+        Err(e) => Err(ApiError::bad_data(format!("decompressing request body: {e}"))),
+    }
 }
 
 /// Counts the output a snappy block announces (a Loki protobuf push) before it is

@@ -3,6 +3,7 @@
 
 pub mod backpressure;
 pub mod body;
+pub mod grpc_body;
 pub mod loki;
 pub mod memory;
 pub mod otlp_logs;

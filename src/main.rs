@@ -400,6 +400,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut opts = cfg.storage.tsdb_options();
     opts.max_series = cfg.limits.max_series();
     opts.max_series_per_metric = cfg.limits.max_series_per_metric();
+    opts.bounds = nerve_storage::metrics::SampleBounds {
+        max_future: Some(cfg.limits.max_future()),
+        max_age: Some(opts.retention),
+    };
     tracing::info!(data_dir = %data_dir.display(), "opening metrics TSDB");
     let opened = tokio::task::spawn_blocking({
         let dir = metrics_dir.clone();

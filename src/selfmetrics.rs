@@ -388,6 +388,12 @@ impl Collector for TsdbCollector {
         )?;
         counter(
             &mut encoder,
+            "nerve_tsdb_out_of_bound_samples",
+            "Samples and exemplars refused for lying outside now + limits.max_future or the retention",
+            s.samples_out_of_bounds_total,
+        )?;
+        counter(
+            &mut encoder,
             "nerve_tsdb_series_limit_refused",
             "New series refused by limits.max_series or limits.max_series_per_metric",
             s.series_refused_total,

@@ -80,6 +80,12 @@ pub enum Error {
         limit: usize,
     },
 
+    /// A receiver's memory bound refused more decompressed bytes (HTTP 503: the request
+    /// may succeed later). Raised by the meter passed to
+    /// [`ContentEncoding::decode_metered`](crate::loki::ContentEncoding::decode_metered).
+    #[error("{0}")]
+    OverMemory(String),
+
     /// A stream label set is not valid: bad selector syntax, an invalid label name, a
     /// duplicate name, or no labels at all. The message quotes the input and says why.
     #[error("{0}")]
@@ -103,13 +109,15 @@ pub enum Error {
 
 impl Error {
     /// The HTTP status a receiver should answer with: 415 for
-    /// [`Error::Unsupported`], 413 for [`Error::DecodedTooLarge`], 400 for everything
+    /// [`Error::Unsupported`], 413 for [`Error::DecodedTooLarge`], 503 for
+    /// [`Error::OverMemory`], 400 for everything
     /// else (the sender drops the data instead of retrying, as Prometheus' own receiver
     /// does).
     pub fn http_status(&self) -> u16 {
         match self {
             Error::Unsupported { .. } => 415,
             Error::DecodedTooLarge { .. } => 413,
+            Error::OverMemory(_) => 503,
             _ => 400,
         }
     }

@@ -16,6 +16,7 @@
 
 mod content_encoding;
 mod json;
+mod json_dups;
 mod labels;
 mod level;
 mod line_fields;
@@ -24,7 +25,7 @@ mod protobuf;
 mod tests;
 mod trace_ref;
 
-pub use content_encoding::ContentEncoding;
+pub use content_encoding::{ContentEncoding, METER_CHUNK};
 pub use labels::{
     SERVICE_NAME, SERVICE_NAME_SOURCES, UNKNOWN_SERVICE, ensure_service_name, format_labels, is_valid_label_name,
     parse_labels, sanitize_label_name,

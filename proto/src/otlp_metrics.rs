@@ -340,7 +340,7 @@ fn translate_metric(m: &Metric, resource: &ResourceLabels<'_>, out: &mut Metrics
             let name = metric_name(&m.name, &m.unit, NameKind::Distribution);
             emitted.metadata(&name, MetricKind::Histogram, m);
             for p in &h.data_points {
-                emitted.histogram_point(&name, p);
+                emitted.histogram_point(&name, p, &m.name);
             }
         }
         Data::ExponentialHistogram(_) => out.reject(points, || {
@@ -404,9 +404,14 @@ impl Emitter<'_, '_, '_> {
         self.push(labels, ms(p.time_unix_nano), value_or_stale(p.flags, v), exemplars);
     }
 
-    /// Buckets are written for the bounds that have a count (as Prometheus does, a point
-    /// with mismatched lengths is not refused); the `+Inf` bucket is always the point's count.
-    fn histogram_point(&mut self, name: &str, p: &HistogramDataPoint) {
+    /// One bucket series per bound plus `+Inf` (the point's count). A point whose
+    /// `bucket_counts` do not match its `explicit_bounds` is refused (partial success), see
+    /// [`histogram_shape_error`].
+    fn histogram_point(&mut self, name: &str, p: &HistogramDataPoint, otlp_name: &str) {
+        if let Some(why) = histogram_shape_error(p) {
+            self.out.reject(1, || format!("metric {otlp_name:?}: {why}"));
+            return;
+        }
         self.out.accepted_points += 1;
         let t = ms(p.time_unix_nano);
         let val = |v: f64| value_or_stale(p.flags, v);
@@ -516,4 +521,37 @@ fn hex(bytes: &[u8]) -> String {
 pub fn decode_and_translate(body: &[u8], encoding: crate::OtlpEncoding) -> Result<MetricsBatch, crate::Error> {
     let req: ExportMetricsServiceRequest = encoding.decode(body)?;
     Ok(translate_metrics(&req))
+}
+
+/// Why a histogram point's buckets are unusable, if they are. The OTLP data model requires
+/// `bucket_counts` to be empty (no buckets) or to hold one count per bound plus the
+/// overflow bucket, and the bounds to be strictly increasing; anything else cannot be
+/// turned into `le` buckets without guessing.
+pub(crate) fn histogram_shape_error(p: &HistogramDataPoint) -> Option<String> {
+    let (counts, bounds) = (p.bucket_counts.len(), p.explicit_bounds.len());
+    if counts != 0 && counts != bounds + 1 {
+        return Some(format!(
+            "histogram data point has {counts} bucket counts for {bounds} explicit bounds; expected {} (one per bound plus +Inf) or none",
+            bounds + 1
+        ));
+    }
+    if counts == 0 && bounds != 0 {
+        return Some(format!(
+            "histogram data point has {bounds} explicit bounds but no bucket counts"
+        ));
+    }
+    if let Some(w) = p
+        .explicit_bounds
+        .windows(2)
+        .find(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less))
+    {
+        return Some(format!(
+            "histogram explicit bounds must be strictly increasing, got {} before {}",
+            w[0], w[1]
+        ));
+    }
+    if p.explicit_bounds.iter().any(|b| b.is_nan()) {
+        return Some("histogram explicit bounds must not be NaN".to_owned());
+    }
+    None
 }

@@ -11,6 +11,7 @@ mod convert;
 mod flatten;
 #[cfg(test)]
 mod tests;
+mod version_fields;
 
 use prost::Message;
 
@@ -19,6 +20,7 @@ use crate::{Error, prompb, write_v2};
 pub use borrowed::{SeriesView, for_each_series_v1};
 pub use convert::v1_to_v2;
 pub use flatten::{DecodedExemplar, DecodedMetadata, DecodedSeries, MetricKind, flatten_v1, flatten_v2};
+pub use version_fields::check_version_fields;
 
 /// The media type of both remote-write versions.
 pub const CONTENT_TYPE_PROTOBUF: &str = "application/x-protobuf";
@@ -146,16 +148,19 @@ pub fn decompress(body: &[u8], max_decoded: usize) -> Result<Vec<u8>, Error> {
 /// the snappy header before anything is allocated. Never panics.
 pub fn decode_v1(body: &[u8], max_decoded: usize) -> Result<prompb::WriteRequest, Error> {
     let raw = decompress(body, max_decoded)?;
+    check_version_fields(&raw, RemoteWriteVersion::V1)?;
     prompb::WriteRequest::decode(raw.as_slice()).map_err(Error::Protobuf)
 }
 
 /// Decodes a remote-write 2.0 body: snappy block, then [`write_v2::Request`].
 ///
 /// `max_decoded` bounds the decompressed size in bytes; it is checked against
-/// the snappy header before anything is allocated. Symbol references are not
-/// checked here but in [`flatten_v2`]. Never panics.
+/// the snappy header before anything is allocated. A 1.0 body (top-level fields 1 or 3) is
+/// refused rather than read as an empty 2.0 request. Symbol references are not checked here
+/// but in [`flatten_v2`]. Never panics.
 pub fn decode_v2(body: &[u8], max_decoded: usize) -> Result<write_v2::Request, Error> {
     let raw = decompress(body, max_decoded)?;
+    check_version_fields(&raw, RemoteWriteVersion::V2)?;
     write_v2::Request::decode(raw.as_slice()).map_err(Error::Protobuf)
 }
 

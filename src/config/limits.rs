@@ -33,6 +33,8 @@ pub const DEFAULT_LOGS_MAX_HEAD: u64 = 256 << 20;
 pub const DEFAULT_MAX_SERIES: u64 = 2_000_000;
 /// Default cap on head series of one metric name.
 pub const DEFAULT_MAX_SERIES_PER_METRIC: u64 = 200_000;
+/// Default bound on how far ahead of the wall clock a metric sample may be dated.
+pub const DEFAULT_MAX_FUTURE: std::time::Duration = std::time::Duration::from_secs(600);
 /// Share of the machine's (or cgroup's) memory used as the default `max_memory`, in percent.
 pub const DEFAULT_MAX_MEMORY_PERCENT: u64 = 80;
 
@@ -98,6 +100,13 @@ pub struct LimitsConfig {
     /// Longest label value accepted on ingest, in bytes (0 = no limit). Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_label_value_length: Option<usize>,
+    /// How far ahead of the wall clock a metric sample or exemplar may be dated; later ones
+    /// are refused on every ingest path (400 naming the series and the bound on remote
+    /// write, partial success on OTLP, counted and logged for scrapes, rules and span
+    /// metrics). Samples older than the metrics retention are refused the same way.
+    /// Default 10m (Mimir's creation grace period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_future: Option<super::units::PromDuration>,
     /// Largest Loki push / OTLP logs body as sent; larger → 413. Default 64MB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs_max_body_bytes: Option<ByteSize>,
@@ -216,6 +225,11 @@ impl LimitsConfig {
     /// Effective spans-per-trace cap (0 = none).
     pub fn traces_max_spans_per_trace(&self) -> usize {
         self.traces_max_spans_per_trace.unwrap_or(50_000)
+    }
+
+    /// Effective bound on how far ahead of the wall clock a metric sample may be dated.
+    pub fn max_future(&self) -> std::time::Duration {
+        self.max_future.map_or(DEFAULT_MAX_FUTURE, |d| d.get())
     }
 
     /// Effective head series cap (0 = none).

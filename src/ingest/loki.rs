@@ -21,7 +21,7 @@ use nerve_storage::labels::is_valid_label_name;
 use nerve_storage::logs::{LogEntry, LogStream, now_ns};
 
 use crate::config::limits::LimitsConfig;
-use crate::ingest::body::read_body;
+use crate::ingest::body::{BodyLimits, charge_snappy_block, read_decoded};
 use crate::servers::error::{ApiError, ErrorKind};
 use crate::state::AppState;
 
@@ -74,11 +74,22 @@ async fn push_inner(state: &AppState, headers: &HeaderMap, body: Body) -> Result
             .map(str::to_owned)
     };
     let content_type = header_str(header::CONTENT_TYPE);
-    let content_encoding = header_str(header::CONTENT_ENCODING);
-    let body = read_body(headers, body, state.limits.logs_max_body()).await?;
+    let json = push_format(headers.get(header::CONTENT_TYPE))?;
     let max_decoded = state.limits.logs_max_decoded();
+    let limits = BodyLimits {
+        max_body: state.limits.logs_max_body(),
+        max_decoded,
+        decoded_limit: "limits.logs_max_decoded_bytes",
+        allow_snappy: true,
+    };
+    let mut body = read_decoded(&state.memory, headers, body, limits).await?;
+    if !json {
+        charge_snappy_block(&mut body, max_decoded)?;
+    }
     let req = tokio::task::spawn_blocking(move || {
-        decode_push(&body, content_type.as_deref(), content_encoding.as_deref(), max_decoded)
+        let decoded = decode_push(&body.bytes, content_type.as_deref(), None, max_decoded);
+        drop(body);
+        decoded
     })
     .await?
     .map_err(|e| {
@@ -90,6 +101,54 @@ async fn push_inner(state: &AppState, headers: &HeaderMap, body: Body) -> Result
         ApiError::new(kind, format!("decoding push request: {e}"))
     })?;
     store(state, req).await
+}
+
+/// Whether a push body is JSON (`true`) or snappy protobuf (`false`), from its
+/// `Content-Type`: `application/json` is JSON; none, `application/x-protobuf` and
+/// `application/octet-stream` are protobuf (what promtail and Loki's own clients send).
+/// A header that is not a media type is refused with 400, as Loki's `mime.ParseMediaType`
+/// check does, and any other media type with 415 naming the accepted ones, instead of
+/// being misread as protobuf.
+fn push_format(content_type: Option<&header::HeaderValue>) -> Result<bool, ApiError> {
+    let Some(value) = content_type else {
+        return Ok(false);
+    };
+    let bad = |why: &str| {
+        ApiError::bad_data(format!(
+            "invalid Content-Type header {:?}: {why}",
+            String::from_utf8_lossy(value.as_bytes())
+        ))
+    };
+    let text = value.to_str().map_err(|_| bad("not visible ASCII"))?;
+    let media = text.split(';').next().unwrap_or_default().trim();
+    if media.is_empty() {
+        return Ok(false);
+    }
+    let Some((kind, sub)) = media.split_once('/') else {
+        return Err(bad("expected type/subtype"));
+    };
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    if !token(kind) || !token(sub) {
+        return Err(bad("expected type/subtype"));
+    }
+    if media.eq_ignore_ascii_case("application/json") {
+        Ok(true)
+    } else if media.eq_ignore_ascii_case("application/x-protobuf")
+        || media.eq_ignore_ascii_case("application/octet-stream")
+    {
+        Ok(false)
+    } else {
+        Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            format!(
+                "unsupported Content-Type {media:?}; use application/json or application/x-protobuf (snappy-compressed)"
+            ),
+        ))
+    }
 }
 
 /// Validates and stores a decoded push: limits, `service_name`, `detected_level`, trace ids.

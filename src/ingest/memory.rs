@@ -26,6 +26,55 @@ pub struct MemoryGuard {
     rss: AtomicU64,
     /// Requests refused so far.
     refused: AtomicU64,
+    /// Bytes held by live [`Charge`]s (request bodies being decompressed or decoded).
+    charged: AtomicU64,
+}
+
+/// Bytes one request holds beyond its body as sent (what it decompressed), counted
+/// against the guard's bound from the moment they are produced until the charge is dropped.
+/// The RSS sampler sees the same bytes once they are resident, so they may be counted
+/// twice for up to [`SAMPLE_EVERY`]: the guard then refuses early, never late.
+#[derive(Debug)]
+pub struct Charge {
+    guard: Arc<MemoryGuard>,
+    bytes: u64,
+}
+
+impl Charge {
+    /// Counts `n` more bytes; refuses (503, naming `limits.max_memory`) when the resident
+    /// memory plus every live charge would exceed the bound. Refused bytes stay counted
+    /// until the charge is dropped, which the caller does when it gives up.
+    pub fn add(&mut self, n: usize) -> Result<(), ApiError> {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        self.bytes = self.bytes.saturating_add(n);
+        let total = self.guard.charged.fetch_add(n, Ordering::Relaxed).saturating_add(n);
+        let (limit, rss) = (self.guard.limit, self.guard.rss());
+        if limit == 0 || rss.saturating_add(total) <= limit {
+            return Ok(());
+        }
+        self.guard.refused.fetch_add(1, Ordering::Relaxed);
+        Err(ApiError::new(
+            ErrorKind::Unavailable,
+            format!(
+                "memory pressure: {} of request bodies being decompressed on top of nerve's resident memory {} would exceed limits.max_memory {}; retry later",
+                ByteSize(total),
+                ByteSize(rss),
+                ByteSize(limit)
+            ),
+        ))
+    }
+
+    /// Bytes this charge holds.
+    #[cfg(test)]
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.guard.charged.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 impl MemoryGuard {
@@ -52,7 +101,22 @@ impl MemoryGuard {
             limit,
             rss: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            charged: AtomicU64::new(0),
         }
+    }
+
+    /// An empty [`Charge`] against this guard.
+    pub fn charge(self: &Arc<Self>) -> Charge {
+        Charge {
+            guard: self.clone(),
+            bytes: 0,
+        }
+    }
+
+    /// Bytes held by live charges.
+    #[cfg(test)]
+    pub fn charged(&self) -> u64 {
+        self.charged.load(Ordering::Relaxed)
     }
 
     /// Records a resident set size reading.
@@ -154,6 +218,31 @@ mod tests {
         let off = MemoryGuard::new(0);
         off.set_rss(u64::MAX);
         assert!(off.check().is_ok());
+    }
+
+    #[test]
+    fn charges_count_until_dropped_and_refuse_over_the_bound() {
+        let g = Arc::new(MemoryGuard::new(1000));
+        g.set_rss(600);
+        let mut a = g.charge();
+        a.add(300).unwrap();
+        let mut b = g.charge();
+        assert_eq!(g.charged(), 300);
+        let e = b.add(101).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(e.message().contains("limits.max_memory"), "{}", e.message());
+        assert_eq!(g.refused(), 1);
+        drop(b);
+        assert_eq!(g.charged(), 300);
+        drop(a);
+        assert_eq!(g.charged(), 0);
+        g.charge().add(400).unwrap();
+        assert_eq!(g.charged(), 0);
+        // An unbounded guard counts but never refuses.
+        let off = Arc::new(MemoryGuard::new(0));
+        let mut c = off.charge();
+        c.add(usize::MAX).unwrap();
+        assert_eq!(c.bytes(), u64::MAX);
     }
 
     #[test]

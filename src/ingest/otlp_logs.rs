@@ -23,7 +23,7 @@ use nerve_storage::logs::now_ns;
 
 use super::loki::{PushSummary, store};
 use crate::forward::sender::Signal;
-use crate::ingest::body::read_body;
+use crate::ingest::body::{BodyLimits, read_decoded};
 use crate::ingest::otlp_metrics::status_response;
 use crate::servers::error::{ApiError, ErrorKind};
 use crate::state::AppState;
@@ -77,17 +77,21 @@ pub async fn http_export(State(state): State<AppState>, headers: HeaderMap, body
         );
         return status_response(&e, OtlpEncoding::Protobuf);
     };
-    let content_encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let result = async {
         state.logs.ready()?;
         state.memory.check()?;
-        let body = read_body(&headers, body, state.limits.logs_max_body()).await?;
         let max = state.limits.logs_max_decoded();
+        let limits = BodyLimits {
+            max_body: state.limits.logs_max_body(),
+            max_decoded: max,
+            decoded_limit: "limits.logs_max_decoded_bytes",
+            allow_snappy: false,
+        };
+        let body = read_decoded(&state.memory, &headers, body, limits).await?;
         let req = tokio::task::spawn_blocking(move || {
-            decode_logs_request(&body, Some(&content_type), content_encoding.as_deref(), max)
+            let req = decode_logs_request(&body.bytes, Some(&content_type), None, max);
+            drop(body);
+            req
         })
         .await?
         .map_err(|e| {

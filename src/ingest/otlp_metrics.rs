@@ -7,7 +7,7 @@
 //! stores the result.
 //!
 //! OTLP/HTTP answers (api-contracts §5), always in the request's encoding (protobuf or JSON;
-//! gzip request bodies are accepted): **200** with `ExportMetricsServiceResponse`, whose
+//! gzip, deflate and zstd request bodies are accepted): **200** with `ExportMetricsServiceResponse`, whose
 //! `partial_success` counts refused data points and names the first reason; **400** with a
 //! `google.rpc.Status` for an undecodable body; **413** over [`MAX_BODY_BYTES`]
 //! (decompressed); **415** for other content types; **503** + `Retry-After` under
@@ -27,11 +27,10 @@ use nerve_proto::otlp_proto::tonic::collector::metrics::v1::{
 use nerve_proto::{MetricsBatch, OtlpEncoding, RpcStatus, otlp};
 use nerve_storage::Labels;
 use nerve_storage::metrics::{Exemplar, MetricMetadata, MetricType, Tsdb};
-use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::config::limits::LimitsConfig;
 use crate::forward::sender::Signal;
-use crate::ingest::body::read_body;
+use crate::ingest::body::{BodyLimits, read_decoded};
 use crate::selfmetrics::SourceLabels;
 use crate::servers::error::{ApiError, ErrorKind, RETRY_AFTER_SECS};
 use crate::state::AppState;
@@ -42,13 +41,21 @@ const SOURCE: SourceLabels = SourceLabels { source: "otlp" };
 /// recommended 64 MiB); larger → 413 (gRPC: RESOURCE_EXHAUSTED).
 pub const MAX_BODY_BYTES: usize = 64 << 20;
 
-/// The OTLP/HTTP metrics routes: `/v1/metrics` and Prometheus' `/api/v1/otlp/v1/metrics`,
-/// with gzip request bodies decompressed on the fly.
+/// Body bounds of every OTLP/HTTP path (metrics, traces): [`MAX_BODY_BYTES`] as sent and
+/// decompressed.
+pub const OTLP_BODY_LIMITS: BodyLimits = BodyLimits {
+    max_body: MAX_BODY_BYTES,
+    max_decoded: MAX_BODY_BYTES,
+    decoded_limit: "the OTLP request limit of 64MiB",
+    allow_snappy: false,
+};
+
+/// The OTLP/HTTP metrics routes: `/v1/metrics` and Prometheus' `/api/v1/otlp/v1/metrics`
+/// (gzip, deflate and zstd bodies are decompressed by [`read_decoded`]).
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/metrics", post(http_export))
         .route("/api/v1/otlp/v1/metrics", post(http_export))
-        .layer(RequestDecompressionLayer::new())
 }
 
 /// What storing one request did.
@@ -148,12 +155,16 @@ pub async fn http_export(State(state): State<AppState>, headers: HeaderMap, body
         return status_response(&e, OtlpEncoding::Protobuf);
     };
     let result = async {
-        let body = read_body(&headers, body, MAX_BODY_BYTES).await?;
-        let len = body.len();
+        state.db.ready()?;
+        state.memory.check()?;
+        let body = read_decoded(&state.memory, &headers, body, OTLP_BODY_LIMITS).await?;
+        let len = body.bytes.len();
         ingest(&state, len, move || {
-            encoding
-                .decode(&body)
-                .map_err(|e| ApiError::bad_data(format!("decoding OTLP metrics request: {e}")))
+            let req = encoding
+                .decode(&body.bytes)
+                .map_err(|e| ApiError::bad_data(format!("decoding OTLP metrics request: {e}")));
+            drop(body);
+            req
         })
         .await
     }

@@ -31,7 +31,8 @@ use nerve_storage::logs::now_ns;
 use nerve_storage::traces::{AppendOutcome, SpanStore};
 
 use crate::forward::sender::Signal;
-use crate::ingest::body::read_body;
+use crate::ingest::body::read_decoded;
+use crate::ingest::otlp_metrics::OTLP_BODY_LIMITS;
 use crate::ingest::otlp_metrics::{MAX_BODY_BYTES, status_response};
 use crate::servers::error::{ApiError, ErrorKind};
 use crate::shutdown::Shutdown;
@@ -120,21 +121,19 @@ pub async fn http_export(State(state): State<AppState>, headers: HeaderMap, body
         );
         return status_response(&e, OtlpEncoding::Protobuf);
     };
-    let content_encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let result = async {
         state.traces.ready()?;
         state.memory.check()?;
-        let body = read_body(&headers, body, MAX_BODY_BYTES).await?;
+        let body = read_decoded(&state.memory, &headers, body, OTLP_BODY_LIMITS).await?;
         let req = tokio::task::spawn_blocking(move || {
-            nerve_proto::otlp::decode_request::<ExportTraceServiceRequest>(
-                &body,
+            let req = nerve_proto::otlp::decode_request::<ExportTraceServiceRequest>(
+                &body.bytes,
                 Some(&content_type),
-                content_encoding.as_deref(),
+                None,
                 MAX_BODY_BYTES,
-            )
+            );
+            drop(body);
+            req
         })
         .await?
         .map_err(|e| {

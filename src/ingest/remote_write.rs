@@ -96,10 +96,15 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
         .reserve_bytes(decoded_len)
         .await
         .inspect_err(|_| throttled(state))?;
+    // The snappy header announced the decoded size: count it against the memory bound
+    // before anything is decompressed (see `body::read_decoded` for the other encodings).
+    let mut charge = state.memory.charge();
+    charge.add(decoded_len).inspect_err(|_| throttled(state))?;
 
     let max_decoded = limits.remote_write_max_decoded();
     let label_limits = WriteLimits::new(limits, state.remote_write_rate.clone());
     let outcome = tokio::task::spawn_blocking(move || -> Result<Outcome, ApiError> {
+        let _charge = charge;
         if version == RemoteWriteVersion::V1 {
             // Zero-copy path: existing series are found without allocating their labels.
             let raw = nerve_proto::remote_write::decompress(&body, max_decoded)

@@ -3,7 +3,8 @@
 //!
 //! tonic's routes are an axum router, so the server is axum's (HTTP/2 prior knowledge is
 //! detected per connection) and shares the HTTP server's shutdown handling. gzip requests
-//! are accepted and answers are gzipped when the client accepts it.
+//! are accepted (inflated by [`grpc_body`], bounded and counted against the memory guard)
+//! and answers are gzipped when the client accepts it.
 
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 use tower_http::trace::TraceLayer;
 
-use crate::ingest::{otlp_logs, otlp_metrics, otlp_traces};
+use crate::ingest::{grpc_body, otlp_logs, otlp_metrics, otlp_traces};
 use crate::servers::auth::{self, AccessPolicy};
 use crate::servers::error::ApiError;
 use crate::shutdown::Shutdown;
@@ -100,6 +101,7 @@ pub fn router(state: AppState, write: &Arc<AccessPolicy>) -> Router {
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(otlp_metrics::MAX_BODY_BYTES);
+    let inflate = middleware::from_fn_with_state(state.clone(), grpc_body::inflate_grpc);
     let metrics = MetricsServiceServer::new(OtlpMetricsService { state })
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
@@ -107,7 +109,9 @@ pub fn router(state: AppState, write: &Arc<AccessPolicy>) -> Router {
     let routes = tonic::service::Routes::new(metrics)
         .add_service(logs)
         .add_service(traces)
-        .into_axum_router();
+        .into_axum_router()
+        // Inside the auth layer below: only authorised calls get inflated.
+        .route_layer(inflate);
     let routes = if write.is_open() {
         routes
     } else {

@@ -7,8 +7,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong inside the storage engines.
 ///
-/// Variants are split by who is at fault: `InvalidInput`, `OutOfOrder`, `TooOld` and `Duplicate`
-/// are the caller's data (an HTTP layer answers them with 4xx); `Io` and `Corruption` are ours or
+/// Variants are split by who is at fault: `InvalidInput`, `OutOfOrder`, `TooOld`, `OutOfBounds` and
+/// `Duplicate` are the caller's data (an HTTP layer answers them with 4xx); `Io` and `Corruption` are ours or
 /// the disk's (5xx); `Overloaded` asks the caller to retry later (503).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -62,6 +62,20 @@ pub enum Error {
         /// Oldest timestamp the head accepts.
         min_ms: i64,
     },
+    /// A sample or exemplar outside the time range the database accepts relative to the
+    /// wall clock (see [`SampleBounds`](crate::metrics::SampleBounds)); `bound` says which
+    /// end was crossed and where it lies.
+    #[error("{what} for series {series} is out of bounds: timestamp {ts_ms} is {bound}")]
+    OutOfBounds {
+        /// `sample` or `exemplar`.
+        what: String,
+        /// Series labels in PromQL notation.
+        series: String,
+        /// The rejected timestamp.
+        ts_ms: i64,
+        /// The bound that was crossed, e.g. `more than max_future (10m) ahead of ...`.
+        bound: String,
+    },
     /// A configured cardinality limit refused a new series (the message names the limit);
     /// the samples of series that already exist are still accepted.
     #[error("limit exceeded: {0}")]
@@ -101,6 +115,7 @@ impl Error {
                 | Error::OutOfOrder { .. }
                 | Error::Duplicate { .. }
                 | Error::TooOld { .. }
+                | Error::OutOfBounds { .. }
                 | Error::LimitExceeded(_)
         )
     }

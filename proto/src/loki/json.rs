@@ -27,6 +27,14 @@ pub(super) fn decode(body: &[u8]) -> Result<PushRequest, Error> {
         .enumerate()
         .map(|(i, s)| stream(i, s))
         .collect::<Result<_, _>>()?;
+    // The map above kept only the last of repeated label names; refuse those streams
+    // rather than store a label set the client did not send.
+    if let Some((i, name)) = super::json_dups::duplicate_label(body) {
+        return Err(invalid(
+            format!("streams[{i}].stream"),
+            format!("duplicate label name {}", quote_for_error(&name)),
+        ));
+    }
     Ok(PushRequest { streams })
 }
 

@@ -377,7 +377,7 @@ fn delta_and_exponential_are_rejected() {
 }
 
 #[test]
-fn malformed_points_are_rejected_or_tolerated() {
+fn malformed_points_are_rejected() {
     let mut no_value = number(1.0, vec![]);
     no_value.value = None;
     let req = request(
@@ -412,18 +412,56 @@ fn malformed_points_are_rejected_or_tolerated() {
         ],
     );
     let b = translate_metrics(&req);
-    assert_eq!((b.accepted_points, b.rejected_points), (1, 2));
-    // Mismatched bucket counts are tolerated like Prometheus does: buckets for the bounds
-    // that have a count, then +Inf = count.
-    assert_eq!(
-        rendered(&b),
-        vec![
-            ("h_bucket{le=\"+Inf\"}".to_owned(), 0.0),
-            ("h_bucket{le=\"1\"}".to_owned(), 1.0),
-            ("h_bucket{le=\"2\"}".to_owned(), 3.0),
-            ("h_count{}".to_owned(), 0.0),
-        ]
-    );
+    assert_eq!((b.accepted_points, b.rejected_points), (0, 3));
+    assert!(rendered(&b).is_empty());
+}
+
+#[test]
+fn histogram_buckets_must_match_bounds() {
+    let hist = |counts: Vec<u64>, bounds: Vec<f64>| {
+        request(
+            vec![],
+            vec![metric(
+                "h",
+                "",
+                Data::Histogram(Histogram {
+                    data_points: vec![HistogramDataPoint {
+                        count: counts.iter().sum(),
+                        bucket_counts: counts,
+                        explicit_bounds: bounds,
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                }),
+            )],
+        )
+    };
+    for (counts, bounds, want) in [
+        (
+            vec![1, 2],
+            vec![1.0, 2.0],
+            "2 bucket counts for 2 explicit bounds; expected 3",
+        ),
+        (
+            vec![1, 2, 3, 4],
+            vec![1.0, 2.0],
+            "4 bucket counts for 2 explicit bounds",
+        ),
+        (vec![], vec![1.0], "1 explicit bounds but no bucket counts"),
+        (vec![1, 2, 3], vec![2.0, 1.0], "strictly increasing"),
+        (vec![1, 2], vec![f64::NAN], "must not be NaN"),
+    ] {
+        let b = translate_metrics(&hist(counts.clone(), bounds.clone()));
+        assert_eq!((b.accepted_points, b.rejected_points), (0, 1), "{counts:?} {bounds:?}");
+        let msg = b.first_rejection.unwrap();
+        assert!(msg.contains("metric \"h\"") && msg.contains(want), "{msg}");
+        assert!(b.series.is_empty());
+    }
+    // Matching shapes, including no buckets at all, are accepted.
+    for (counts, bounds) in [(vec![1, 2, 3], vec![1.0, 2.0]), (vec![], vec![]), (vec![4], vec![])] {
+        let b = translate_metrics(&hist(counts, bounds));
+        assert_eq!((b.accepted_points, b.rejected_points), (1, 0));
+    }
 }
 
 #[test]

@@ -9,7 +9,9 @@
 //! It accepts exactly what the prost decoder accepts for the fields it reads (same wire types,
 //! UTF-8-checked strings) and skips unknown fields the same way.
 
+use super::version_fields::{V2_SYMBOLS, V2_TIMESERIES, wrong_version};
 use crate::Error;
+use crate::RemoteWriteVersion;
 use crate::remote_write::{DecodedMetadata, MetricKind};
 
 /// Label pairs borrowed from a request.
@@ -39,7 +41,7 @@ impl SeriesView<'_> {
     }
 }
 
-struct Cursor<'a> {
+pub(super) struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
     what: &'static str,
@@ -50,11 +52,11 @@ fn err(what: &str, why: &str) -> Error {
 }
 
 impl<'a> Cursor<'a> {
-    fn new(buf: &'a [u8], what: &'static str) -> Self {
+    pub(super) fn new(buf: &'a [u8], what: &'static str) -> Self {
         Cursor { buf, pos: 0, what }
     }
 
-    fn done(&self) -> bool {
+    pub(super) fn done(&self) -> bool {
         self.pos >= self.buf.len()
     }
 
@@ -83,7 +85,7 @@ impl<'a> Cursor<'a> {
         Err(err(self.what, "invalid varint"))
     }
 
-    fn key(&mut self) -> Result<(u32, u8), Error> {
+    pub(super) fn key(&mut self) -> Result<(u32, u8), Error> {
         let k = self.varint()?;
         let wt = (k & 7) as u8;
         let field = u32::try_from(k >> 3).map_err(|_| err(self.what, "invalid key"))?;
@@ -123,7 +125,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips a field of wire type `wt`.
-    fn skip(&mut self, wt: u8) -> Result<(), Error> {
+    pub(super) fn skip(&mut self, wt: u8) -> Result<(), Error> {
         match wt {
             0 => self.varint().map(|_| ()),
             1 => self.fixed64().map(|_| ()),
@@ -464,6 +466,9 @@ fn walk<'a, E: From<Error>>(
             (3, wt) => {
                 c.expect(wt, 2)?;
                 metadata.push(read_metadata(c.bytes()?)?);
+            }
+            (field @ (V2_SYMBOLS | V2_TIMESERIES), _) => {
+                return Err(wrong_version(RemoteWriteVersion::V1, field).into());
             }
             (_, wt) => c.skip(wt)?,
         }

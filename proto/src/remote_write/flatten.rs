@@ -201,13 +201,18 @@ pub fn flatten_v1(req: prompb::WriteRequest) -> Result<(Vec<DecodedSeries>, Vec<
 /// Flattens a 2.0 request, resolving every symbol reference.
 ///
 /// Errors (naming the series index) when a reference points past the end of
-/// `symbols` or a `labels_refs` list has an odd length. The spec says
-/// `symbols[0]` must be `""`; like Prometheus' receiver this does not enforce
-/// it, but a help/unit reference of 0 into an empty table reads as `""`.
+/// `symbols` or a `labels_refs` list has an odd length, and when `symbols[0]` is not
+/// `""` as the specification requires (a sender that gets this wrong has every
+/// reference off by one). A help/unit reference of 0 into an empty table reads as `""`.
 /// [`DecodedSeries::metadata`] is `Some` only when the series' metadata has a
 /// type, a help text or a unit; its family name is the `__name__` label value.
 pub fn flatten_v2(req: write_v2::Request) -> Result<Vec<DecodedSeries>, Error> {
     let write_v2::Request { symbols, timeseries } = req;
+    if let Some(first) = symbols.first().filter(|s| !s.is_empty()) {
+        return Err(Error::Malformed(format!(
+            "symbols[0] must be the empty string, got {first:?} (remote write 2.0 specification)"
+        )));
+    }
     let table = Symbols(&symbols);
     let mut out = Vec::with_capacity(timeseries.len());
     for (index, ts) in timeseries.into_iter().enumerate() {

@@ -244,10 +244,16 @@ fn flatten_v2_metadata_absent_or_empty_is_none() {
 }
 
 #[test]
-fn flatten_v2_tolerates_nonempty_first_symbol_like_prometheus() {
+fn flatten_v2_refuses_nonempty_first_symbol() {
     let mut req = sample_v2();
     req.symbols[0] = "x".into();
-    assert!(flatten_v2(req).is_ok());
+    let err = flatten_v2(req).expect_err("symbols[0] must be empty");
+    assert!(
+        err.to_string()
+            .contains("symbols[0] must be the empty string, got \"x\""),
+        "{err}"
+    );
+    assert_eq!(err.http_status(), 400);
 }
 
 #[test]
@@ -290,10 +296,29 @@ fn empty_body_is_a_snappy_error() {
 }
 
 #[test]
-fn v1_body_read_as_v2_is_empty() {
-    // Request reserves fields 1..=3, so a 1.0 body does not mis-decode as 2.0.
-    let req = decode_v2(&encode_v1(&sample_v1()), LIMIT).expect("decodes");
-    assert_eq!(req, write_v2::Request::default());
+fn body_of_the_other_version_is_refused_not_read_as_empty() {
+    // Protobuf skips unknown fields, so each version's body decodes as an empty request of
+    // the other; the top-level field check names the mix-up instead.
+    let err = decode_v2(&encode_v1(&sample_v1()), LIMIT).expect_err("1.0 body as 2.0");
+    let msg = err.to_string();
+    assert!(msg.contains("remote-write 2.0 request carries field 1"), "{msg}");
+    assert_eq!(err.http_status(), 400);
+    let err = decode_v1(&encode_v2(&sample_v2()), LIMIT).expect_err("2.0 body as 1.0");
+    let msg = err.to_string();
+    assert!(msg.contains("remote-write 1.0 request carries field 4"), "{msg}");
+    assert!(msg.contains("proto=io.prometheus.write.v2.Request"), "{msg}");
+    let raw = decompress(&encode_v2(&sample_v2()), LIMIT).expect("snappy");
+    let walked = for_each_series_v1::<Error>(&raw, |_| panic!("no series of a 2.0 body"));
+    assert!(
+        walked
+            .expect_err("2.0 body walked as 1.0")
+            .to_string()
+            .contains("field 4")
+    );
+    // Each version's own body passes; so does a field neither version defines.
+    assert!(decode_v1(&encode_v1(&sample_v1()), LIMIT).is_ok());
+    assert!(decode_v2(&encode_v2(&sample_v2()), LIMIT).is_ok());
+    assert!(check_version_fields(&[0x30, 0x01], RemoteWriteVersion::V2).is_ok());
 }
 
 #[test]

@@ -9,7 +9,7 @@ use crate::labels::Labels;
 use crate::metrics::db::Tsdb;
 use crate::metrics::head::{Applied, MemSeries};
 use crate::metrics::record;
-use crate::metrics::{Exemplar, MetricMetadata, Sample};
+use crate::metrics::{Exemplar, MetricMetadata, Sample, TimeWindow, now_ms};
 
 /// Prometheus's limit on the combined length of an exemplar's label names and values.
 pub const EXEMPLAR_MAX_LABEL_RUNES: usize = 128;
@@ -25,6 +25,11 @@ pub struct Appender<'a> {
     pinned: HashMap<u32, (Arc<MemSeries>, i64, u64)>,
     exemplars: Vec<(Arc<MemSeries>, Exemplar)>,
     metadata: Vec<(String, MetricMetadata)>,
+    /// The accepted time range, fixed when the batch starts.
+    window: TimeWindow,
+    /// Samples and exemplars this batch refused for lying outside `window`, and the first
+    /// such refusal's message (counted and logged when the batch ends).
+    out_of_bounds: (u64, Option<String>),
 }
 
 impl<'a> Appender<'a> {
@@ -35,7 +40,17 @@ impl<'a> Appender<'a> {
             pinned: HashMap::new(),
             exemplars: Vec::new(),
             metadata: Vec::new(),
+            window: db.bounds().window(now_ms()),
+            out_of_bounds: (0, None),
         }
+    }
+
+    /// Refuses `t_ms` outside the batch's time window, counting the refusal.
+    fn check_bounds(&mut self, t_ms: i64, what: &str, series: impl FnOnce() -> String) -> Result<()> {
+        self.window.check(t_ms, what, series).inspect_err(|e| {
+            self.out_of_bounds.0 += 1;
+            self.out_of_bounds.1.get_or_insert_with(|| e.to_string());
+        })
     }
 
     fn series(&mut self, labels: &Labels) -> Result<Arc<MemSeries>> {
@@ -72,11 +87,13 @@ impl<'a> Appender<'a> {
         }
     }
 
-    /// Queues one sample. Errors: `InvalidInput` (labels), `TooOld` (before the head's range),
+    /// Queues one sample. Errors: `InvalidInput` (labels), `OutOfBounds` (outside
+    /// [`TsdbOptions::bounds`](crate::metrics::TsdbOptions::bounds)), `TooOld` (before the head's range),
     /// `OutOfOrder` and `Duplicate` (against stored and already queued samples). Samples at an
     /// existing timestamp with the identical value are silently ignored, as in Prometheus.
     pub fn append(&mut self, labels: &Labels, t_ms: i64, v: f64) -> Result<()> {
         labels.validate_series()?;
+        self.check_bounds(t_ms, "sample", || labels.to_string())?;
         let min_valid = self.db.head.min_valid_time.load(Ordering::Acquire);
         if t_ms < min_valid {
             return Err(Error::TooOld {
@@ -91,6 +108,7 @@ impl<'a> Appender<'a> {
 
     /// Checks and queues a sample for a series already tracked by this batch.
     fn append_to(&mut self, s: Arc<MemSeries>, t_ms: i64, v: f64) -> Result<()> {
+        self.check_bounds(t_ms, "sample", || s.labels.to_string())?;
         let min_valid = self.db.head.min_valid_time.load(Ordering::Acquire);
         if t_ms < min_valid {
             return Err(Error::TooOld {
@@ -132,6 +150,7 @@ impl<'a> Appender<'a> {
                 "exemplar labels of {series} have {runes} characters, more than the limit of {EXEMPLAR_MAX_LABEL_RUNES}"
             )));
         }
+        self.check_bounds(ex.t, "exemplar", || series.to_string())?;
         let s = self.series(series)?;
         self.exemplars.push((s, ex));
         Ok(())
@@ -248,6 +267,7 @@ impl<'a> Appender<'a> {
     }
 
     fn unpin(&mut self) {
+        self.report_out_of_bounds();
         for (_, (s, _, _)) in self.pinned.drain() {
             s.pending.fetch_sub(1, Ordering::AcqRel);
         }
@@ -256,6 +276,37 @@ impl<'a> Appender<'a> {
         self.metadata.clear();
     }
 }
+
+impl Appender<'_> {
+    /// Adds this batch's out-of-bounds refusals to the database's count and logs them (at
+    /// most one line every [`OUT_OF_BOUNDS_LOG_EVERY_MS`] per database, so a sender with a
+    /// broken clock cannot flood the log).
+    fn report_out_of_bounds(&mut self) {
+        let (n, first) = std::mem::take(&mut self.out_of_bounds);
+        if n == 0 {
+            return;
+        }
+        self.db.out_of_bounds.fetch_add(n, Ordering::Relaxed);
+        let now = now_ms();
+        let last = self.db.out_of_bounds_logged.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= OUT_OF_BOUNDS_LOG_EVERY_MS
+            && self
+                .db
+                .out_of_bounds_logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                refused = n,
+                first = first.unwrap_or_default(),
+                "samples outside the accepted time range refused"
+            );
+        }
+    }
+}
+
+/// Least time between two out-of-bounds log lines of one database.
+const OUT_OF_BOUNDS_LOG_EVERY_MS: i64 = 10_000;
 
 impl Drop for Appender<'_> {
     fn drop(&mut self) {

@@ -47,7 +47,7 @@ pub fn plan(metas: &[&BlockMeta], ranges: &[i64], sealed_before: i64) -> Option<
         for (i, m) in metas.iter().enumerate() {
             let k = m.min_time.div_euclid(r);
             let end = (k + 1).saturating_mul(r);
-            if m.max_time <= end && m.max_time - m.min_time < r {
+            if m.max_time <= end && m.max_time.saturating_sub(m.min_time) < r {
                 groups.entry(k).or_default().push(i);
             }
         }

@@ -14,6 +14,7 @@ use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::metrics::appender::Appender;
 use crate::metrics::block::{Block, BlockCompaction, BlockWriter, delete_block_dir};
+use crate::metrics::bounds::{cut_range, span_exceeds};
 use crate::metrics::head::{CHUNK_SEGMENT_SIZE, ChunkFiles, Head, HeadOptions, MemSeries};
 use crate::metrics::querier::Querier;
 use crate::metrics::record::{self, Record};
@@ -43,6 +44,9 @@ pub struct TsdbOptions {
     pub max_series: u64,
     /// Most head series per metric name, same refusal (0 = no limit).
     pub max_series_per_metric: u64,
+    /// Timestamps accepted relative to the wall clock; samples and exemplars outside are
+    /// refused with [`Error::OutOfBounds`](crate::Error::OutOfBounds). Default: unbounded.
+    pub bounds: crate::metrics::SampleBounds,
 }
 
 impl Default for TsdbOptions {
@@ -57,6 +61,7 @@ impl Default for TsdbOptions {
             max_exemplars_per_series: 16,
             max_series: 0,
             max_series_per_metric: 0,
+            bounds: crate::metrics::SampleBounds::default(),
         }
     }
 }
@@ -70,6 +75,8 @@ pub struct TsdbStats {
     pub samples_appended_total: u64,
     /// Samples refused at commit (raced out of order / too old).
     pub samples_rejected_total: u64,
+    /// Samples and exemplars refused for lying outside [`TsdbOptions::bounds`] since start.
+    pub samples_out_of_bounds_total: u64,
     /// New series refused by `max_series` / `max_series_per_metric` since start.
     pub series_refused_total: u64,
     /// WAL bytes on disk.
@@ -109,6 +116,10 @@ pub struct Tsdb {
     bg: Mutex<Option<std::thread::JoinHandle<()>>>,
     closed: AtomicBool,
     rejected: AtomicU64,
+    /// Samples and exemplars refused by `opts.bounds`.
+    pub(crate) out_of_bounds: AtomicU64,
+    /// Wall-clock ms of the last out-of-bounds log line (they are logged at most every 10 s).
+    pub(crate) out_of_bounds_logged: std::sync::atomic::AtomicI64,
     compactions: AtomicU64,
     /// Deletions applied when reading (see `tombstones`).
     pub(crate) tombstones: RwLock<Arc<Vec<crate::metrics::tombstones::Tombstone>>>,
@@ -178,6 +189,8 @@ impl Tsdb {
             bg: Mutex::new(None),
             closed: AtomicBool::new(false),
             rejected: AtomicU64::new(0),
+            out_of_bounds: AtomicU64::new(0),
+            out_of_bounds_logged: std::sync::atomic::AtomicI64::new(i64::MIN),
             compactions: AtomicU64::new(0),
             observer: std::sync::OnceLock::new(),
             tombstones: RwLock::new(Arc::new(tombstones)),
@@ -270,6 +283,7 @@ impl Tsdb {
             head_series: self.head.num_series(),
             samples_appended_total: self.head.samples_appended.load(Ordering::Relaxed),
             samples_rejected_total: self.rejected.load(Ordering::Relaxed),
+            samples_out_of_bounds_total: self.out_of_bounds.load(Ordering::Relaxed),
             series_refused_total: self.head.series_refused.load(Ordering::Relaxed),
             wal_bytes: self.wal.size_bytes(),
             blocks: blocks.len() as u64,
@@ -331,22 +345,43 @@ impl Tsdb {
             return Ok(false);
         }
         let r = self.head.opts.chunk_range;
-        let a = hmin.div_euclid(r) * r;
-        let b = a.saturating_add(r);
+        let (a, b) = cut_range(hmin, r);
         let due = if force {
             b <= hmax
         } else {
-            hmax - hmin > r / 2 * 3 && b <= hmax
+            span_exceeds(hmin, hmax, r / 2 * 3) && b <= hmax
         };
         if !due {
             return Ok(false);
         }
-        {
+        let (a, b) = {
             // No commit is in flight while the valid range moves: commits that started
             // earlier are applied (and so land in the block), later ones see the new bound.
             let _w = self.gate.write();
-            self.head.min_valid_time.fetch_max(b, Ordering::AcqRel);
-        }
+            // `min_time` only falls between cuts; after a truncation it may lie far below
+            // the oldest sample left. Start at the data, so a gap of any length costs one
+            // cut rather than one per empty range.
+            let Some(oldest) = self.head.oldest_sample() else {
+                return Ok(false);
+            };
+            if oldest > hmin {
+                self.head.min_time.store(oldest, Ordering::Release);
+                let (a, b) = cut_range(oldest, r);
+                let due = if force {
+                    b <= hmax
+                } else {
+                    span_exceeds(oldest, hmax, r / 2 * 3) && b <= hmax
+                };
+                if !due {
+                    return Ok(false);
+                }
+                self.head.min_valid_time.fetch_max(b, Ordering::AcqRel);
+                (a, b)
+            } else {
+                self.head.min_valid_time.fetch_max(b, Ordering::AcqRel);
+                (a, b)
+            }
+        };
         let mut w = BlockWriter::new(
             &self.blocks_dir,
             a,
@@ -525,6 +560,11 @@ impl Tsdb {
             let _ = h.join();
         }
         self.wal.close()
+    }
+
+    /// The bounds the appender enforces (see [`TsdbOptions::bounds`]).
+    pub(crate) fn bounds(&self) -> crate::metrics::SampleBounds {
+        self.opts.bounds
     }
 
     pub(crate) fn is_closed(&self) -> bool {

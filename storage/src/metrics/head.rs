@@ -258,6 +258,14 @@ impl SeriesData {
         self.exemplars.retain(|e| e.t >= t);
         self.closed.is_empty() && self.open.is_none() && self.ooo.is_empty()
     }
+
+    /// Time of the oldest stored sample, if any.
+    fn oldest(&self) -> Option<i64> {
+        let closed = self.closed.iter().map(|c| c.mint).min();
+        let open = self.open.as_ref().and_then(|c| c.min_time());
+        let ooo = self.ooo.first().map(|s| s.t);
+        [closed, open, ooo].into_iter().flatten().min()
+    }
 }
 
 mod chunk_file;
@@ -516,6 +524,12 @@ impl Head {
             self.min_time.store(t, Ordering::Release);
         }
         removed.len()
+    }
+
+    /// Time of the oldest sample held by any series, if any. Callers that act on it hold
+    /// the commit gate exclusively, so no sample lands meanwhile.
+    pub(crate) fn oldest_sample(&self) -> Option<i64> {
+        self.all_series().iter().filter_map(|s| s.data.lock().oldest()).min()
     }
 }
 

@@ -8,6 +8,7 @@
 mod appender;
 pub mod block;
 pub mod block_chunk;
+mod bounds;
 pub mod chunk;
 pub mod compact;
 mod damage;
@@ -26,6 +27,7 @@ use crate::labels::Labels;
 
 pub use crate::wal::SyncPolicy;
 pub use appender::Appender;
+pub use bounds::{SampleBounds, TimeWindow, now_ms};
 pub use db::{Tsdb, TsdbOptions, TsdbStats};
 pub use head::{HeadCardinality, Stat as CardinalityStat};
 pub use observer::{CommitObserver, CommittedBatch};

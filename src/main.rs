@@ -249,7 +249,14 @@ fn run_demo(args: DemoArgs) -> ExitCode {
 
 fn run(args: ServeArgs) -> ExitCode {
     logging::init(args.log_format, args.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Workers and the blocking pool (where queries run) get 8 MiB stacks instead of 2 MiB: the
+    // query parsers and evaluators recurse over the query tree, whose depth
+    // `nerve_query::promql::prescan` bounds well inside this.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 << 20)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");

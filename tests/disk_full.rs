@@ -319,7 +319,11 @@ fn full_disk_refuses_writes_keeps_serving_and_loses_nothing() {
     };
     let data = fs.0.join("data");
     let ballast = fs.0.join("ballast");
-    let n = Nerve::start(&data, &[]);
+    // Every stored line is read back with one query: no cap on its `limit`.
+    let cfg = dir.path().join("nerve.yml");
+    std::fs::write(&cfg, "limits:\n  max_entries_limit_per_query: 0\n").unwrap();
+    let args = ["--config", cfg.to_str().unwrap()];
+    let n = Nerve::start(&data, &args);
     let mut sigs = [
         Signal::new("remote write", write_metric),
         Signal::new("loki push", push_log),
@@ -343,7 +347,7 @@ fn full_disk_refuses_writes_keeps_serving_and_loses_nothing() {
 
     // Crash and restart while the disk is still full.
     n.kill9();
-    let n = Nerve::start(&data, &[]);
+    let n = Nerve::start(&data, &args);
     assert_all_acked_present(&n, &sigs, "restart on a full disk");
     for s in &mut sigs {
         s.until_refused(&n);
@@ -372,7 +376,7 @@ fn full_disk_refuses_writes_keeps_serving_and_loses_nothing() {
     }
     assert_all_acked_present(&n, &sigs, "space returned");
     n.kill9();
-    let n = Nerve::start(&data, &[]);
+    let n = Nerve::start(&data, &args);
     assert_all_acked_present(&n, &sigs, "final restart");
     drop(n);
 }

@@ -153,7 +153,8 @@ fn ten_x_burst_is_refused_with_retry_after_and_nothing_acknowledged_is_lost() {
         &cfg,
         format!(
             "limits:\n  remote_write_ingestion_rate: {RW_RATE}\n  remote_write_ingestion_burst: {RW_RATE}\n  \
-             logs_ingestion_rate: {LOG_RATE}\n  logs_ingestion_burst: {LOG_RATE}\n  max_memory: {MAX_MEMORY}\n"
+             logs_ingestion_rate: {LOG_RATE}\n  logs_ingestion_burst: {LOG_RATE}\n  max_memory: {MAX_MEMORY}\n  \
+             max_entries_limit_per_query: 0\n"
         ),
     )
     .unwrap();

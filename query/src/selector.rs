@@ -12,7 +12,10 @@ use crate::error::{Error, Result};
 /// Only a plain instant-vector selector is accepted (no offset, `@`, ranges or operators), as in
 /// Prometheus. A selector whose matchers all accept the empty string is refused, because it
 /// would select every series.
+///
+/// Text longer or nested deeper than [`crate::promql::prescan`] allows is refused first.
 pub fn parse_selector(src: &str) -> Result<Vec<Matcher>> {
+    crate::promql::prescan::check(src)?;
     let expr = parser::parse(src).map_err(|e| Error::BadData(format!("1:1: parse error: {e}")))?;
     let vs = match expr {
         Expr::VectorSelector(vs) => vs,

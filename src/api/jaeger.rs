@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::api::loki::params::parse_duration_ns;
 use crate::api::prom::params::Params;
-use crate::api::traces::{MAX_SEARCH_LIMIT, now_ns, read_trace, search_deadline, with_traces};
+use crate::api::traces::{clamp_limit, now_ns, read_trace, search_deadline, with_traces};
 use crate::servers::error::{ApiError, ErrorKind};
 use crate::state::AppState;
 
@@ -262,8 +262,8 @@ async fn search(State(state): State<AppState>, p: Params) -> Response {
             Some(v) => v
                 .parse::<usize>()
                 .map_err(|_| ApiError::bad_data(format!("unable to parse param 'limit': {v:?}")))?,
-        }
-        .min(MAX_SEARCH_LIMIT);
+        };
+        let limit = clamp_limit(&state, limit);
         let min = duration(&p, "minDuration")?.unwrap_or(0);
         let max = duration(&p, "maxDuration")?;
         if max.is_some_and(|m| m < min) {
@@ -284,22 +284,31 @@ async fn search(State(state): State<AppState>, p: Params) -> Response {
         Ok(q) => q,
         Err(e) => return jaeger_error(e),
     };
-    answer(
-        with_traces(&state, move |store| {
-            let ids = find_jaeger(&store, &q, search_deadline())?;
-            let mut traces = Vec::with_capacity(ids.len());
-            for id in &ids {
-                let spans = read_trace(&store, id)?;
-                // Never an empty `spans` array: Grafana reads `spans[0]`.
-                if !spans.is_empty() {
-                    traces.push(model::trace(&spans));
-                }
+    let deadline = search_deadline(&state);
+    let found = with_traces(&state, move |store| {
+        let ids = find_jaeger(&store, &q, deadline)?;
+        let mut traces = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let spans = read_trace(&store, id)?;
+            // Never an empty `spans` array: Grafana reads `spans[0]`.
+            if !spans.is_empty() {
+                traces.push(model::trace(&spans));
             }
-            let n = traces.len();
-            Ok(model::envelope(Value::Array(traces), n))
-        })
-        .await,
-    )
+        }
+        let n = traces.len();
+        Ok(model::envelope(Value::Array(traces), n).to_string())
+    })
+    .await;
+    // A too large answer is refused, never cut.
+    match found.and_then(|body| state.query.check_response_size(body.len()).map(|()| body)) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => jaeger_error(e),
+    }
 }
 
 /// `GET /api/traces/{id}`; `start`/`end` are ignored (Grafana sends ms where Jaeger reads µs).
@@ -339,9 +348,10 @@ async fn dependencies(State(state): State<AppState>, p: Params) -> Response {
         Ok(r) => r,
         Err(e) => return jaeger_error(e),
     };
+    let deadline = search_deadline(&state);
     answer(
         with_traces(&state, move |store| {
-            let deps = find_dependencies(&store, start, end, search_deadline())?;
+            let deps = find_dependencies(&store, start, end, deadline)?;
             let data: Vec<Value> = deps
                 .iter()
                 .map(|d| json!({"parent": d.parent, "child": d.child, "callCount": d.calls}))

@@ -6,22 +6,21 @@ pub mod delete;
 pub mod otlp;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nerve_storage::traces::{Span, SpanStore, TraceId};
 
 use crate::servers::error::ApiError;
 use crate::state::AppState;
 
-/// How long one trace search may run before it answers `timeout`.
-pub const SEARCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// The deadline of a search starting now: `limits.query_timeout`, as for PromQL and LogQL.
+pub fn search_deadline(state: &AppState) -> Option<Instant> {
+    Instant::now().checked_add(state.query.timeout())
+}
 
-/// Most traces one search may ask for.
-pub const MAX_SEARCH_LIMIT: usize = 10_000;
-
-/// The deadline of a search starting now.
-pub fn search_deadline() -> Option<Instant> {
-    Some(Instant::now() + SEARCH_TIMEOUT)
+/// A search's `limit` lowered to `limits.traces_max_search_limit`.
+pub fn clamp_limit(state: &AppState, limit: usize) -> usize {
+    limit.min(state.query.max_traces())
 }
 
 /// Runs a blocking read of the span store off the async runtime, once the store is open.

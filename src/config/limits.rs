@@ -35,6 +35,12 @@ pub const DEFAULT_MAX_SERIES: u64 = 2_000_000;
 pub const DEFAULT_MAX_SERIES_PER_METRIC: u64 = 200_000;
 /// Default bound on how far ahead of the wall clock a metric sample may be dated.
 pub const DEFAULT_MAX_FUTURE: std::time::Duration = std::time::Duration::from_secs(600);
+/// Default largest `limit` of a LogQL log query (Loki's `max_entries_limit_per_query`).
+pub const DEFAULT_MAX_ENTRIES_LIMIT_PER_QUERY: usize = 5000;
+/// Default most traces one Jaeger or Tempo search returns.
+pub const DEFAULT_TRACES_MAX_SEARCH_LIMIT: usize = 1000;
+/// Default largest query answer body.
+pub const DEFAULT_QUERY_MAX_RESPONSE_BYTES: u64 = 128 << 20;
 /// Share of the machine's (or cgroup's) memory used as the default `max_memory`, in percent.
 pub const DEFAULT_MAX_MEMORY_PERCENT: u64 = 80;
 
@@ -87,6 +93,20 @@ pub struct LimitsConfig {
     /// Most samples one PromQL query may hold in memory. Default 50000000 (Prometheus').
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_max_samples: Option<usize>,
+    /// Largest `limit` a LogQL log query may ask for; a larger one is refused with 400 and
+    /// Loki's "max entries limit per query exceeded" (Loki's `max_entries_limit_per_query`;
+    /// metric queries are not affected). 0 = no limit. Default 5000 (Loki's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_entries_limit_per_query: Option<usize>,
+    /// Most traces one Jaeger (`/api/traces`) or Tempo (`/api/search`) search returns; a
+    /// larger `limit` is lowered to it. Default 1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traces_max_search_limit: Option<usize>,
+    /// Largest answer body of a PromQL, LogQL or trace search query; a larger answer is
+    /// refused with 422 `execution` naming this limit instead of being sent. 0 = no limit.
+    /// Default 128MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_max_response_bytes: Option<ByteSize>,
     /// Most spans of one trace held unflushed; more are refused (partial success). 0 = no
     /// limit. Default 50000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -220,6 +240,27 @@ impl LimitsConfig {
     /// Effective per-query sample cap.
     pub fn query_max_samples(&self) -> usize {
         self.query_max_samples.unwrap_or(50_000_000)
+    }
+
+    /// Effective largest `limit` of a LogQL log query (0 = none).
+    pub fn max_entries_limit_per_query(&self) -> usize {
+        self.max_entries_limit_per_query
+            .unwrap_or(DEFAULT_MAX_ENTRIES_LIMIT_PER_QUERY)
+    }
+
+    /// Effective most traces per search (at least 1).
+    pub fn traces_max_search_limit(&self) -> usize {
+        self.traces_max_search_limit
+            .unwrap_or(DEFAULT_TRACES_MAX_SEARCH_LIMIT)
+            .max(1)
+    }
+
+    /// Effective largest query answer in bytes (0 = none).
+    pub fn query_max_response_bytes(&self) -> usize {
+        to_usize(
+            self.query_max_response_bytes
+                .map_or(DEFAULT_QUERY_MAX_RESPONSE_BYTES, ByteSize::bytes),
+        )
     }
 
     /// Effective spans-per-trace cap (0 = none).

@@ -299,3 +299,18 @@ fn hostile_templates_are_bounded() {
     let e = render("{{ range 100000000 }}{{ end }}", 1.0).unwrap_err();
     assert!(e.contains("exceeded"), "{e}");
 }
+
+/// Issue #21 item 1: deeply nested templates are parse errors, never a stack overflow, and
+/// long flat ones stay iterative.
+#[test]
+fn deep_templates_are_refused_before_recursing() {
+    let parens = format!("{{{{ {}1{} }}}}", "(".repeat(10_000), ")".repeat(10_000));
+    let ifs = format!("{}x{}", "{{ if 1 }}".repeat(10_000), "{{ end }}".repeat(10_000));
+    let withs = format!("{}x{}", "{{ with 1 }}".repeat(10_000), "{{ end }}".repeat(10_000));
+    for src in [parens, ifs, withs] {
+        let e = render(&src, 1.0).unwrap_err();
+        assert!(e.contains("depth") || e.contains("nest"), "{e}");
+    }
+    let flat = format!("{{{{ 1{} }}}}", " | printf \"%v\"".repeat(20_000));
+    assert_eq!(render(&flat, 1.0).unwrap(), "1");
+}

@@ -1,5 +1,6 @@
-//! Feeds arbitrary text to nerve's PromQL front end (promql-parser plus nerve's checks and
-//! error rewriting). Nothing may escape as a panic. Run with `cargo fuzz run promql_parse` in
+//! Feeds arbitrary text to nerve's PromQL front end (the size and nesting pre-scan,
+//! promql-parser, nerve's checks and error rewriting). Nothing may escape as a panic or
+//! overflow the stack. Run with `cargo fuzz run promql_parse` in
 //! `query/`.
 //!
 //! nerve deliberately catches panics raised inside promql-parser (a third-party parser that

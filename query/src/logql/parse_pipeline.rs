@@ -322,16 +322,21 @@ impl Parser {
     }
 
     /// `a="x" and (b > 1 or c != "y"), d=~"z"`.
+    ///
+    /// Every `or`, `and` or `,` of a chain nests the tree one level deeper, so it counts
+    /// against the depth limit until the filter ends.
     pub(super) fn label_filter(&mut self) -> Result<LabelFilter> {
+        let depth = self.depth;
         self.enter()?;
         let r = self.label_filter_inner();
-        self.depth -= 1;
+        self.depth = depth;
         r
     }
 
     fn label_filter_inner(&mut self) -> Result<LabelFilter> {
         let mut l = self.lf_and()?;
         while self.is_ident("or") {
+            self.enter()?;
             self.bump();
             let r = self.lf_and()?;
             l = LabelFilter::Or(Box::new(l), Box::new(r));
@@ -353,6 +358,7 @@ impl Parser {
             } else if !juxtaposed {
                 return Ok(l);
             }
+            self.enter()?;
             let r = self.lf_primary()?;
             l = LabelFilter::And(Box::new(l), Box::new(r));
         }

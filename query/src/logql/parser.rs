@@ -21,8 +21,10 @@ pub fn is_function_name(w: &str) -> bool {
         )
 }
 
-/// Parses a LogQL query.
+/// Parses a LogQL query. Text longer than
+/// [`MAX_QUERY_BYTES`](crate::promql::prescan::MAX_QUERY_BYTES) is refused first.
 pub fn parse(input: &str) -> Result<Expr> {
+    crate::promql::prescan::check_length(input, "query")?;
     let toks = tokenize(input)?;
     let mut p = Parser { toks, pos: 0, depth: 0 };
     let e = p.expr(0)?;
@@ -159,7 +161,16 @@ impl Parser {
         Ok(())
     }
 
+    /// Each operator of a chain nests the tree one level deeper (`a + b + c` is
+    /// `(a + b) + c`), so it counts against [`MAX_DEPTH`] until the chain ends.
     fn expr_inner(&mut self, min_prec: u8) -> Result<Expr> {
+        let depth = self.depth;
+        let r = self.expr_chain(min_prec);
+        self.depth = depth;
+        r
+    }
+
+    fn expr_chain(&mut self, min_prec: u8) -> Result<Expr> {
         let mut lhs = self.unary()?;
         while let Some(op) = self.binop() {
             let prec = op.precedence();
@@ -169,6 +180,7 @@ impl Parser {
             if lhs.is_log() {
                 return Err(self.unexpected());
             }
+            self.enter()?;
             self.bump();
             let mut return_bool = false;
             if self.is_ident("bool") {

@@ -264,6 +264,11 @@ impl<'a> Evaluator<'a> {
         if t < mint {
             t += step;
         }
+        // Every step holds at least a value: refuse before evaluating what cannot fit.
+        let steps = usize::try_from((reft.saturating_sub(t) / step).max(0).saturating_add(1)).unwrap_or(usize::MAX);
+        if steps > self.p.max_samples.saturating_sub(self.samples) {
+            return Err(Error::TooManySamples("query execution"));
+        }
         let key = &*sq.expr as *const Expr as usize;
         if let Some(m) = self.subquery_from_columns(sq, key, t, reft)? {
             return Ok(m);

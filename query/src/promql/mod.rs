@@ -15,6 +15,7 @@ pub mod format;
 mod functions;
 pub mod labels;
 pub mod plan;
+pub mod prescan;
 mod series_major;
 pub mod source;
 pub mod value;
@@ -90,6 +91,16 @@ impl Engine {
         }
     }
 
+    /// Refuses, before anything is evaluated, a query whose subqueries alone would hold more
+    /// than `max_samples` points over `[start, end]` ([`plan::subquery_points`]).
+    fn check_cost(&self, expr: &Expr, start: i64, end: i64) -> Result<()> {
+        let points = plan::subquery_points(expr, start, end, ms(self.opts.default_subquery_step).max(1));
+        if points > u64::try_from(self.opts.max_samples).unwrap_or(u64::MAX) {
+            return Err(Error::TooManySamples("query execution"));
+        }
+        Ok(())
+    }
+
     /// Evaluates `query` at `t_ms`. `timeout` may only shorten the engine's own.
     pub fn instant(
         &self,
@@ -110,6 +121,7 @@ impl Engine {
         t_ms: i64,
         timeout: Option<Duration>,
     ) -> Result<QueryValue> {
+        self.check_cost(expr, t_ms, t_ms)?;
         let mut ev = Evaluator::new(src, expr, self.params(t_ms, t_ms, timeout));
         // The series-major path serves one step too: it slices windows instead of copying them.
         let grid = series_major::Grid {
@@ -181,6 +193,7 @@ impl Engine {
                 "range query needs end >= start and a positive step".into(),
             ));
         }
+        self.check_cost(expr, start_ms, end_ms)?;
         let mut ev = Evaluator::new(src, expr, self.params(start_ms, end_ms, timeout));
         let n = usize::try_from((end_ms - start_ms) / step_ms)
             .unwrap_or(usize::MAX)

@@ -50,7 +50,11 @@ static REGISTER: Once = Once::new();
 /// promql-parser does not report where an error is, so a rejected query is re-read by
 /// [`diagnose`](super::diagnose) for Prometheus' position and message (`1:1` and
 /// promql-parser's text when it finds nothing).
+///
+/// Text longer or nested deeper than [`super::prescan`] allows is refused before anything
+/// recurses over it.
 pub fn parse(query: &str) -> Result<Expr> {
+    super::prescan::check(query)?;
     REGISTER.call_once(|| {
         // Prometheus 2.42 still has holt_winters (renamed later); the parser no longer does.
         let hw = Function::new(
@@ -279,6 +283,58 @@ fn walk(e: &Expr, p: Path, start: i64, end: i64, lb: i64, out: &mut HashMap<usiz
     }
 }
 
+/// The fewest points the subqueries of `e` make the evaluator hold when it is evaluated at
+/// every step of `[start, end]` (ms), counting one series per subquery step.
+///
+/// A subquery evaluates its body at every multiple of its step in its window; evaluations at
+/// the same time are shared, so across all evaluations it needs `(span + range) / step + 1`
+/// steps, where `span` is how far apart the times it is evaluated at lie (`end - start` at the
+/// top, the enclosing subquery's span plus range inside one, 0 under `@`). Every step holds at
+/// least one value, so a query whose count is above the sample limit can be refused before
+/// anything is evaluated. Saturates instead of overflowing.
+pub fn subquery_points(e: &Expr, start: i64, end: i64, default_step: i64) -> u64 {
+    fn go(e: &Expr, span: u64, default_step: u64, total: &mut u64) {
+        match e {
+            Expr::Subquery(sq) => {
+                let range = u64::try_from(duration_ms(&sq.range)).unwrap_or(u64::MAX);
+                let step = sq
+                    .step
+                    .as_ref()
+                    .map(|d| u64::try_from(duration_ms(d)).unwrap_or(u64::MAX))
+                    .filter(|s| *s > 0)
+                    .unwrap_or(default_step)
+                    .max(1);
+                let span = if sq.at.is_some() { 0 } else { span };
+                let inner = span.saturating_add(range);
+                *total = total.saturating_add((inner / step).saturating_add(1));
+                go(&sq.expr, inner, default_step, total);
+            }
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    go(p, span, default_step, total);
+                }
+                go(&a.expr, span, default_step, total);
+            }
+            Expr::Unary(u) => go(&u.expr, span, default_step, total),
+            Expr::Binary(b) => {
+                go(&b.lhs, span, default_step, total);
+                go(&b.rhs, span, default_step, total);
+            }
+            Expr::Paren(p) => go(&p.expr, span, default_step, total),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| go(a, span, default_step, total)),
+            Expr::NumberLiteral(_)
+            | Expr::StringLiteral(_)
+            | Expr::VectorSelector(_)
+            | Expr::MatrixSelector(_)
+            | Expr::Extension(_) => {}
+        }
+    }
+    let mut total = 0;
+    let span = u64::try_from(end.saturating_sub(start)).unwrap_or(0);
+    go(e, span, u64::try_from(default_step).unwrap_or(1).max(1), &mut total);
+    total
+}
+
 /// A Prometheus duration string (`5m`, `1h30m`) as a `Duration`.
 pub fn parse_duration(s: &str) -> Result<Duration> {
     promql_parser::util::parse_duration(s).map_err(Error::BadData)
@@ -348,5 +404,22 @@ mod tests {
         let e = parse("x @ 100").unwrap();
         let r = selector_ranges(&e, 1_000_000, 2_000_000, 300_000);
         assert_eq!(r.values().next(), Some(&(100_000 - 300_000, 100_000)));
+    }
+
+    #[test]
+    fn subquery_points_count_steps_before_evaluation() {
+        let pts = |q: &str, start, end| subquery_points(&parse(q).unwrap(), start, end, 60_000);
+        assert_eq!(pts("rate(x[5m])", 0, 0), 0);
+        // [10m:1m] at one time: 11 steps; over a 1 h range query the windows share steps.
+        assert_eq!(pts("max_over_time(x[10m:1m])", 0, 0), 11);
+        assert_eq!(pts("max_over_time(x[10m:1m])", 0, 3_600_000), 71);
+        // The default step, and nesting: the inner one spans the outer's window.
+        assert_eq!(pts("max_over_time(x[10m:])", 0, 0), 11);
+        assert_eq!(pts("max_over_time(max_over_time(x[1m:1s])[10m:1m])", 0, 0), 11 + 661);
+        // `@` pins the evaluation time: no span from the range query.
+        assert_eq!(pts("max_over_time(x[10m:1m] @ 100)", 0, 3_600_000), 11);
+        // The bomb of issue #21: far beyond any sample limit, computed without overflow.
+        assert_eq!(pts("max_over_time(up[1y:1ms])", 0, 0), 31_536_000_001);
+        assert!(pts("max_over_time(up[292y:1ms])[292y:1ms]", 0, i64::MAX) > 1 << 62);
     }
 }

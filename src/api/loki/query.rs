@@ -1,10 +1,11 @@
-//! `GET|POST /loki/api/v1/query` and `/loki/api/v1/query_range`.
+//! `GET|POST /loki/api/v1/query` and `/loki/api/v1/query_range` (`timeout` may shorten
+//! `limits.query_timeout`, as PromQL's does).
 
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use nerve_query::logql::{self, Limits};
 
 use super::format::{Encoding, render};
@@ -13,7 +14,7 @@ use super::source::StoreSource;
 use crate::api::json::json_response;
 use crate::api::prom::envelope::with_warnings;
 use crate::api::prom::params::Params;
-use crate::servers::error::ApiError;
+use crate::servers::error::{ApiError, ErrorKind};
 use crate::state::AppState;
 
 /// The encoding the client asked for with `X-Loki-Response-Encoding-Flags`.
@@ -38,11 +39,35 @@ fn query_param(p: &Params) -> Result<String, ApiError> {
     }
 }
 
-/// Query limits: queries running past `limits.query_timeout` are stopped with 503 `timeout`.
-fn limits(state: &AppState) -> Limits {
-    Limits {
-        deadline: Some(Instant::now() + state.query.timeout()),
+/// Loki's answer to a query that ran past its deadline (`pkg/util/server/error.go`), sent
+/// with 504 Gateway Timeout.
+pub const DEADLINE_EXCEEDED: &str = "request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed";
+
+/// Query limits: log queries may ask for at most `limits.max_entries_limit_per_query` lines,
+/// and queries are stopped once `limits.query_timeout` (or the request's shorter `timeout`
+/// parameter) has passed.
+fn limits(state: &AppState, p: &Params) -> Result<Limits, ApiError> {
+    let requested = crate::api::prom::query::duration_param(p, "timeout")?;
+    let timeout = state.query.timeout_for(requested);
+    Ok(Limits {
+        deadline: Instant::now().checked_add(timeout),
+        max_entries: state.query.max_entries(),
         ..Limits::default()
+    })
+}
+
+/// The answer of a query handler: timeouts as Loki sends them (504, plain text), an answer
+/// above `limits.query_max_response_bytes` refused, every other error as plain text.
+fn answer(state: &AppState, body: Result<String, ApiError>) -> Result<Response, ApiError> {
+    match body {
+        Ok(body) => {
+            state.query.check_response_size(body.len()).map_err(ApiError::plain)?;
+            Ok(json_response(&body))
+        }
+        Err(e) if e.kind() == ErrorKind::Timeout => {
+            Ok((StatusCode::GATEWAY_TIMEOUT, DEADLINE_EXCEEDED).into_response())
+        }
+        Err(e) => Err(e.plain()),
     }
 }
 
@@ -56,7 +81,7 @@ pub async fn instant(State(state): State<AppState>, headers: HeaderMap, p: Param
         let dir = logql_direction(params::direction(&p)?);
         let enc = encoding(&headers);
         let started = Instant::now();
-        let lim = limits(&state);
+        let lim = limits(&state, &p)?;
         let (value, warnings) = super::with_logs(&state, move |logs| {
             let v = logql::eval_instant(&StoreSource(&logs), &q, t, limit, dir, &lim).map_err(ApiError::from)?;
             // Damage met in the day before `t` (range aggregations look back).
@@ -67,9 +92,9 @@ pub async fn instant(State(state): State<AppState>, headers: HeaderMap, p: Param
         })
         .await?;
         let body = render(&value, enc, started.elapsed().as_secs_f64());
-        Ok(json_response(&with_warnings(body, &warnings)))
+        Ok(with_warnings(body, &warnings))
     };
-    run.await.map_err(ApiError::plain)
+    answer(&state, run.await)
 }
 
 /// `GET|POST /loki/api/v1/query_range` (`query`, `start`, `end`, `step`, `interval`, `limit`,
@@ -85,7 +110,7 @@ pub async fn range(State(state): State<AppState>, headers: HeaderMap, p: Params)
         let dir = logql_direction(params::direction(&p)?);
         let enc = encoding(&headers);
         let started = Instant::now();
-        let lim = limits(&state);
+        let lim = limits(&state, &p)?;
         let (value, warnings) = super::with_logs(&state, move |logs| {
             let v = logql::eval_range(&StoreSource(&logs), &q, start, end, step, interval, limit, dir, &lim)
                 .map_err(ApiError::from)?;
@@ -93,9 +118,9 @@ pub async fn range(State(state): State<AppState>, headers: HeaderMap, p: Params)
         })
         .await?;
         let body = render(&value, enc, started.elapsed().as_secs_f64());
-        Ok(json_response(&with_warnings(body, &warnings)))
+        Ok(with_warnings(body, &warnings))
     };
-    run.await.map_err(ApiError::plain)
+    answer(&state, run.await)
 }
 
 /// The engine's direction for the store's.

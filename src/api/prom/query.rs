@@ -33,6 +33,9 @@ pub struct QueryRuntime {
     gate: Semaphore,
     engine: Engine,
     timeout: Duration,
+    max_entries: usize,
+    max_traces: usize,
+    max_response_bytes: usize,
 }
 
 impl QueryRuntime {
@@ -47,12 +50,46 @@ impl QueryRuntime {
                 ..EngineOptions::default()
             }),
             timeout,
+            max_entries: limits.max_entries_limit_per_query(),
+            max_traces: limits.traces_max_search_limit(),
+            max_response_bytes: limits.query_max_response_bytes(),
         }
     }
 
     /// The longest a query may run.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The longest a query asking for `requested` may run: the request's own `timeout` can
+    /// only lower `limits.query_timeout`.
+    pub fn timeout_for(&self, requested: Option<Duration>) -> Duration {
+        requested.map_or(self.timeout, |t| t.min(self.timeout))
+    }
+
+    /// Largest `limit` of a LogQL log query (`limits.max_entries_limit_per_query`, 0 = none).
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    /// Most traces one search returns (`limits.traces_max_search_limit`).
+    pub fn max_traces(&self) -> usize {
+        self.max_traces
+    }
+
+    /// Refuses an answer of `len` bytes above `limits.query_max_response_bytes` with 422
+    /// `execution`, so a client gets a clear error instead of an enormous (or cut) body.
+    pub fn check_response_size(&self, len: usize) -> Result<(), ApiError> {
+        if self.max_response_bytes > 0 && len > self.max_response_bytes {
+            return Err(ApiError::new(
+                crate::servers::error::ErrorKind::Execution,
+                format!(
+                    "the answer would be {len} bytes, more than limits.query_max_response_bytes ({} bytes); narrow the query or its time range",
+                    self.max_response_bytes
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -82,7 +119,7 @@ fn required_time(p: &Params, name: &str) -> Result<i64, ApiError> {
 }
 
 /// A duration parameter in Prometheus' `parseDuration` forms: float seconds or `1h30m`.
-fn duration_param(p: &Params, name: &str) -> Result<Option<Duration>, ApiError> {
+pub(crate) fn duration_param(p: &Params, name: &str) -> Result<Option<Duration>, ApiError> {
     let raw = match p.first(name) {
         None | Some("") => return Ok(None),
         Some(v) => v,
@@ -148,7 +185,9 @@ async fn query(State(state): State<AppState>, params: Params) -> Result<Response
         Ok((v.map_err(|e| engine_error(e, false))?, src.into_warnings()))
     })
     .await?;
-    Ok(json_response(&with_warnings(render(&value), &warnings)))
+    let body = with_warnings(render(&value), &warnings);
+    state.query.check_response_size(body.len())?;
+    Ok(json_response(&body))
 }
 
 /// `GET|POST /api/v1/query_range`.
@@ -186,7 +225,9 @@ async fn query_range(State(state): State<AppState>, params: Params) -> Result<Re
         Ok((m.map_err(|e| engine_error(e, false))?, src.into_warnings()))
     })
     .await?;
-    Ok(json_response(&with_warnings(render(&QueryValue::Matrix(m)), &warnings)))
+    let body = with_warnings(render(&QueryValue::Matrix(m)), &warnings);
+    state.query.check_response_size(body.len())?;
+    Ok(json_response(&body))
 }
 
 /// `GET|POST /api/v1/query_exemplars`: exemplars of the series the query's selectors select.

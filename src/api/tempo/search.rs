@@ -14,7 +14,7 @@ use crate::api::jaeger::parse_tags;
 use crate::api::json::json_response;
 use crate::api::loki::params::parse_duration_ns;
 use crate::api::prom::params::Params;
-use crate::api::traces::{MAX_SEARCH_LIMIT, now_ns, otlp, read_trace, search_deadline, with_traces};
+use crate::api::traces::{clamp_limit, now_ns, otlp, read_trace, search_deadline, with_traces};
 use crate::servers::error::ApiError;
 use crate::state::AppState;
 
@@ -38,12 +38,16 @@ fn seconds(p: &Params, name: &str) -> Result<Option<u64>, ApiError> {
     }
 }
 
-fn count(p: &Params, name: &str, default: usize) -> Result<usize, ApiError> {
+/// Most spans per spanset one search may ask for.
+const MAX_SPSS: usize = 1000;
+
+/// A count parameter, `max` at most.
+fn count(p: &Params, name: &str, default: usize, max: usize) -> Result<usize, ApiError> {
     match p.first(name) {
-        None | Some("") | Some("0") => Ok(default),
+        None | Some("") | Some("0") => Ok(default.min(max)),
         Some(v) => v
             .parse::<usize>()
-            .map(|n| n.min(MAX_SEARCH_LIMIT))
+            .map(|n| n.min(max))
             .map_err(|_| ApiError::bad_data(format!("invalid {name} {v:?}: want a positive integer"))),
     }
 }
@@ -152,8 +156,8 @@ pub async fn search(State(state): State<AppState>, p: Params) -> Response {
         if start > end {
             return Err(ApiError::bad_data("invalid start: after end"));
         }
-        let limit = count(&p, "limit", DEFAULT_LIMIT)?;
-        let spss = count(&p, "spss", DEFAULT_SPSS)?;
+        let limit = count(&p, "limit", DEFAULT_LIMIT, clamp_limit(&state, usize::MAX))?;
+        let spss = count(&p, "spss", DEFAULT_SPSS, MAX_SPSS)?;
         let text = match p.first("q").map(str::trim) {
             Some(q) if !q.is_empty() => q.to_owned(),
             _ => legacy_to_traceql(&p)?,
@@ -177,14 +181,15 @@ pub async fn search(State(state): State<AppState>, p: Params) -> Response {
             Ok(metadata(&store, &hit)?.into_iter().collect::<Vec<_>>())
         })
         .await;
-        return respond(r);
+        return respond(&state, r);
     }
     let query = match traceql::parse(&text) {
         Ok(q) => q,
         Err(e) => return plain_error(ApiError::bad_data(format!("invalid TraceQL query: {e}"))),
     };
+    let deadline = search_deadline(&state);
     let r = with_traces(&state, move |store| {
-        let hits = find_traceql(&store, &query, start, end, limit, spss, search_deadline())?;
+        let hits = find_traceql(&store, &query, start, end, limit, spss, deadline)?;
         let mut out = Vec::with_capacity(hits.len());
         for h in &hits {
             out.extend(metadata(&store, h)?);
@@ -192,18 +197,21 @@ pub async fn search(State(state): State<AppState>, p: Params) -> Response {
         Ok(out)
     })
     .await;
-    respond(r)
+    respond(&state, r)
 }
 
-fn respond(r: Result<Vec<Value>, ApiError>) -> Response {
-    match r {
-        Ok(traces) => {
-            let body = json!({
-                "traces": traces,
-                "metrics": {"completedJobs": 1, "totalJobs": 1},
-            });
-            json_response(&body.to_string())
-        }
+/// The `SearchResponse`; one above `limits.query_max_response_bytes` is refused, never cut.
+fn respond(state: &AppState, r: Result<Vec<Value>, ApiError>) -> Response {
+    let body = r.and_then(|traces| {
+        let body = json!({
+            "traces": traces,
+            "metrics": {"completedJobs": 1, "totalJobs": 1},
+        })
+        .to_string();
+        state.query.check_response_size(body.len()).map(|()| body)
+    });
+    match body {
+        Ok(body) => json_response(&body),
         Err(e) => plain_error(e),
     }
 }

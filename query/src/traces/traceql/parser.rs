@@ -19,6 +19,7 @@ const STRUCTURAL: [&str; 15] = [
 const ARITHMETIC: [&str; 6] = ["+", "-", "*", "/", "%", "^"];
 
 pub fn parse(src: &str) -> Result<Query> {
+    crate::promql::prescan::check_length(src, "query")?;
     if src.trim().is_empty() {
         return Err(syntax_error(src, 0, "empty query".into()));
     }
@@ -159,21 +160,26 @@ impl Parser<'_> {
         }
     }
 
+    /// Every `&&` or `||` of a chain nests the tree one level deeper (`a && b && c` is
+    /// `(a && b) && c`), so it counts against [`MAX_DEPTH`] until the chain ends.
     fn cond_or(&mut self) -> Result<Cond> {
+        let depth = self.depth;
         self.enter()?;
         let mut left = self.cond_and()?;
         while *self.peek() == Tok::Op("||") {
+            self.enter()?;
             self.next();
             let right = self.cond_and()?;
             left = Cond::Or(Box::new(left), Box::new(right));
         }
-        self.depth -= 1;
+        self.depth = depth;
         Ok(left)
     }
 
     fn cond_and(&mut self) -> Result<Cond> {
         let mut left = self.cond_unary()?;
         while *self.peek() == Tok::Op("&&") {
+            self.enter()?;
             self.next();
             let right = self.cond_unary()?;
             left = Cond::And(Box::new(left), Box::new(right));

@@ -357,7 +357,7 @@ fn full_disk_refuses_writes_keeps_serving_and_loses_nothing() {
     // failing is no reason for a failure exit; the next start replays them.
     let status = n.stop();
     assert!(status.success(), "SIGTERM on a full disk exited with {status:?}");
-    let n = Nerve::start(&data, &[]);
+    let n = Nerve::start(&data, &args);
     assert_all_acked_present(&n, &sigs, "restart after SIGTERM on a full disk");
 
     // Space returns: ingest resumes without a restart.

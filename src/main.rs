@@ -249,9 +249,7 @@ fn run_demo(args: DemoArgs) -> ExitCode {
 
 fn run(args: ServeArgs) -> ExitCode {
     logging::init(args.log_format, args.log_level);
-    // Workers and the blocking pool (where queries run) get 8 MiB stacks instead of 2 MiB: the
-    // query parsers and evaluators recurse over the query tree, whose depth
-    // `nerve_query::promql::prescan` bounds well inside this.
+    // 8 MiB thread stacks, not 2: queries recurse over a tree whose depth promql::prescan bounds.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(8 << 20)

@@ -271,6 +271,13 @@ fn logql_answers_are_bounded_and_timeout_is_honoured() {
         body.trim(),
         "max entries limit per query exceeded, limit > max_entries_limit_per_query (1000000000 > 5000)"
     );
+    // The trace-to-logs endpoint has the same cap.
+    let r = client()
+        .get(n.url("/nerve/api/v1/traces/0af7651916cd43dd8448eb211c80319c/logs?limit=1000000000"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("(1000000000 > 5000)"));
     // Metric queries are not limited by it, as in Loki.
     let (status, body) = post_form(
         &n,

@@ -94,6 +94,15 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
+    /// Fails when `n` more samples would not fit the budget, before they are materialised
+    /// (columns of every series over every step: at most one point per series and step).
+    pub(crate) fn ensure_room(&self, n: usize) -> Result<()> {
+        if n > self.p.max_samples.saturating_sub(self.samples) {
+            return Err(Error::TooManySamples("query execution"));
+        }
+        Ok(())
+    }
+
     /// The time a selector or subquery looks at when evaluated at `ts`.
     pub(crate) fn ref_time(&self, at: &Option<AtModifier>, offset: &Option<Offset>, ts: i64) -> i64 {
         plan::at_ms(at, self.p.start, self.p.end).unwrap_or(ts) - plan::offset_ms(offset)
@@ -266,9 +275,7 @@ impl<'a> Evaluator<'a> {
         }
         // Every step holds at least a value: refuse before evaluating what cannot fit.
         let steps = usize::try_from((reft.saturating_sub(t) / step).max(0).saturating_add(1)).unwrap_or(usize::MAX);
-        if steps > self.p.max_samples.saturating_sub(self.samples) {
-            return Err(Error::TooManySamples("query execution"));
-        }
+        self.ensure_room(steps)?;
         let key = &*sq.expr as *const Expr as usize;
         if let Some(m) = self.subquery_from_columns(sq, key, t, reft)? {
             return Ok(m);

@@ -286,6 +286,7 @@ fn call(
     // Without a fixed name, dropping it may merge series: that must be checked below.
     let keep_name = keep_name && ms.vs.name.is_some();
     let data = ev.load(&ms.vs, true)?;
+    ev.ensure_room(data.len().saturating_mul(grid.n))?;
     let range = plan::duration_ms(&ms.range);
     let mut series = Vec::with_capacity(data.len());
     for s in data.iter() {
@@ -346,6 +347,7 @@ fn call(
 /// An instant selector at every step (lookback, stale markers), series by series.
 fn instant(ev: &mut Evaluator<'_>, vs: &VectorSelector, grid: &Grid) -> Result<Columns> {
     let data = ev.load(vs, false)?;
+    ev.ensure_room(data.len().saturating_mul(grid.n))?;
     let lookback = ev.p.lookback;
     let mut series = Vec::with_capacity(data.len());
     for s in data.iter() {

@@ -227,3 +227,40 @@ fn range_queries_equal_instant_queries_at_each_step() {
     assert!(e.range(&s, q, 0, 700_000, 15_000, None).is_err());
     assert!(e.instant(&s, q, 600_000, None).is_err());
 }
+
+/// Issue #21 item 3: cost bounds act before the points are materialised.
+#[test]
+fn sample_budget_is_checked_before_materialising() {
+    let mut s = MemSource::default();
+    for i in 0..10 {
+        s.add(
+            l(&[("__name__", "x"), ("i", &i.to_string())]),
+            (0..=40)
+                .map(|k| Sample {
+                    t: k * 15_000,
+                    v: k as f64,
+                })
+                .collect(),
+        );
+    }
+    let engine = |max_samples| {
+        Engine::new(EngineOptions {
+            max_samples,
+            ..EngineOptions::default()
+        })
+    };
+    // The 410 loaded samples fit a budget of 800, but 10 series × 41 steps could be 410 more
+    // points: refused before they are computed (the result alone would have fit).
+    let too_many = |r: Result<Matrix>| matches!(r, Err(Error::TooManySamples(_)));
+    assert!(too_many(engine(800).range(&s, "x", 0, 600_000, 15_000, None)));
+    assert!(too_many(engine(800).range(&s, "rate(x[1m])", 0, 600_000, 15_000, None)));
+    assert_eq!(engine(2000).range(&s, "x", 0, 600_000, 15_000, None).unwrap().len(), 10);
+    // A subquery's steps are counted from its range and step before it runs.
+    let e = engine(1000).instant(&s, "max_over_time(x[1d:1s])", 600_000, None);
+    assert!(matches!(e, Err(Error::TooManySamples(_))), "{e:?}");
+    assert!(
+        engine(1000)
+            .instant(&s, "max_over_time(x[10m:1m])", 600_000, None)
+            .is_ok()
+    );
+}

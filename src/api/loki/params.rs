@@ -131,6 +131,17 @@ pub fn limit(p: &Params) -> Result<usize, ApiError> {
     }
 }
 
+/// Refuses a `limit` above `max` (0 = no cap) with Loki's 400 for its
+/// `max_entries_limit_per_query`.
+pub fn check_entries_limit(limit: usize, max: usize) -> Result<(), ApiError> {
+    if max > 0 && limit > max {
+        return Err(ApiError::bad_data(format!(
+            "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {max})"
+        )));
+    }
+    Ok(())
+}
+
 /// `direction` (default backward).
 pub fn direction(p: &Params) -> Result<Direction, ApiError> {
     match p.first("direction").map(str::to_ascii_lowercase).as_deref() {
@@ -207,5 +218,16 @@ mod tests {
         assert_eq!(limit(&p).unwrap(), 100);
         assert_eq!(direction(&p).unwrap(), Direction::Backward);
         assert!(limit(&Params::from_pairs([("limit", "0")])).is_err());
+    }
+
+    #[test]
+    fn entries_limit() {
+        assert!(check_entries_limit(5000, 5000).is_ok());
+        assert!(check_entries_limit(1_000_000, 0).is_ok());
+        let e = check_entries_limit(5001, 5000).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "max entries limit per query exceeded, limit > max_entries_limit_per_query (5001 > 5000)"
+        );
     }
 }

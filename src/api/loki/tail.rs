@@ -49,6 +49,7 @@ pub async fn tail(State(state): State<AppState>, ws: WebSocketUpgrade, p: Params
         Some(v) => params::parse_ns(v).map_err(|e| ApiError::bad_data(e).plain())?,
     };
     let limit = params::limit(&p).map_err(ApiError::plain)?;
+    params::check_entries_limit(limit, state.query.max_entries()).map_err(ApiError::plain)?;
     state.logs.ready().map_err(ApiError::plain)?;
     Ok(ws.on_upgrade(move |socket| stream(socket, state, query, start, delay * 1_000_000_000, limit)))
 }

@@ -31,6 +31,7 @@ pub async fn trace_logs(
         .ok_or_else(|| ApiError::bad_data(format!("invalid trace id {trace_id:?}: want up to 32 hex digits")))?;
     let (start_ns, end_ns) = params::range(&p)?;
     let limit = params::limit(&p)?;
+    params::check_entries_limit(limit, state.query.max_entries())?;
     let direction: Direction = params::direction(&p)?;
     let body = super::with_logs(&state, move |logs| {
         let sel = Select {

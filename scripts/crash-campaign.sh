@@ -135,6 +135,21 @@ for signal in metrics logs traces; do
 done
 stop
 
+# Backdated samples spanning several block ranges, so the head is cut into blocks before the
+# corruption phase (the kill rounds are too short for that).
+start || { echo "nerve did not become ready for the backfill"; exit 1; }
+now=$(now_ns)
+for k in $(seq 0 40); do
+  t=$(( now - 480000000000 + k * 12000000000 ))
+  curl -s -o /dev/null -H 'Content-Type: application/json' "http://$OTLP/v1/metrics" \
+    -d "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":\"campaign_backfill\",\"gauge\":{\"dataPoints\":[{\"asDouble\":$k,\"timeUnixNano\":\"$t\"}]}}]}]}]}"
+done
+for _ in $(seq 1 60); do
+  [ -n "$(find "$DATA/metrics/blocks" -name chunks 2>/dev/null | head -1)" ] && break
+  sleep 0.5
+done
+stop
+
 # Corruption phase: damage one unit of each kind, restart, count.
 damage() { # damage FILE: overwrite 32 bytes in the middle
   python3 - "$1" <<'PY'
@@ -148,7 +163,7 @@ PY
   echo "damaged $1"
 }
 first() { find "$@" -type f 2>/dev/null | sort | head -1; }
-wal=$(find "$DATA/metrics/wal" -maxdepth 1 -type f -size +1k -name '0*' | sort | head -1)
+wal=$(find "$DATA/metrics/wal" -type f -name '0*' -size +100c -printf '%s %p\n' | sort -rn | head -1 | cut -d' ' -f2-)
 [ -n "$wal" ] && damage "$wal"
 blk=$(first "$DATA/metrics/blocks" -name chunks)
 [ -n "$blk" ] && damage "$blk"
@@ -164,6 +179,11 @@ for signal in metrics logs traces; do
   readable=$("readable_$signal" "$WORK/acked.$signal.u")
   echo "after corruption: $signal unreadable=$((ACKED[$signal] - readable))"
 done
+# Read every metrics chunk (blocks included): damage answers 200 + warnings.
+curl -s "http://$ADDR/api/v1/query" --data-urlencode 'query=count_over_time({__name__=~"campaign_.+"}[1h])' \
+  --data-urlencode "time=$(date +%s)" \
+  -o "$WORK/backfill.json" -w 'metrics query over all chunks: HTTP %{http_code}, '
+python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); print("warnings:", v.get("warnings", []))' "$WORK/backfill.json" | cut -c1-300
 sleep 3 # one maintenance pass quarantines segments/blocks marked by reads
 for signal in metrics logs traces; do
   echo "quarantined $signal=$(quarantined "$signal")"

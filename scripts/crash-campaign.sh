@@ -129,24 +129,14 @@ for signal in metrics logs traces; do
   for seq in $(seq 1 300); do
     if "send_$signal" "$seq"; then echo "$seq" >>"$WORK/acked.$signal"; fi
   done
+  # The metrics samples span 10 minutes: wait for the head to be cut into 1-minute blocks.
+  for _ in $(seq 1 60); do
+    [ "$signal" != metrics ] || [ -n "$(find "$DATA/metrics/blocks" -name chunks 2>/dev/null | head -1)" ] && break
+    sleep 0.5
+  done
   sort -u "$WORK/acked.$signal" >"$WORK/acked.$signal.u"
   ACKED[$signal]=$(wc -l <"$WORK/acked.$signal.u")
   echo "$signal acknowledged=${ACKED[$signal]} readable=$("readable_$signal" "$WORK/acked.$signal.u")"
-done
-stop
-
-# Backdated samples spanning several block ranges, so the head is cut into blocks before the
-# corruption phase (the kill rounds are too short for that).
-start || { echo "nerve did not become ready for the backfill"; exit 1; }
-now=$(now_ns)
-for k in $(seq 0 40); do
-  t=$(( now - 480000000000 + k * 12000000000 ))
-  curl -s -o /dev/null -H 'Content-Type: application/json' "http://$OTLP/v1/metrics" \
-    -d "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":\"campaign_backfill\",\"gauge\":{\"dataPoints\":[{\"asDouble\":$k,\"timeUnixNano\":\"$t\"}]}}]}]}]}"
-done
-for _ in $(seq 1 60); do
-  [ -n "$(find "$DATA/metrics/blocks" -name chunks 2>/dev/null | head -1)" ] && break
-  sleep 0.5
 done
 stop
 

@@ -92,7 +92,10 @@ fn assert_error(v: &Value, status: u64, error_type: &str) {
 #[test]
 fn promql_error_responses() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let n = Nerve::start(&dir.path().join("nerve"), &[]);
+    // The data is from 2024: keep it (samples older than the retention are refused).
+    let cfg = dir.path().join("nerve.yml");
+    std::fs::write(&cfg, "storage:\n  metrics:\n    retention: 20y\n").unwrap();
+    let n = Nerve::start(&dir.path().join("nerve"), &["--config", cfg.to_str().unwrap()]);
     load(&n);
     let at = format!("{}", END_MS / 1000);
     let start = format!("{}", END_MS / 1000 - 3_600);

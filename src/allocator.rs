@@ -32,3 +32,13 @@ pub fn eager_commit() -> bool {
     // SAFETY: reads one option; mimalloc is initialised by now (main has allocated).
     unsafe { libmimalloc_sys::mi_option_get(ARENA_EAGER_COMMIT) != 0 }
 }
+
+/// Returns this thread's free memory to the operating system now, instead of after mimalloc's
+/// purge delay. For after a refused request that inflated a large buffer: under a burst of
+/// such requests on many threads, each thread's cached pages would otherwise add up to far
+/// more resident memory than was ever in use at once.
+pub fn release_free_memory() {
+    // SAFETY: mi_collect only walks and purges the calling thread's heap and mimalloc's
+    // arenas; it takes no pointers and is safe to call at any time.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}

@@ -67,7 +67,10 @@ impl AppState {
         ));
         let scrape = Arc::new(ScrapeManager::new(db.clone()));
         let (rate, burst) = limits.logs_rate();
-        let memory = MemoryGuard::start(limits.max_memory(crate::ingest::memory::total_memory()));
+        let memory = MemoryGuard::start(
+            limits.max_memory(crate::ingest::memory::total_memory()),
+            limits.max_inflight_decompressed(),
+        );
         metrics.set_memory_guard(memory.clone());
         let rules = Arc::new(RuleManager::new(db.clone(), logs.clone(), metrics.clone()));
         AppState {

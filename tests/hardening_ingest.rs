@@ -381,14 +381,9 @@ const ENCODINGS: [&str; 3] = ["gzip", "deflate", "zstd"];
 fn decompression_bombs_are_refused_with_bounded_memory_on_every_path() {
     let bombs = Bombs::new();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("nerve.yaml");
-    // 8 x 128 MiB of logs alone would pass 512 MiB without the shared memory bound.
-    std::fs::write(
-        &cfg,
-        "limits:\n  max_memory: 400MiB\n  logs_max_decoded_bytes: 128MiB\n",
-    )
-    .unwrap();
-    let mut n = Nerve::start(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    // Default limits: 8 x 256 MiB of logs would pass 512 MiB without the shared bound on
+    // decompressed bytes in flight (limits.max_inflight_decompressed_bytes, 256 MiB).
+    let mut n = Nerve::start(&dir.path().join("data"), &[]);
     let pid = n.child.id();
     let otlp = "the OTLP request limit of 64MiB";
     let logs = "limits.logs_max_decoded_bytes";
@@ -419,7 +414,7 @@ fn decompression_bombs_are_refused_with_bounded_memory_on_every_path() {
             assert!(msg.contains(p.limit), "{} {enc}: {msg}", p.url);
         }
         // Eight at once: each refused at its limit or, once their sum would pass
-        // limits.max_memory, with 503 (retry later); never more memory than that.
+        // limits.max_inflight_decompressed_bytes, with 503 (retry later); never more memory.
         let statuses: Vec<(u16, String)> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
                 .map(|i| {
@@ -434,7 +429,11 @@ fn decompression_bombs_are_refused_with_bounded_memory_on_every_path() {
         for (s, msg) in &statuses {
             match s {
                 413 => assert!(msg.contains(p.limit), "{}: {msg}", p.url),
-                503 => assert!(msg.contains("limits.max_memory"), "{}: {msg}", p.url),
+                503 => assert!(
+                    msg.contains("limits.max_inflight_decompressed_bytes") || msg.contains("limits.max_memory"),
+                    "{}: {msg}",
+                    p.url
+                ),
                 _ => panic!("{}: {s} {msg}", p.url),
             }
         }
@@ -497,8 +496,11 @@ fn decompression_bombs_are_refused_with_bounded_memory_on_every_path() {
         for (code, msg) in &answers {
             match code.as_str() {
                 "8" => assert!(msg.contains(limit), "{service}: {msg}"),
-                // UNAVAILABLE: over limits.max_memory, retry later.
-                "14" => assert!(msg.contains("limits.max_memory"), "{service}: {msg}"),
+                // UNAVAILABLE: over the decompression or memory bound, retry later.
+                "14" => assert!(
+                    msg.contains("limits.max_inflight_decompressed_bytes") || msg.contains("limits.max_memory"),
+                    "{service}: {msg}"
+                ),
                 _ => panic!("{service}: grpc-status {code} {msg}"),
             }
         }

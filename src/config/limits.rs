@@ -43,6 +43,8 @@ pub const DEFAULT_TRACES_MAX_SEARCH_LIMIT: usize = 1000;
 pub const DEFAULT_QUERY_MAX_RESPONSE_BYTES: u64 = 128 << 20;
 /// Share of the machine's (or cgroup's) memory used as the default `max_memory`, in percent.
 pub const DEFAULT_MAX_MEMORY_PERCENT: u64 = 80;
+/// Default cap on decompressed request bytes held by all requests together.
+pub const DEFAULT_MAX_INFLIGHT_DECOMPRESSED: u64 = 256 << 20;
 
 /// The `limits:` section. Every field is optional; the accessors give the effective value.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -83,6 +85,11 @@ pub struct LimitsConfig {
     /// of the cgroup memory limit or, without one, of the machine's memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_memory: Option<ByteSize>,
+    /// Decompressed bytes that all ingest requests together may hold while their bodies are
+    /// inflated and decoded; past it → 503 + Retry-After. Bounds what concurrent
+    /// decompression bombs can take, whatever `max_memory` is. 0 = no limit. Default 256MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_inflight_decompressed_bytes: Option<ByteSize>,
     /// Queries (PromQL) evaluated at once; more wait. Default 20 (Prometheus').
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_max_concurrency: Option<usize>,
@@ -290,6 +297,12 @@ impl LimitsConfig {
             Some(b) => b.bytes(),
             None => total_memory.map_or(0, |t| t / 100 * DEFAULT_MAX_MEMORY_PERCENT),
         }
+    }
+
+    /// Effective cap on decompressed bytes in flight (0 = none).
+    pub fn max_inflight_decompressed(&self) -> u64 {
+        self.max_inflight_decompressed_bytes
+            .map_or(DEFAULT_MAX_INFLIGHT_DECOMPRESSED, ByteSize::bytes)
     }
 
     /// Effective cap on unindexed log bytes.

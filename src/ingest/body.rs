@@ -118,6 +118,10 @@ pub fn inflate(
             nerve_proto::Error::OverMemory(msg)
         })
     });
+    if out.is_err() {
+        // The partly inflated buffer is gone: give its pages back before the next bomb.
+        crate::allocator::release_free_memory();
+    }
     match out {
         Ok(bytes) => Ok(bytes.into_owned()),
         Err(nerve_proto::Error::OverMemory(msg)) => {

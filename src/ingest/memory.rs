@@ -28,6 +28,8 @@ pub struct MemoryGuard {
     refused: AtomicU64,
     /// Bytes held by live [`Charge`]s (request bodies being decompressed or decoded).
     charged: AtomicU64,
+    /// Bound on `charged` whatever the resident memory (0 = none).
+    max_charged: u64,
 }
 
 /// Bytes one request holds beyond its body as sent (what it decompressed), counted
@@ -48,11 +50,23 @@ impl Charge {
         let n = u64::try_from(n).unwrap_or(u64::MAX);
         self.bytes = self.bytes.saturating_add(n);
         let total = self.guard.charged.fetch_add(n, Ordering::Relaxed).saturating_add(n);
-        let (limit, rss) = (self.guard.limit, self.guard.rss());
+        let g = &self.guard;
+        if g.max_charged > 0 && total > g.max_charged {
+            g.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "memory pressure: {} of request bodies being decompressed would exceed limits.max_inflight_decompressed_bytes {}; retry later",
+                    ByteSize(total),
+                    ByteSize(g.max_charged)
+                ),
+            ));
+        }
+        let (limit, rss) = (g.limit, g.rss());
         if limit == 0 || rss.saturating_add(total) <= limit {
             return Ok(());
         }
-        self.guard.refused.fetch_add(1, Ordering::Relaxed);
+        g.refused.fetch_add(1, Ordering::Relaxed);
         Err(ApiError::new(
             ErrorKind::Unavailable,
             format!(
@@ -80,8 +94,9 @@ impl Drop for Charge {
 impl MemoryGuard {
     /// A guard with `limit` bytes (0 = off) sampling this process's RSS in the background
     /// for as long as the guard lives.
-    pub fn start(limit: u64) -> Arc<MemoryGuard> {
-        let guard = Arc::new(MemoryGuard::new(limit));
+    /// `max_charged` bounds decompressed bytes in flight (0 = none).
+    pub fn start(limit: u64, max_charged: u64) -> Arc<MemoryGuard> {
+        let guard = Arc::new(MemoryGuard::new(limit).with_max_charged(max_charged));
         guard.rss.store(resident_bytes().unwrap_or(0), Ordering::Relaxed);
         if limit > 0 {
             let weak = Arc::downgrade(&guard);
@@ -95,14 +110,22 @@ impl MemoryGuard {
         guard
     }
 
-    /// A guard whose RSS is only set by [`MemoryGuard::set_rss`] (tests).
+    /// A guard whose RSS is only set by [`MemoryGuard::set_rss`] (tests), with no bound on
+    /// decompressed bytes in flight beyond `limit`.
     pub fn new(limit: u64) -> MemoryGuard {
         MemoryGuard {
             limit,
             rss: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             charged: AtomicU64::new(0),
+            max_charged: 0,
         }
+    }
+
+    /// This guard, also refusing once live charges would pass `max` bytes (0 = no bound).
+    pub fn with_max_charged(mut self, max: u64) -> MemoryGuard {
+        self.max_charged = max;
+        self
     }
 
     /// An empty [`Charge`] against this guard.
@@ -246,12 +269,32 @@ mod tests {
     }
 
     #[test]
+    fn charges_are_bounded_in_total_whatever_the_memory_bound() {
+        let g = Arc::new(MemoryGuard::new(0).with_max_charged(1000));
+        let mut a = g.charge();
+        a.add(600).unwrap();
+        let mut b = g.charge();
+        b.add(400).unwrap();
+        let e = b.add(1).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(
+            e.message().contains("limits.max_inflight_decompressed_bytes"),
+            "{}",
+            e.message()
+        );
+        drop(a);
+        drop(b);
+        assert_eq!(g.charged(), 0);
+        g.charge().add(1000).unwrap();
+    }
+
+    #[test]
     fn reads_this_process() {
         let rss = resident_bytes().unwrap();
         assert!(rss > 1 << 20, "{rss}");
         let total = total_memory().unwrap();
         assert!(total > rss);
-        let g = MemoryGuard::start(total * 2);
+        let g = MemoryGuard::start(total * 2, 0);
         assert!(g.rss() > 0);
         assert!(g.check().is_ok());
     }

@@ -45,19 +45,10 @@ fn metrics_wal_damage_in_a_middle_segment_loses_only_the_damaged_record() {
     };
     let lost: BTreeSet<(i64, u64)> = lost.iter().map(|(_, s)| (s.t, s.v.to_bits())).collect();
     assert!(!lost.is_empty());
-    let mid = offset + 8 + payload.len() / 2;
-    bytes[mid..mid + 32].fill(0xEE);
-    std::fs::write(seg, &bytes).unwrap();
+    damage_frame(seg, &mut bytes, *offset, payload.len());
 
     let n = Nerve::start(dir.path(), &args);
-    let log = n.logs();
-    let line = log
-        .lines()
-        .find(|l| l.contains("damaged records skipped"))
-        .unwrap_or_else(|| panic!("no skip report:\n{log}"));
-    assert!(line.contains("skipped_records=1"), "{line}");
-    let frame_len = 8 + payload.len();
-    assert!(line.contains(&format!("skipped_bytes={frame_len}")), "{line}");
+    assert_one_frame_skipped(&n, 8 + payload.len());
     let seg_name = seg.file_name().unwrap().to_string_lossy().into_owned();
     let q = quarantine(dir.path(), "metrics");
     assert!(q.iter().any(|e| e.starts_with(&format!("{seg_name}-"))), "{q:?}");
@@ -331,20 +322,11 @@ fn log_wal_damage_in_a_middle_segment_loses_only_the_damaged_push() {
     let mut bytes = std::fs::read(seg).unwrap();
     let fr = frames(&bytes);
     assert!(fr.len() >= 3);
-    let (offset, payload) = fr[fr.len() / 2];
-    let frame_len = 8 + payload.len();
-    let mid = offset + 8 + payload.len() / 2;
-    bytes[mid..mid + 32].fill(0xEE);
-    std::fs::write(seg, &bytes).unwrap();
+    let (offset, payload_len) = (fr[fr.len() / 2].0, fr[fr.len() / 2].1.len());
+    damage_frame(seg, &mut bytes, offset, payload_len);
 
     let n = Nerve::start(dir.path(), &args);
-    let log = n.logs();
-    let line = log
-        .lines()
-        .find(|l| l.contains("damaged records skipped"))
-        .unwrap_or_else(|| panic!("no skip report:\n{log}"));
-    assert!(line.contains("skipped_records=1"), "{line}");
-    assert!(line.contains(&format!("skipped_bytes={frame_len}")), "{line}");
+    assert_one_frame_skipped(&n, 8 + payload_len);
     assert_eq!(quarantined(&n, "logs"), 1);
     let seg_name = seg.file_name().unwrap().to_string_lossy().into_owned();
     let q = quarantine(dir.path(), "logs");
@@ -421,4 +403,23 @@ fn damaged_tantivy_files_answer_200_and_the_partition_is_quarantined() {
         n.logs()
     );
     assert!(n.stop().success());
+}
+
+/// Overwrites 32 bytes in the middle of the payload of the WAL frame at `offset` (8-byte
+/// header, then `payload_len` bytes) and writes the segment back.
+fn damage_frame(seg: &std::path::Path, bytes: &mut [u8], offset: usize, payload_len: usize) {
+    let mid = offset + 8 + payload_len / 2;
+    bytes[mid..mid + 32].fill(0xEE);
+    std::fs::write(seg, &bytes).unwrap();
+}
+
+/// nerve's log reports exactly one skipped record of `frame_len` bytes.
+fn assert_one_frame_skipped(n: &Nerve, frame_len: usize) {
+    let log = n.logs();
+    let line = log
+        .lines()
+        .find(|l| l.contains("damaged records skipped"))
+        .unwrap_or_else(|| panic!("no skip report:\n{log}"));
+    assert!(line.contains("skipped_records=1"), "{line}");
+    assert!(line.contains(&format!("skipped_bytes={frame_len}")), "{line}");
 }

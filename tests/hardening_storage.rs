@@ -226,6 +226,13 @@ fn damaged_log_partitions_and_chunks_are_contained() {
         warnings.iter().any(|w| w.as_str().unwrap_or("").contains("damaged")),
         "no warning: {v}"
     );
+    // The damaged chunk's file is copied to quarantine (it also holds intact chunks) and counted.
+    let q = quarantine(dir.path(), "logs");
+    assert!(
+        q.iter().any(|e| e.starts_with("partition-") && e.contains("-chunk-")),
+        "{q:?}"
+    );
+    assert_eq!(quarantined(&n, "logs"), 1);
     assert!(n.stop().success());
 }
 
@@ -262,11 +269,48 @@ fn damaged_trace_segments_are_quarantined() {
     let (s, v) = jaeger_trace(&n, TRACE_B);
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["data"][0]["spans"].as_array().map(Vec::len), Some(1), "{v}");
-    let (s, _) = jaeger_trace(&n, TRACE_A);
+    // Answers over the damaged range say so: Jaeger's trace warnings, Tempo's PARTIAL status,
+    // and a Warning header everywhere (also where the body has no field for it).
+    let warned = |w: &serde_json::Value| {
+        w.as_array()
+            .is_some_and(|a| a.iter().any(|w| w.as_str().is_some_and(|w| w.contains("quarantined"))))
+    };
+    assert!(warned(&v["data"][0]["warnings"]), "{v}");
+    let r = client()
+        .get(n.url(&format!("/tempo/api/v2/traces/{TRACE_B}")))
+        .send()
+        .unwrap();
+    assert!(
+        r.headers()
+            .get("warning")
+            .is_some_and(|h| h.to_str().unwrap().contains("quarantined"))
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+    assert_eq!(v["status"], "PARTIAL", "{v}");
+    assert!(v["message"].as_str().is_some_and(|m| m.contains("quarantined")), "{v}");
+    let search = format!(
+        "/tempo/api/search?tags={}&start={}&end={}",
+        encode("service.name=svc-b"),
+        start_ns / 1_000_000_000 - 60,
+        start_ns / 1_000_000_000 + 60
+    );
+    let r = client().get(n.url(&search)).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()
+            .get("warning")
+            .is_some_and(|h| h.to_str().unwrap().contains("quarantined"))
+    );
+    let r = client()
+        .get(n.url(&format!("/jaeger/api/traces/{TRACE_A}")))
+        .send()
+        .unwrap();
     assert_eq!(
-        s, 404,
+        r.status().as_u16(),
+        404,
         "a trace only in the quarantined segment is not found, not an error"
     );
+    assert!(r.headers().get("warning").is_some(), "the 404 says data may be missing");
     assert!(n.stop().success());
 
     // Bytes overwritten inside a segment's blocks (its footer still checks out): reads skip the
@@ -279,15 +323,7 @@ fn damaged_trace_segments_are_quarantined() {
     let n = Nerve::start(dir.path(), &[]);
     let (s, v) = jaeger_trace(&n, TRACE_B);
     assert!(s == 200 || s == 404, "{s} {v}");
-    let r = client()
-        .get(n.url(&format!(
-            "/tempo/api/search?tags={}&start={}&end={}",
-            encode("service.name=svc-b"),
-            start_ns / 1_000_000_000 - 60,
-            start_ns / 1_000_000_000 + 60
-        )))
-        .send()
-        .unwrap();
+    let r = client().get(n.url(&search)).send().unwrap();
     assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap_or_default());
     let q = eventually(Duration::from_secs(20), || {
         let q = quarantine(dir.path(), "traces");

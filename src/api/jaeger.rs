@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 
 use crate::api::loki::params::parse_duration_ns;
 use crate::api::prom::params::Params;
-use crate::api::traces::{clamp_limit, now_ns, read_trace, search_deadline, with_traces};
+use crate::api::traces::{
+    clamp_limit, now_ns, read_trace, search_deadline, trace_warnings, with_traces, with_warning_headers,
+};
 use crate::servers::error::{ApiError, ErrorKind};
 use crate::state::AppState;
 
@@ -67,8 +69,13 @@ fn jaeger_error(e: ApiError) -> Response {
 }
 
 fn answer(r: Result<Value, ApiError>) -> Response {
+    answer_warned(r.map(|v| (v, Vec::new())))
+}
+
+/// [`answer`] with damage warnings as `Warning` headers.
+fn answer_warned(r: Result<(Value, Vec<String>), ApiError>) -> Response {
     match r {
-        Ok(v) => reply(StatusCode::OK, &v),
+        Ok((v, warnings)) => with_warning_headers(reply(StatusCode::OK, &v), &warnings),
         Err(e) => jaeger_error(e),
     }
 }
@@ -230,19 +237,22 @@ fn logfmt(s: &str) -> Result<Vec<(String, String)>, String> {
 async fn search(State(state): State<AppState>, p: Params) -> Response {
     let ids: Vec<String> = p.all("traceID").into_iter().map(str::to_owned).collect();
     if !ids.is_empty() {
-        return answer(
+        return answer_warned(
             with_traces(&state, move |store| {
                 let mut traces = Vec::new();
+                let mut warnings = Vec::new();
                 for id in &ids {
                     let tid = parse_trace_id(id)
                         .ok_or_else(|| ApiError::bad_data(format!("malformed 'traceID' parameter {id:?}")))?;
                     let spans = read_trace(&store, &tid)?;
+                    let w = trace_warnings(&store, &spans);
                     if !spans.is_empty() {
-                        traces.push(model::trace(&spans));
+                        traces.push(model::with_warnings(model::trace(&spans), &w));
                     }
+                    warnings.extend(w.into_iter().filter(|w| !warnings.contains(w)).collect::<Vec<_>>());
                 }
                 let n = traces.len();
-                Ok(model::envelope(Value::Array(traces), n))
+                Ok((model::envelope(Value::Array(traces), n), warnings))
             })
             .await,
         );
@@ -287,26 +297,30 @@ async fn search(State(state): State<AppState>, p: Params) -> Response {
     let deadline = search_deadline(&state);
     let found = with_traces(&state, move |store| {
         let ids = find_jaeger(&store, &q, deadline)?;
+        let warnings = store.damage_warnings(q.start_ns, q.end_ns);
         let mut traces = Vec::with_capacity(ids.len());
         for id in &ids {
             let spans = read_trace(&store, id)?;
             // Never an empty `spans` array: Grafana reads `spans[0]`.
             if !spans.is_empty() {
-                traces.push(model::trace(&spans));
+                traces.push(model::with_warnings(model::trace(&spans), &warnings));
             }
         }
         let n = traces.len();
-        Ok(model::envelope(Value::Array(traces), n).to_string())
+        Ok((model::envelope(Value::Array(traces), n).to_string(), warnings))
     })
     .await;
     // A too large answer is refused, never cut.
-    match found.and_then(|body| state.query.check_response_size(body.len()).map(|()| body)) {
-        Ok(body) => (
-            StatusCode::OK,
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
+    match found.and_then(|(body, w)| state.query.check_response_size(body.len()).map(|()| (body, w))) {
+        Ok((body, warnings)) => with_warning_headers(
+            (
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response(),
+            &warnings,
+        ),
         Err(e) => jaeger_error(e),
     }
 }
@@ -319,9 +333,19 @@ async fn trace_by_id(State(state): State<AppState>, Path(id): Path<String>) -> R
             &model::error(400, &format!("malformed trace id {id:?}: want up to 32 hex digits")),
         );
     };
-    match with_traces(&state, move |store| read_trace(&store, &tid)).await {
-        Ok(spans) if spans.is_empty() => reply(StatusCode::NOT_FOUND, &model::error(404, "trace not found")),
-        Ok(spans) => reply(StatusCode::OK, &model::envelope(json!([model::trace(&spans)]), 1)),
+    let read = with_traces(&state, move |store| {
+        let spans = read_trace(&store, &tid)?;
+        let warnings = trace_warnings(&store, &spans);
+        Ok((spans, warnings))
+    });
+    match read.await {
+        Ok((spans, w)) if spans.is_empty() => {
+            with_warning_headers(reply(StatusCode::NOT_FOUND, &model::error(404, "trace not found")), &w)
+        }
+        Ok((spans, w)) => {
+            let trace = model::with_warnings(model::trace(&spans), &w);
+            with_warning_headers(reply(StatusCode::OK, &model::envelope(json!([trace]), 1)), &w)
+        }
         Err(e) => jaeger_error(e),
     }
 }

@@ -19,7 +19,7 @@ use prost::Message as _;
 use serde_json::json;
 
 use crate::api::json::json_response;
-use crate::api::traces::{otlp, read_trace, with_traces};
+use crate::api::traces::{otlp, read_trace, trace_warnings, with_traces, with_warning_headers};
 use crate::buildinfo;
 use crate::servers::error::ApiError;
 use crate::state::AppState;
@@ -101,25 +101,47 @@ async fn trace_by_id(
             "invalid trace id {id:?}: want up to 32 hex digits"
         )));
     };
-    let spans = match with_traces(&state, move |store| read_trace(&store, &tid)).await {
-        Ok(s) => s,
+    let read = with_traces(&state, move |store| {
+        let spans = read_trace(&store, &tid)?;
+        let warnings = trace_warnings(&store, &spans);
+        Ok((spans, warnings))
+    });
+    let (spans, warnings) = match read.await {
+        Ok(r) => r,
         Err(e) => return plain_error(e),
     };
     if spans.is_empty() {
-        return plain_error(ApiError::not_found("trace not found"));
+        return with_warning_headers(plain_error(ApiError::not_found("trace not found")), &warnings);
     }
-    let data = otlp::traces_data(&spans);
-    if wants_protobuf(&headers) {
+    with_warning_headers(encode_trace(&spans, &headers, v, &warnings), &warnings)
+}
+
+/// The trace-by-id answer for `spans` (`v` and `Accept` choose the shape); a v2 answer with
+/// `warnings` is `PARTIAL` with them as its message.
+fn encode_trace(
+    spans: &[nerve_storage::traces::Span],
+    headers: &HeaderMap,
+    v: Version,
+    warnings: &[String],
+) -> Response {
+    let message = warnings.join("; ");
+    let data = otlp::traces_data(spans);
+    if wants_protobuf(headers) {
         let trace = data.encode_to_vec();
         let body = match v {
             // `Trace{1: repeated ResourceSpans}` has the bytes of OTLP `TracesData`.
             Version::V1 => trace,
-            // `TraceByIDResponse{1: Trace}`; status 0 (complete) is the default.
+            // `TraceByIDResponse{1: Trace, 3: status, 4: message}`; status 0 (complete) is the
+            // default, 1 is partial.
             Version::V2 => {
-                let mut out = Vec::with_capacity(trace.len() + 8);
+                let mut out = Vec::with_capacity(trace.len() + message.len() + 16);
                 prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut out);
                 prost::encoding::encode_varint(trace.len() as u64, &mut out);
                 out.extend_from_slice(&trace);
+                if !message.is_empty() {
+                    prost::encoding::int32::encode(3, &1, &mut out);
+                    prost::encoding::string::encode(4, &message, &mut out);
+                }
                 out
             }
         };
@@ -135,7 +157,8 @@ async fn trace_by_id(
         serde_json::from_slice(&resource_spans).unwrap_or_else(|_| json!({"resourceSpans": []}));
     let body = match v {
         Version::V1 => json!({"batches": resource_spans["resourceSpans"]}),
-        Version::V2 => json!({"trace": resource_spans}),
+        Version::V2 if message.is_empty() => json!({"trace": resource_spans}),
+        Version::V2 => json!({"trace": resource_spans, "status": "PARTIAL", "message": message}),
     };
     json_response(&body.to_string())
 }

@@ -2,7 +2,7 @@
 //!
 //! A unit that fails its checks where it is opened or read (a metrics block, a log partition,
 //! a span segment, a damaged WAL segment) is moved — or, for a WAL segment that is repaired in
-//! place, copied — to `<store dir>/quarantine/<name>-<unix seconds>` with an ERROR log line
+//! place and a log chunk file that also holds intact chunks, copied — to `<store dir>/quarantine/<name>-<unix seconds>` with an ERROR log line
 //! naming the file and the reason. Nothing there is read again; it stays for inspection.
 //!
 //! The process-wide count per signal ([`quarantined_total`]) is what the binary exports as
@@ -115,6 +115,43 @@ pub(crate) fn copy_in(unit: &Path, name: &str) -> Result<PathBuf> {
     let to = destination(store_dir, name)?;
     std::fs::copy(unit, &to).map_err(|e| Error::io(&to, e))?;
     Ok(to)
+}
+
+/// Copies the damaged file `unit` into `store_dir`'s quarantine as `<name>-<unix seconds>`, with
+/// an ERROR naming it and `reason`, and counts it for `signal` — unless an earlier copy named
+/// `<name>-…` is there already (the unit was quarantined by an earlier run), in which case
+/// nothing happens and `None` is returned. For a unit that stays in place because the file
+/// also holds intact data (a log chunk inside a chunk file), so reads keep skipping it.
+pub(crate) fn copy_once(
+    store_dir: &Path,
+    signal: Signal,
+    unit: &Path,
+    name: &str,
+    reason: &str,
+) -> Result<Option<PathBuf>> {
+    let qdir = store_dir.join(DIR);
+    let prefix = format!("{name}-");
+    let seen = match std::fs::read_dir(&qdir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with(&prefix)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(Error::io(&qdir, e)),
+    };
+    if seen {
+        return Ok(None);
+    }
+    let to = destination(store_dir, name)?;
+    std::fs::copy(unit, &to).map_err(|e| Error::io(&to, e))?;
+    note(signal, 1);
+    tracing::error!(
+        signal = signal.as_str(),
+        file = %unit.display(),
+        quarantined_to = %to.display(),
+        reason,
+        "damaged storage unit copied to quarantine; reads skip it, the rest keeps serving"
+    );
+    Ok(Some(to))
 }
 
 /// Loads a small state file of `store_dir` (a deletion list) with `load`; when it is corrupt,

@@ -91,6 +91,15 @@ pub fn trace(spans: &[Span]) -> Value {
     json!({"traceID": trace_hex, "spans": out, "processes": processes, "warnings": Value::Null})
 }
 
+/// `trace` with its `warnings` set to `warnings` when there are any (Jaeger's field for what
+/// may be wrong with a trace; here: damaged storage in its time range).
+pub fn with_warnings(mut trace: Value, warnings: &[String]) -> Value {
+    if !warnings.is_empty() {
+        trace["warnings"] = json!(warnings);
+    }
+    trace
+}
+
 /// Jaeger's response envelope around `data`.
 pub fn envelope(data: Value, total: usize) -> Value {
     json!({"data": data, "total": total, "limit": 0, "offset": 0, "errors": Value::Null})

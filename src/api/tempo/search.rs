@@ -14,7 +14,7 @@ use crate::api::jaeger::parse_tags;
 use crate::api::json::json_response;
 use crate::api::loki::params::parse_duration_ns;
 use crate::api::prom::params::Params;
-use crate::api::traces::{clamp_limit, now_ns, otlp, read_trace, search_deadline, with_traces};
+use crate::api::traces::{clamp_limit, now_ns, otlp, read_trace, search_deadline, with_traces, with_warning_headers};
 use crate::servers::error::ApiError;
 use crate::state::AppState;
 
@@ -178,7 +178,8 @@ pub async fn search(State(state): State<AppState>, p: Params) -> Response {
                 spans: Vec::new(),
                 matched: 0,
             };
-            Ok(metadata(&store, &hit)?.into_iter().collect::<Vec<_>>())
+            let found = metadata(&store, &hit)?.into_iter().collect::<Vec<_>>();
+            Ok((found, store.damage_warnings(0, u64::MAX)))
         })
         .await;
         return respond(&state, r);
@@ -194,24 +195,25 @@ pub async fn search(State(state): State<AppState>, p: Params) -> Response {
         for h in &hits {
             out.extend(metadata(&store, h)?);
         }
-        Ok(out)
+        Ok((out, store.damage_warnings(start, end)))
     })
     .await;
     respond(&state, r)
 }
 
 /// The `SearchResponse`; one above `limits.query_max_response_bytes` is refused, never cut.
-fn respond(state: &AppState, r: Result<Vec<Value>, ApiError>) -> Response {
-    let body = r.and_then(|traces| {
+/// Damage warnings go in `Warning` headers (the body has no field for them).
+fn respond(state: &AppState, r: Result<(Vec<Value>, Vec<String>), ApiError>) -> Response {
+    let body = r.and_then(|(traces, warnings)| {
         let body = json!({
             "traces": traces,
             "metrics": {"completedJobs": 1, "totalJobs": 1},
         })
         .to_string();
-        state.query.check_response_size(body.len()).map(|()| body)
+        state.query.check_response_size(body.len()).map(|()| (body, warnings))
     });
     match body {
-        Ok(body) => json_response(&body),
+        Ok((body, warnings)) => with_warning_headers(json_response(&body), &warnings),
         Err(e) => plain_error(e),
     }
 }

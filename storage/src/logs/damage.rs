@@ -1,10 +1,16 @@
 //! Damage met while reading a log partition: a chunk failing its checksum or decode, or the
 //! tantivy index erroring or panicking.
 //!
-//! A damaged chunk is skipped; a damaged index stops being searched (the partition's head is
-//! still scanned) and a marker `<start>.damaged` beside the partition makes the next start move
-//! the partition to quarantine (its entries still in the WAL come back through replay). Every
-//! query over an affected partition gets a warning instead of an error.
+//! A damaged chunk is skipped, and its chunk file is copied to quarantine (once: the file stays,
+//! as it also holds intact chunks, and reads keep skipping the bad one). A damaged index stops
+//! being searched (the partition's head is still scanned) and a marker `<start>.damaged` beside
+//! the partition makes the next start move the partition to quarantine (its entries still in
+//! the WAL come back through replay). Every query over an affected partition gets a warning
+//! instead of an error.
+//!
+//! tantivy checks its files' checksums only when asked, so damage to an index file can go
+//! unnoticed by reads: the store's maintenance asks once per partition and process
+//! ([`Partition::verify_index_once`](super::partition::Partition::verify_index_once)).
 
 use super::partition::Partition;
 use super::store::LogStore;
@@ -24,6 +30,10 @@ pub(super) struct Damage {
     index: std::sync::OnceLock<String>,
     /// Distinct notes for query warnings.
     notes: parking_lot::Mutex<Vec<String>>,
+    /// Chunk files already copied to quarantine (or found there) by this process.
+    chunk_files: parking_lot::Mutex<std::collections::HashSet<u64>>,
+    /// Whether the index checksums were verified by this process.
+    pub(super) verified: std::sync::atomic::AtomicBool,
 }
 
 /// Path of the damage marker of the partition in `dir`.
@@ -57,6 +67,21 @@ impl Partition {
         if notes.len() < MAX_NOTES && !notes.contains(&note) {
             tracing::error!(partition = %self.dir().display(), error = %e, index, "damaged log data skipped");
             notes.push(note);
+        }
+    }
+
+    /// Copies chunk file `seq`, in which a read found damage `e`, to quarantine, once per file.
+    pub(super) fn quarantine_chunk_file(&self, seq: u64, e: &Error) {
+        if !self.damage.chunk_files.lock().insert(seq) {
+            return;
+        }
+        let file = super::partition::chunk_path(self.dir(), seq);
+        let store = self.dir().parent().and_then(Path::parent).unwrap_or(self.dir());
+        let name = format!("partition-{}-chunk-{seq}", self.start_ns);
+        if let Err(err) =
+            crate::quarantine::copy_once(store, crate::quarantine::Signal::Logs, &file, &name, &e.to_string())
+        {
+            tracing::error!(file = %file.display(), error = %err, "cannot copy the damaged log chunk file to quarantine");
         }
     }
 
@@ -183,6 +208,26 @@ mod tests {
         let w = s.damage_warnings(t0, t0 + 1);
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("log chunk"), "{w:?}");
+        // The damaged chunk's file is copied to quarantine once, however often it is read.
+        let copies = || -> Vec<String> {
+            std::fs::read_dir(tmp.path().join(DIR))
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let before = crate::quarantine::quarantined_total(crate::quarantine::Signal::Logs);
+        lines(&s, "a");
+        lines(&s, "b");
+        let q = copies();
+        assert_eq!(q.len(), 1, "{q:?}");
+        assert!(q[0].starts_with("partition-") && q[0].contains("-chunk-"), "{q:?}");
+        assert_eq!(
+            crate::quarantine::quarantined_total(crate::quarantine::Signal::Logs),
+            before
+        );
         // The index failing (here: a panic inside a read) stops searching it.
         let part = s.overlapping(t0, t0 + 1)[0].clone();
         let r: crate::Result<Option<()>> = super::guarded(&part, true, || panic!("tantivy exploded"));
@@ -197,8 +242,55 @@ mod tests {
         // Next start: the marked partition goes to quarantine; queries over its range warn.
         let s = LogStore::open(tmp.path(), opts()).unwrap();
         let q: Vec<_> = std::fs::read_dir(tmp.path().join(DIR)).unwrap().flatten().collect();
-        assert_eq!(q.len(), 1);
-        assert!(q[0].path().join("DAMAGED").exists());
+        assert_eq!(q.len(), 2, "the chunk file copy and the partition");
+        assert!(q.iter().any(|e| e.path().join("DAMAGED").exists()));
+        assert!(s.damage_warnings(t0, t0 + 1).iter().any(|w| w.contains("quarantined")));
+        s.close().unwrap();
+    }
+
+    #[test]
+    fn damaged_index_file_is_found_by_maintenance() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t0 = now_ns() - 60_000_000_000;
+        let s = LogStore::open(tmp.path(), opts()).unwrap();
+        let entries = (0..200)
+            .map(|i| LogEntry {
+                ts_ns: t0 + i,
+                line: format!("word{i} other{} line", i % 7),
+                metadata: vec![],
+                trace_id: None,
+            })
+            .collect();
+        let labels = Labels::from_pairs([("app", "a")]).unwrap();
+        s.push(vec![LogStream { labels, entries }], t0).unwrap();
+        s.maintain(now_ns()).unwrap();
+        let dir = s.overlapping(t0, t0 + 1)[0].dir().to_owned();
+        s.close().unwrap();
+        // Damage the middle of the largest term dictionary: reads may not notice.
+        let term = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "term"))
+            .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+            .expect("a term file");
+        let mut bytes = std::fs::read(&term).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        std::fs::write(&term, &bytes).unwrap();
+
+        let s = LogStore::open(tmp.path(), opts()).unwrap();
+        let part = s.overlapping(t0, t0 + 1)[0].clone();
+        assert!(!part.index_damaged());
+        s.maintain(now_ns()).unwrap();
+        assert!(part.index_damaged(), "maintenance verifies the index checksums");
+        assert!(super::marker(part.dir()).exists());
+        let w = s.damage_warnings(t0, t0 + 1);
+        assert!(w.iter().any(|w| w.contains("checksum") && w.contains(".term")), "{w:?}");
+        assert!(!part.verify_index_once(), "checked once per process");
+        drop(part);
+        s.close().unwrap();
+        let s = LogStore::open(tmp.path(), opts()).unwrap();
         assert!(s.damage_warnings(t0, t0 + 1).iter().any(|w| w.contains("quarantined")));
         s.close().unwrap();
     }

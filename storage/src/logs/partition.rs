@@ -303,6 +303,31 @@ impl Partition {
         }
     }
 
+    /// Verifies the checksums of the committed index files, once per partition and process
+    /// (tantivy does not check them on reads); a failing file marks the index damaged (see
+    /// `damage`). Returns whether this call did the check.
+    pub fn verify_index_once(&self) -> bool {
+        if self.damage.verified.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        match self.index.validate_checksum() {
+            Ok(bad) if bad.is_empty() => {}
+            Ok(bad) => {
+                let mut files: Vec<String> = bad.iter().map(|p| p.display().to_string()).collect();
+                files.sort();
+                let e = Error::corruption(
+                    &self.dir,
+                    0,
+                    format!("index files fail their checksum: {}", files.join(", ")),
+                );
+                self.note_damage(&e, true);
+            }
+            // Not proof of damage (a merge may have removed a file meanwhile): try next start.
+            Err(e) => tracing::warn!(dir = %self.dir.display(), error = %e, "cannot verify log index checksums"),
+        }
+        true
+    }
+
     /// Waits for merges and releases the writer.
     pub fn close(&self) {
         if let Some(w) = self.writer.lock().writer.take()
@@ -331,7 +356,8 @@ fn committed_streams(searcher: &Searcher, fields: Fields, dir: &Path) -> Result<
 }
 
 /// Path of chunk file `seq` in partition `dir`.
-fn chunk_path(dir: &Path, seq: u64) -> PathBuf {
+/// Path of chunk file `seq` of the partition in `dir`.
+pub(super) fn chunk_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join("chunks").join(format!("{seq:020}.chk"))
 }
 

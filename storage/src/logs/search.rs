@@ -72,6 +72,14 @@ impl Candidates {
     /// Reads and decodes chunk `c` of partition `p`, or `None` when its bloom filter rules it
     /// out.
     pub fn open(&self, p: &Partition, c: &ChunkRef) -> Result<Option<Chunk>> {
+        self.read(p, c).inspect_err(|e| {
+            if matches!(e, Error::Corruption { .. }) {
+                p.quarantine_chunk_file(c.file, e);
+            }
+        })
+    }
+
+    fn read(&self, p: &Partition, c: &ChunkRef) -> Result<Option<Chunk>> {
         let file = p.file(c.file)?;
         let corrupt = |e: crate::encoding::DecodeError| {
             Error::corruption(

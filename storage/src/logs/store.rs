@@ -458,7 +458,8 @@ impl LogStore {
 
     /// Flushes the heads to chunks once the oldest has waited `commit_interval` or together they
     /// hold `flush_bytes`, drops fully flushed WAL segments, applies retention and releases idle
-    /// index writers. Called by the background thread about once a second.
+    /// index writers, and verifies one partition's index checksums (each once per process).
+    /// Called by the background thread about once a second.
     pub fn maintain(&self, now_ns: i64) -> Result<()> {
         let _one = self.maint.lock();
         let due = {
@@ -474,9 +475,12 @@ impl LogStore {
             self.flush_locked()?;
         }
         self.apply_retention(now_ns)?;
-        for p in self.partitions.read().values() {
+        let parts: Vec<_> = self.partitions.read().values().cloned().collect();
+        for p in &parts {
             p.close_idle_writer(Duration::from_secs(120));
         }
+        // One partition's index checksums per pass, so the check costs little at a time.
+        let _ = parts.iter().any(|p| p.verify_index_once());
         Ok(())
     }
 

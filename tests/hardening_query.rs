@@ -243,6 +243,56 @@ fn subquery_bomb_is_refused_before_spending_memory() {
 
 /// Item 8: Loki's entry limit (400 with Loki's message), LogQL's `timeout`, and the
 /// response-size cap.
+/// Item 8 / per-query memory: a LogQL metric query answers at most `limits.max_query_series`
+/// series (400 with Loki's message) and extracts at most `limits.query_max_samples` samples
+/// from log lines (422) before it steps.
+#[test]
+fn logql_metric_queries_are_bounded_in_series_and_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("nerve.yml");
+    std::fs::write(&cfg, "limits:\n  query_max_samples: 2000\n").unwrap();
+    let n = Nerve::start(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    push_logs(&n, "a", 3000);
+    let ready = eventually(Duration::from_secs(30), || {
+        let (status, body) = post_form(
+            &n,
+            "/loki/api/v1/query_range",
+            &[("query", r#"{app="a"}"#), ("limit", "1")],
+        );
+        (status == 200 && body.contains("line 2999")).then_some(())
+    });
+    assert!(ready.is_some(), "pushed lines never became readable");
+    let q = r#"sum(count_over_time({app="a"} | pattern "line <n> <_>" [1h]))"#;
+    let (status, body) = post_form(&n, "/loki/api/v1/query", &[("query", q)]);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("too many samples"), "{body}");
+    // 1500 lines are under the sample bound; one series per line is over Loki's 500 series.
+    let (status, body) = post_form(
+        &n,
+        "/loki/api/v1/query",
+        &[(
+            "query",
+            r#"count_over_time({app="a"} | pattern "line <n> <_>" | n < 1500 [1h])"#,
+        )],
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.starts_with("maximum number of series (500) reached for a single query"),
+        "{body}"
+    );
+    let (status, body) = post_form(
+        &n,
+        "/loki/api/v1/query",
+        &[(
+            "query",
+            r#"sum(count_over_time({app="a"} | pattern "line <n> <_>" | n < 1500 [1h]))"#,
+        )],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"1500\""), "{body}");
+    assert!(n.stop().success());
+}
+
 #[test]
 fn logql_answers_are_bounded_and_timeout_is_honoured() {
     let dir = tempfile::tempdir().unwrap();

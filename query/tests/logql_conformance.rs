@@ -797,6 +797,20 @@ fn limits() {
         )
         .is_ok()
     );
+    // Samples extracted for a range aggregation are bounded before stepping (memory).
+    let l = Limits {
+        max_samples: 4,
+        ..Limits::default()
+    };
+    let q = r#"sum(count_over_time({app="a"}[1m]))"#;
+    let e = eval_instant(&m, q, 5 * S, 100, Direction::Backward, &l).unwrap_err();
+    assert_eq!(e.error_type(), "execution");
+    assert!(e.to_string().contains("too many samples"), "{e}");
+    let l = Limits {
+        max_samples: 5,
+        ..Limits::default()
+    };
+    assert!(eval_instant(&m, q, 5 * S, 100, Direction::Backward, &l).is_ok());
     let l = Limits {
         max_entries: 10,
         ..Limits::default()

@@ -37,6 +37,8 @@ pub const DEFAULT_MAX_SERIES_PER_METRIC: u64 = 200_000;
 pub const DEFAULT_MAX_FUTURE: std::time::Duration = std::time::Duration::from_secs(600);
 /// Default largest `limit` of a LogQL log query (Loki's `max_entries_limit_per_query`).
 pub const DEFAULT_MAX_ENTRIES_LIMIT_PER_QUERY: usize = 5000;
+/// Default most series of one LogQL metric query's answer (Loki's `max_query_series`).
+pub const DEFAULT_MAX_QUERY_SERIES: usize = 500;
 /// Default most traces one Jaeger or Tempo search returns.
 pub const DEFAULT_TRACES_MAX_SEARCH_LIMIT: usize = 1000;
 /// Default largest query answer body.
@@ -97,9 +99,15 @@ pub struct LimitsConfig {
     /// Default 2m (Prometheus').
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_timeout: Option<super::units::PromDuration>,
-    /// Most samples one PromQL query may hold in memory. Default 50000000 (Prometheus').
+    /// Most samples one PromQL query may hold in memory, and most samples a LogQL metric query
+    /// may extract from log lines. Default 50000000 (Prometheus').
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_max_samples: Option<usize>,
+    /// Most series a LogQL metric query may answer with; more are refused with 400 and Loki's
+    /// "maximum number of series … reached for a single query" (Loki's `max_query_series`).
+    /// 0 = no limit. Default 500 (Loki's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_query_series: Option<usize>,
     /// Largest `limit` a LogQL log query may ask for; a larger one is refused with 400 and
     /// Loki's "max entries limit per query exceeded" (Loki's `max_entries_limit_per_query`;
     /// metric queries are not affected). 0 = no limit. Default 5000 (Loki's).
@@ -247,6 +255,11 @@ impl LimitsConfig {
     /// Effective per-query sample cap.
     pub fn query_max_samples(&self) -> usize {
         self.query_max_samples.unwrap_or(50_000_000)
+    }
+
+    /// Effective most series of a LogQL metric query's answer (0 = none).
+    pub fn max_query_series(&self) -> usize {
+        self.max_query_series.unwrap_or(DEFAULT_MAX_QUERY_SERIES)
     }
 
     /// Effective largest `limit` of a LogQL log query (0 = none).

@@ -19,6 +19,8 @@ use crate::api::loki::source::StoreSource;
 const RULE_QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most series a log rule's result may hold.
 const MAX_LOG_RULE_SERIES: usize = 100_000;
+/// Most samples one LogQL rule query may extract (16 bytes each while it runs).
+const MAX_LOG_RULE_SAMPLES: usize = 10_000_000;
 
 /// Rule evaluation's access to the stores.
 #[derive(Clone)]
@@ -58,6 +60,7 @@ impl Querier {
                 let limits = logql::Limits {
                     max_series: MAX_LOG_RULE_SERIES,
                     max_entries: 5000,
+                    max_samples: MAX_LOG_RULE_SAMPLES,
                     deadline: Instant::now().checked_add(RULE_QUERY_TIMEOUT),
                 };
                 let v = logql::eval_instant(

@@ -80,7 +80,9 @@ pub fn collect(
     let mut series: Vec<Series> = Vec::new();
     let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut seen = 0usize;
+    let mut kept = 0usize;
     let mut timed_out = false;
+    let mut too_many = false;
     src.select(&req, &mut |e| {
         seen += 1;
         if seen.is_multiple_of(256) && limits.deadline.is_some_and(|d| Instant::now() > d) {
@@ -138,10 +140,18 @@ pub fn collect(
             }
         };
         series[idx].points.push((e.ts_ns, value));
+        kept += 1;
+        if limits.max_samples > 0 && kept > limits.max_samples {
+            too_many = true;
+            return ControlFlow::Break(());
+        }
         ControlFlow::Continue(())
     })?;
     if timed_out {
         return Err(Error::Timeout("logql sample extraction"));
+    }
+    if too_many {
+        return Err(Error::TooManySamples("logql sample extraction"));
     }
     Ok(series)
 }

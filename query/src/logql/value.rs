@@ -84,6 +84,9 @@ pub struct Limits {
     pub max_series: usize,
     /// Largest `limit` a log query may ask for (Loki `max_entries_limit_per_query`).
     pub max_entries: usize,
+    /// Most samples a metric query may extract from log lines before stepping; each costs 16
+    /// bytes while the query runs, so this bounds its memory.
+    pub max_samples: usize,
     /// The query fails with a timeout once this instant has passed.
     pub deadline: Option<Instant>,
 }

@@ -44,15 +44,17 @@ fn query_param(p: &Params) -> Result<String, ApiError> {
 pub const DEADLINE_EXCEEDED: &str = "request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed";
 
 /// Query limits: log queries may ask for at most `limits.max_entries_limit_per_query` lines,
-/// and queries are stopped once `limits.query_timeout` (or the request's shorter `timeout`
-/// parameter) has passed.
+/// metric queries answer at most `limits.max_query_series` series and extract at most
+/// `limits.query_max_samples` samples, and queries are stopped once `limits.query_timeout` (or
+/// the request's shorter `timeout` parameter) has passed.
 fn limits(state: &AppState, p: &Params) -> Result<Limits, ApiError> {
     let requested = crate::api::prom::query::duration_param(p, "timeout")?;
     let timeout = state.query.timeout_for(requested);
     Ok(Limits {
         deadline: Instant::now().checked_add(timeout),
         max_entries: state.query.max_entries(),
-        ..Limits::default()
+        max_series: state.query.max_query_series(),
+        max_samples: state.query.max_samples(),
     })
 }
 

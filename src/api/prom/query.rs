@@ -34,6 +34,8 @@ pub struct QueryRuntime {
     engine: Engine,
     timeout: Duration,
     max_entries: usize,
+    max_query_series: usize,
+    max_samples: usize,
     max_traces: usize,
     max_response_bytes: usize,
 }
@@ -51,6 +53,8 @@ impl QueryRuntime {
             }),
             timeout,
             max_entries: limits.max_entries_limit_per_query(),
+            max_query_series: limits.max_query_series(),
+            max_samples: limits.query_max_samples(),
             max_traces: limits.traces_max_search_limit(),
             max_response_bytes: limits.query_max_response_bytes(),
         }
@@ -70,6 +74,16 @@ impl QueryRuntime {
     /// Largest `limit` of a LogQL log query (`limits.max_entries_limit_per_query`, 0 = none).
     pub fn max_entries(&self) -> usize {
         self.max_entries
+    }
+
+    /// Most series of a LogQL metric answer (`limits.max_query_series`, 0 = none).
+    pub fn max_query_series(&self) -> usize {
+        self.max_query_series
+    }
+
+    /// Most samples a query may hold (`limits.query_max_samples`).
+    pub fn max_samples(&self) -> usize {
+        self.max_samples
     }
 
     /// Most traces one search returns (`limits.traces_max_search_limit`).

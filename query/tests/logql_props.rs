@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 
 use nerve_query::logql::{
-    Direction, EntryRef, Limits, LogSource, LogValue, MemSource, SelectRequest, eval_instant, eval_range, parse,
+    Direction, EntryView, Limits, LogSource, LogValue, MemSource, Select, eval_instant, eval_range, parse,
     pushdown_contains,
 };
 use nerve_storage::Labels;
@@ -16,12 +16,8 @@ const S: i64 = 1_000_000_000;
 struct NoPushdown<'a>(&'a MemSource);
 
 impl LogSource for NoPushdown<'_> {
-    fn select(
-        &self,
-        req: &SelectRequest,
-        visit: &mut dyn FnMut(EntryRef<'_>) -> ControlFlow<()>,
-    ) -> nerve_query::Result<()> {
-        let req = SelectRequest {
+    fn select(&self, req: &Select, visit: &mut dyn FnMut(EntryView<'_>) -> ControlFlow<()>) -> nerve_query::Result<()> {
+        let req = Select {
             contains: Vec::new(),
             ..req.clone()
         };

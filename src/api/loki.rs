@@ -7,7 +7,6 @@ pub mod delete;
 pub mod format;
 pub mod params;
 pub mod query;
-pub mod source;
 pub mod tail;
 pub mod trace_logs;
 

@@ -13,7 +13,6 @@ use nerve_storage::{Labels, MatchOp, Matcher};
 use super::alert::ForStateSeries;
 use super::file::Language;
 use super::template::QuerySamples;
-use crate::api::loki::source::StoreSource;
 
 /// Longest one rule query may run.
 const RULE_QUERY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -64,7 +63,7 @@ impl Querier {
                     deadline: Instant::now().checked_add(RULE_QUERY_TIMEOUT),
                 };
                 let v = logql::eval_instant(
-                    &StoreSource(store),
+                    &**store,
                     expr,
                     t_ms.saturating_mul(1_000_000),
                     100,

@@ -13,7 +13,7 @@ use super::extract;
 use super::labels_builder::LabelsBuilder;
 use super::parser::parse;
 use super::pushdown::{injected_groupings, pushdown_for, pushdown_trace_id, range_aggs};
-use super::source::{Direction, LogSource, SelectRequest};
+use super::source::{Direction, LogSource, Select};
 use super::stages;
 use super::step::{Evaluator, StepValue, node_key};
 use super::value::{Limits, LogLine, LogValue, Sample, SeriesOut};
@@ -213,7 +213,7 @@ fn eval_logs(
             limits.max_entries
         )));
     }
-    let req = SelectRequest {
+    let req = Select {
         matchers: log.matchers.clone(),
         start_ns,
         end_ns,
@@ -234,7 +234,7 @@ fn eval_logs(
             timed_out = true;
             return ControlFlow::Break(());
         }
-        let mut lb = LabelsBuilder::new(e.stream, e.metadata);
+        let mut lb = LabelsBuilder::new(e.labels, e.metadata);
         let Some(line) = stages::run(&log.stages, e.ts_ns, Cow::Borrowed(e.line), &mut lb) else {
             return ControlFlow::Continue(());
         };

@@ -20,7 +20,7 @@ use nerve_storage::labels::hash_pairs;
 use super::ast::{Conversion, Grouping, RangeAgg, RangeOp};
 use super::labels_builder::LabelsBuilder;
 use super::pushdown::{pushdown_for, pushdown_trace_id};
-use super::source::{Direction, LogSource, SelectRequest};
+use super::source::{Direction, LogSource, Select};
 use super::stages::{self, label_filter_matches, parse_go_float};
 use super::units::{parse_bytes, parse_go_duration};
 use super::value::Limits;
@@ -66,7 +66,7 @@ pub fn collect(
     end_ns: i64,
     limits: &Limits,
 ) -> Result<Vec<Series>> {
-    let req = SelectRequest {
+    let req = Select {
         matchers: ra.range.log.matchers.clone(),
         start_ns,
         end_ns,
@@ -89,7 +89,7 @@ pub fn collect(
             timed_out = true;
             return ControlFlow::Break(());
         }
-        let mut lb = LabelsBuilder::new(e.stream, e.metadata);
+        let mut lb = LabelsBuilder::new(e.labels, e.metadata);
         let Some(line) = stages::run(stages, e.ts_ns, Cow::Borrowed(e.line), &mut lb) else {
             return ControlFlow::Continue(());
         };

@@ -17,7 +17,7 @@
 //!   each step `t` aggregates entries in `(t - offset - range, t - offset]`.
 //! - [`eval_instant_expr`] / [`eval_range_expr`] take an already parsed [`Expr`].
 //! - [`pushdown_contains`]`(&Expr)`: the substrings every raw line must contain (what the
-//!   evaluator puts in [`SelectRequest::contains`]).
+//!   evaluator puts in [`Select::contains`]).
 //! - [`selector_matchers`]`(&Expr)`: the stream selectors, for the labels/series endpoints.
 //!
 //! # Labels of log lines
@@ -62,6 +62,6 @@ pub use eval::{INSTANT_LOG_QUERY_ERR, eval_instant, eval_instant_expr, eval_rang
 pub use parser::parse;
 pub use pattern::Pattern;
 pub use pushdown::{pushdown_contains, pushdown_trace_id, selector_matchers};
-pub use source::{Direction, EntryRef, LogSource, MemEntry, MemSource, SelectRequest};
+pub use source::{Direction, EntryView, LogSource, MemEntry, MemSource, Select};
 pub use template::Template;
 pub use value::{Limits, LogLine, LogValue, Sample, SeriesOut};

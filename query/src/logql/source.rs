@@ -1,61 +1,50 @@
-//! The storage the LogQL evaluator reads: one trait, [`LogSource`], and an in-memory
-//! implementation, [`MemSource`], used by tests and as the reference the store's property
-//! tests compare against.
+//! The storage the LogQL evaluator reads: one trait, [`LogSource`], over the log store's own
+//! request and entry types ([`Select`], [`EntryView`], [`Direction`]), implemented for the
+//! [`LogStore`] and for an in-memory [`MemSource`] used by tests and as the reference the
+//! property tests compare against.
 
 use std::ops::ControlFlow;
 
 use nerve_storage::labels::Labels;
+use nerve_storage::logs::LogStore;
+pub use nerve_storage::logs::{Direction, EntryView, Select};
 use nerve_storage::matcher::Matcher;
 
-/// Order in which entries are visited.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// Oldest first.
-    Forward,
-    /// Newest first.
-    Backward,
-}
-
-/// One selection of log entries.
-#[derive(Clone, Debug)]
-pub struct SelectRequest {
-    /// Stream matchers (Prometheus semantics: a missing label matches as `""`).
-    pub matchers: Vec<Matcher>,
-    /// First nanosecond wanted (inclusive).
-    pub start_ns: i64,
-    /// End of the range (exclusive).
-    pub end_ns: i64,
-    /// Visiting order.
-    pub direction: Direction,
-    /// Substrings every returned raw line must contain (pushed down from `|=` filters that
-    /// provably apply to the raw line: before any line_format, not inside `or`). The store may
-    /// use its full-text index but must verify, so results equal a brute-force scan.
-    pub contains: Vec<String>,
-    /// The trace id (32 lowercase hex digits) every returned entry's `trace_id` label (stream
-    /// label or structured metadata) must equal, pushed down from a `| trace_id="…"` filter met
-    /// before any stage that could set that label. The store may answer from its trace-id
-    /// index; the filter still runs on what it returns.
-    pub trace_id: Option<String>,
-}
-
-/// One entry handed to the visitor; borrowed from the store for the duration of the call.
-#[derive(Clone, Copy, Debug)]
-pub struct EntryRef<'a> {
-    /// The stream's (indexed) labels.
-    pub stream: &'a Labels,
-    /// Timestamp in nanoseconds.
-    pub ts_ns: i64,
-    /// The raw line.
-    pub line: &'a str,
-    /// Structured metadata attached to the entry.
-    pub metadata: &'a [(String, String)],
-}
-
 /// Read access to log streams.
+///
+/// A [`Select`] as the evaluator fills it: `contains` holds substrings every raw line must
+/// contain, pushed down from `|=` filters that provably apply to the raw line (before any
+/// `line_format`, not inside `or`; see [`pushdown_contains`](super::pushdown_contains));
+/// `trace_id` is the id every entry's `trace_id` label (stream label or structured metadata)
+/// must equal, pushed down from a `| trace_id="…"` filter met before any stage could set that
+/// label (see [`pushdown_trace_id`](super::pushdown_trace_id)). A source may use both to skip
+/// entries, but must return every entry that satisfies them: the pipeline still runs its
+/// filters on whatever the source hands out, so results equal a brute-force scan.
 pub trait LogSource {
     /// Calls `visit` for each matching entry ordered by timestamp in `direction` across all
     /// streams; stops when `visit` returns Break.
-    fn select(&self, req: &SelectRequest, visit: &mut dyn FnMut(EntryRef<'_>) -> ControlFlow<()>) -> crate::Result<()>;
+    fn select(&self, req: &Select, visit: &mut dyn FnMut(EntryView<'_>) -> ControlFlow<()>) -> crate::Result<()>;
+}
+
+impl LogSource for LogStore {
+    fn select(&self, req: &Select, visit: &mut dyn FnMut(EntryView<'_>) -> ControlFlow<()>) -> crate::Result<()> {
+        // The store's trace-id index knows the id each entry carries in its structured metadata
+        // (or line); a stream *label* named trace_id is not in it, so when a matching stream
+        // has one the id is not pushed down and those streams are scanned.
+        let label_streams = req.trace_id.is_some()
+            && self
+                .series(&req.matchers, req.start_ns, req.end_ns)
+                .iter()
+                .any(|l| l.get("trace_id").is_some());
+        if label_streams {
+            let req = Select {
+                trace_id: None,
+                ..req.clone()
+            };
+            return LogStore::select(self, &req, visit).map_err(crate::Error::Storage);
+        }
+        LogStore::select(self, req, visit).map_err(crate::Error::Storage)
+    }
 }
 
 /// One entry of a [`MemSource`] stream.
@@ -122,7 +111,7 @@ fn stream_matches(labels: &Labels, matchers: &[Matcher]) -> bool {
 }
 
 impl LogSource for MemSource {
-    fn select(&self, req: &SelectRequest, visit: &mut dyn FnMut(EntryRef<'_>) -> ControlFlow<()>) -> crate::Result<()> {
+    fn select(&self, req: &Select, visit: &mut dyn FnMut(EntryView<'_>) -> ControlFlow<()>) -> crate::Result<()> {
         let mut hits: Vec<(i64, usize, usize)> = Vec::new();
         for (si, (labels, entries)) in self.streams.iter().enumerate() {
             if !stream_matches(labels, &req.matchers) {
@@ -145,8 +134,8 @@ impl LogSource for MemSource {
         for (_, si, ei) in hits {
             let (labels, entries) = &self.streams[si];
             let e = &entries[ei];
-            let r = visit(EntryRef {
-                stream: labels,
+            let r = visit(EntryView {
+                labels,
                 ts_ns: e.ts_ns,
                 line: &e.line,
                 metadata: &e.metadata,

@@ -10,7 +10,6 @@ use nerve_query::logql::{self, Limits};
 
 use super::format::{Encoding, render};
 use super::params;
-use super::source::StoreSource;
 use crate::api::json::json_response;
 use crate::api::prom::envelope::with_warnings;
 use crate::api::prom::params::Params;
@@ -80,12 +79,12 @@ pub async fn instant(State(state): State<AppState>, headers: HeaderMap, p: Param
         let q = query_param(&p)?;
         let t = params::time(&p)?;
         let limit = params::limit(&p)?;
-        let dir = logql_direction(params::direction(&p)?);
+        let dir = params::direction(&p)?;
         let enc = encoding(&headers);
         let started = Instant::now();
         let lim = limits(&state, &p)?;
         let (value, warnings) = super::with_logs(&state, move |logs| {
-            let v = logql::eval_instant(&StoreSource(&logs), &q, t, limit, dir, &lim).map_err(ApiError::from)?;
+            let v = logql::eval_instant(&*logs, &q, t, limit, dir, &lim).map_err(ApiError::from)?;
             // Damage met in the day before `t` (range aggregations look back).
             Ok((
                 v,
@@ -109,13 +108,13 @@ pub async fn range(State(state): State<AppState>, headers: HeaderMap, p: Params)
         let step = params::step(&p, start, end)?;
         let interval = params::interval(&p)?;
         let limit = params::limit(&p)?;
-        let dir = logql_direction(params::direction(&p)?);
+        let dir = params::direction(&p)?;
         let enc = encoding(&headers);
         let started = Instant::now();
         let lim = limits(&state, &p)?;
         let (value, warnings) = super::with_logs(&state, move |logs| {
-            let v = logql::eval_range(&StoreSource(&logs), &q, start, end, step, interval, limit, dir, &lim)
-                .map_err(ApiError::from)?;
+            let v =
+                logql::eval_range(&*logs, &q, start, end, step, interval, limit, dir, &lim).map_err(ApiError::from)?;
             Ok((v, logs.damage_warnings(start, end.saturating_add(1))))
         })
         .await?;
@@ -123,12 +122,4 @@ pub async fn range(State(state): State<AppState>, headers: HeaderMap, p: Params)
         Ok(with_warnings(body, &warnings))
     };
     answer(&state, run.await)
-}
-
-/// The engine's direction for the store's.
-pub fn logql_direction(d: nerve_storage::logs::Direction) -> logql::Direction {
-    match d {
-        nerve_storage::logs::Direction::Forward => logql::Direction::Forward,
-        nerve_storage::logs::Direction::Backward => logql::Direction::Backward,
-    }
 }

@@ -14,7 +14,6 @@ use nerve_storage::logs::now_ns;
 
 use super::format::{Encoding, write_streams};
 use super::params;
-use super::source::StoreSource;
 use crate::api::prom::params::Params;
 use crate::servers::error::ApiError;
 use crate::state::AppState;
@@ -72,8 +71,7 @@ async fn stream(mut socket: WebSocket, state: AppState, query: String, start: i6
                     deadline: Some(Instant::now() + Duration::from_secs(30)),
                     ..logql::Limits::default()
                 };
-                logql::eval_range(&StoreSource(&logs), &q, from, to, 1_000_000_000, None, n, dir, &lim)
-                    .map_err(ApiError::from)
+                logql::eval_range(&*logs, &q, from, to, 1_000_000_000, None, n, dir, &lim).map_err(ApiError::from)
             })
             .await;
             let mut lines = match res {

@@ -34,6 +34,10 @@ pub(crate) struct EvalParams {
     pub max_samples: usize,
     /// Deadline.
     pub deadline: Option<Instant>,
+    /// Whether nodes [`series_major::supported`] may be computed series-major (the engine
+    /// always allows it; `false` evaluates everything step by step, the reference the
+    /// property tests hold the fast path to).
+    pub series_major: bool,
 }
 
 /// The state of one query's evaluation.
@@ -277,7 +281,9 @@ impl<'a> Evaluator<'a> {
         let steps = usize::try_from((reft.saturating_sub(t) / step).max(0).saturating_add(1)).unwrap_or(usize::MAX);
         self.ensure_room(steps)?;
         let key = &*sq.expr as *const Expr as usize;
-        if let Some(m) = self.subquery_from_columns(sq, key, t, reft)? {
+        if self.p.series_major
+            && let Some(m) = self.subquery_from_columns(sq, key, t, reft)?
+        {
             return Ok(m);
         }
         let mut by_labels: HashMap<Labels, Vec<nerve_storage::metrics::Sample>> = HashMap::new();

@@ -88,6 +88,7 @@ impl Engine {
             subquery_step: ms(self.opts.default_subquery_step).max(1),
             max_samples: self.opts.max_samples,
             deadline: Instant::now().checked_add(timeout),
+            series_major: true,
         }
     }
 
@@ -122,20 +123,29 @@ impl Engine {
         timeout: Option<Duration>,
     ) -> Result<QueryValue> {
         self.check_cost(expr, t_ms, t_ms)?;
-        let mut ev = Evaluator::new(src, expr, self.params(t_ms, t_ms, timeout));
-        // The series-major path serves one step too: it slices windows instead of copying them.
-        let grid = series_major::Grid {
-            start: t_ms,
-            step: 1,
-            n: 1,
-        };
-        if series_major::supported(expr)
-            && let Some(cols) = series_major::compute(&mut ev, expr, &grid)?
-        {
-            let samples = cols.into_steps(&grid).pop().unwrap_or_default();
-            return Ok(QueryValue::Vector { t: t_ms, samples });
+        self.instant_with(src, expr, self.params(t_ms, t_ms, timeout))
+    }
+
+    /// Evaluates `expr` at `p.start` (= `p.end`).
+    fn instant_with(&self, src: &dyn Queryable, expr: &Expr, p: EvalParams) -> Result<QueryValue> {
+        let t_ms = p.start;
+        let mut ev = Evaluator::new(src, expr, p);
+        if p.series_major {
+            // The series-major path serves one step too: it slices windows instead of copying
+            // them.
+            let grid = series_major::Grid {
+                start: t_ms,
+                step: 1,
+                n: 1,
+            };
+            if series_major::supported(expr)
+                && let Some(cols) = series_major::compute(&mut ev, expr, &grid)?
+            {
+                let samples = cols.into_steps(&grid).pop().unwrap_or_default();
+                return Ok(QueryValue::Vector { t: t_ms, samples });
+            }
+            series_major::precompute(&mut ev, expr, &grid)?;
         }
-        series_major::precompute(&mut ev, expr, &grid)?;
         Ok(match ev.eval(expr, t_ms)? {
             StepValue::Scalar(v) => QueryValue::Scalar { t: t_ms, v },
             StepValue::String(s) => QueryValue::String { t: t_ms, s },
@@ -194,12 +204,18 @@ impl Engine {
             ));
         }
         self.check_cost(expr, start_ms, end_ms)?;
-        let mut ev = Evaluator::new(src, expr, self.params(start_ms, end_ms, timeout));
+        self.range_with(src, expr, step_ms, self.params(start_ms, end_ms, timeout))
+    }
+
+    /// Evaluates `expr` at every `step_ms` from `p.start` to `p.end`.
+    fn range_with(&self, src: &dyn Queryable, expr: &Expr, step_ms: i64, p: EvalParams) -> Result<Matrix> {
+        let (start_ms, end_ms) = (p.start, p.end);
+        let mut ev = Evaluator::new(src, expr, p);
         let n = usize::try_from((end_ms - start_ms) / step_ms)
             .unwrap_or(usize::MAX)
             .saturating_add(1);
         // Very many steps would hold too many per-step vectors at once.
-        if n <= 100_000 {
+        if p.series_major && n <= 100_000 {
             let grid = series_major::Grid {
                 start: start_ms,
                 step: step_ms,
@@ -289,5 +305,7 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+#[cfg(test)]
+mod paths_props;
 #[cfg(test)]
 mod tests;

@@ -38,7 +38,7 @@ use crate::error::Result;
 const MAX_ACCUMULATORS: usize = 8 << 20;
 
 /// Range functions computed here (`absent_over_time` is about missing series; left out).
-const RANGE_FUNCTIONS: &[&str] = &[
+pub(crate) const RANGE_FUNCTIONS: &[&str] = &[
     "rate",
     "increase",
     "delta",

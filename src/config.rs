@@ -14,6 +14,7 @@ pub mod alerting;
 pub mod auth;
 pub mod forward;
 pub mod http_client;
+pub mod ignored;
 pub mod limits;
 pub mod relabel;
 pub mod remote_write;
@@ -145,13 +146,10 @@ impl Config {
         Ok(())
     }
 
-    /// Sections that parse but whose feature is not implemented yet, for a startup warning.
-    pub fn unimplemented_sections(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        if self.remote_write.iter().any(|r| !r.write_relabel_configs.is_empty()) {
-            v.push("remote_write[].write_relabel_configs (sent without relabeling)");
-        }
-        v
+    /// Keys that are set but have no effect in nerve (see [`ignored::ignored_keys`]), for
+    /// the warning at startup and in `nerve check config`.
+    pub fn unimplemented_sections(&self) -> Vec<String> {
+        ignored::ignored_keys(self)
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::http_client::{Authorization, BasicAuth, HttpClientOptions, TlsConfig};
+use super::http_client::http_client_section;
 use super::null_default;
 use super::relabel::RelabelConfig;
 use super::scrape::{FileSdConfig, StaticConfig};
@@ -45,6 +45,7 @@ pub struct WebhookConfig {
     pub max_alerts: usize,
 }
 
+http_client_section! {
 /// One group of Alertmanagers (`alerting.alertmanagers[]`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -61,24 +62,6 @@ pub struct AlertmanagerConfig {
     /// Alertmanager API version; only `v2` exists in current Alertmanagers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
-    /// HTTP basic auth.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basic_auth: Option<BasicAuth>,
-    /// Authorization header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization: Option<Authorization>,
-    /// TLS settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_config: Option<TlsConfig>,
-    /// HTTP proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_url: Option<String>,
-    /// Follow redirects (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub follow_redirects: Option<bool>,
-    /// Allow HTTP/2 (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enable_http2: Option<bool>,
     /// Extra HTTP headers.
     #[serde(default, deserialize_with = "null_default")]
     pub http_headers: BTreeMap<String, serde_json::Value>,
@@ -95,14 +78,6 @@ pub struct AlertmanagerConfig {
     #[serde(default, deserialize_with = "null_default")]
     pub alert_relabel_configs: Vec<RelabelConfig>,
 }
-
-impl HttpClientOptions for AlertmanagerConfig {
-    fn basic_auth(&self) -> Option<&BasicAuth> {
-        self.basic_auth.as_ref()
-    }
-    fn authorization(&self) -> Option<&Authorization> {
-        self.authorization.as_ref()
-    }
 }
 
 impl AlertingConfig {
@@ -128,7 +103,7 @@ impl AlertingConfig {
                     "{ctx}: unsupported api_version {v:?}, only \"v2\" is supported"
                 ));
             }
-            am.validate_http_client(&ctx)?;
+            am.http_client().validate().map_err(|e| format!("{ctx}: {e}"))?;
             for rc in am.relabel_configs.iter().chain(&am.alert_relabel_configs) {
                 rc.validate(&ctx)?;
             }

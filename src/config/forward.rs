@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::http_client::{Authorization, BasicAuth, HttpClientOptions, TlsConfig};
+use super::http_client::http_client_section;
 use super::null_default;
 
 /// Remote write 1.0's message name.
@@ -29,6 +29,7 @@ pub struct ForwardConfig {
     pub loki: Vec<ForwardTarget>,
 }
 
+http_client_section! {
 /// One forwarding destination.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -38,15 +39,6 @@ pub struct ForwardTarget {
     /// Extra HTTP headers (e.g. `X-Scope-OrgID`).
     #[serde(default, deserialize_with = "null_default")]
     pub headers: BTreeMap<String, String>,
-    /// HTTP basic auth.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basic_auth: Option<BasicAuth>,
-    /// Authorization header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization: Option<Authorization>,
-    /// TLS settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_config: Option<TlsConfig>,
     /// Remote write only: `prometheus.WriteRequest` (1.0, the default) or
     /// `io.prometheus.write.v2.Request` (2.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,14 +48,6 @@ pub struct ForwardTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_queue_size: Option<super::units::ByteSize>,
 }
-
-impl HttpClientOptions for ForwardTarget {
-    fn basic_auth(&self) -> Option<&BasicAuth> {
-        self.basic_auth.as_ref()
-    }
-    fn authorization(&self) -> Option<&Authorization> {
-        self.authorization.as_ref()
-    }
 }
 
 impl ForwardConfig {
@@ -71,14 +55,22 @@ impl ForwardConfig {
     /// `remote_write:` entries (URL, headers, credentials and TLS are used).
     pub fn remote_write_targets(&self, prometheus: &[super::remote_write::RemoteWriteConfig]) -> Vec<ForwardTarget> {
         let mut v = self.remote_write.clone();
-        v.extend(prometheus.iter().map(|r| ForwardTarget {
-            url: r.url.clone(),
-            headers: r.headers.clone(),
-            basic_auth: r.basic_auth.clone(),
-            authorization: r.authorization.clone(),
-            tls_config: r.tls_config.clone(),
-            protobuf_message: r.protobuf_message.clone(),
-            max_queue_size: None,
+        v.extend(prometheus.iter().map(|r| {
+            let c = r.http_client();
+            ForwardTarget {
+                url: r.url.clone(),
+                headers: r.headers.clone(),
+                protobuf_message: r.protobuf_message.clone(),
+                max_queue_size: None,
+                basic_auth: c.basic_auth,
+                authorization: c.authorization,
+                tls_config: c.tls_config,
+                proxy_url: c.proxy_url,
+                no_proxy: c.no_proxy,
+                proxy_from_environment: c.proxy_from_environment,
+                follow_redirects: c.follow_redirects,
+                enable_http2: c.enable_http2,
+            }
         }));
         v
     }
@@ -103,7 +95,7 @@ impl ForwardConfig {
                         "{ctx}: protobuf_message {m:?}: want {V1_MESSAGE:?} or {V2_MESSAGE:?}, on remote_write targets only"
                     ));
                 }
-                t.validate_http_client(&ctx)?;
+                t.http_client().validate().map_err(|e| format!("{ctx}: {e}"))?;
             }
         }
         Ok(())

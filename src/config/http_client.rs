@@ -105,44 +105,118 @@ pub struct TlsConfig {
     pub max_version: Option<String>,
 }
 
-/// The HTTP client options every Prometheus client section accepts, flattened by hand into
-/// each section (serde's `flatten` would lose `deny_unknown_fields` and error locations).
-pub trait HttpClientOptions {
-    /// The `basic_auth` block, if any.
-    fn basic_auth(&self) -> Option<&BasicAuth>;
-    /// The `authorization` block, if any.
-    fn authorization(&self) -> Option<&Authorization>;
+/// Declares a config section holding, after its own fields, the HTTP client keys of
+/// Prometheus' `common/config` (`basic_auth`, `authorization`, `tls_config`, `proxy_url`,
+/// `no_proxy`, `proxy_from_environment`, `follow_redirects`, `enable_http2`), and its
+/// [`HttpClientConfig`] view. The keys are written into each section rather than
+/// `#[serde(flatten)]`ed: flattening keeps `deny_unknown_fields` but loses the line and column
+/// of errors and the list of expected keys (serde buffers the flattened part).
+macro_rules! http_client_section {
+    ($(#[$attr:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        $crate::config::http_client::http_client_section!(@struct $(#[$attr])* pub struct $name { $($own)* });
 
-    /// Checks the combinations Prometheus rejects: at most one of basic auth and authorization,
-    /// no value and file for the same secret.
-    fn validate_http_client(&self, context: &str) -> Result<(), String> {
-        if self.basic_auth().is_some() && self.authorization().is_some() {
-            return Err(format!(
-                "{context}: at most one of basic_auth and authorization must be configured"
-            ));
+        impl $name {
+            /// The section's HTTP client keys.
+            pub fn http_client(&self) -> $crate::config::http_client::HttpClientConfig {
+                $crate::config::http_client::HttpClientConfig {
+                    basic_auth: self.basic_auth.clone(),
+                    authorization: self.authorization.clone(),
+                    tls_config: self.tls_config.clone(),
+                    proxy_url: self.proxy_url.clone(),
+                    no_proxy: self.no_proxy.clone(),
+                    proxy_from_environment: self.proxy_from_environment,
+                    follow_redirects: self.follow_redirects,
+                    enable_http2: self.enable_http2,
+                }
+            }
         }
-        if let Some(b) = self.basic_auth() {
+    };
+    (@struct $(#[$attr:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        $(#[$attr])*
+        pub struct $name {
+            $($own)*
+            /// HTTP basic auth.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub basic_auth: Option<$crate::config::http_client::BasicAuth>,
+            /// The `Authorization` header (e.g. a bearer token).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub authorization: Option<$crate::config::http_client::Authorization>,
+            /// TLS settings.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub tls_config: Option<$crate::config::http_client::TlsConfig>,
+            /// HTTP proxy URL.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub proxy_url: Option<String>,
+            /// Hosts that bypass the proxy (comma-separated).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub no_proxy: Option<String>,
+            /// Take the proxy from the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub proxy_from_environment: Option<bool>,
+            /// Follow HTTP redirects (default true).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub follow_redirects: Option<bool>,
+            /// Allow HTTP/2 (default true).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub enable_http2: Option<bool>,
+        }
+    };
+}
+
+pub(crate) use http_client_section;
+
+http_client_section! {
+    @struct
+    /// The HTTP client keys every Prometheus client section accepts (scrape configs,
+    /// Alertmanagers, remote write, forwarding targets), as one value: validated by
+    /// [`HttpClientConfig::validate`], turned into a client by
+    /// [`crate::tls::client_builder`].
+    #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct HttpClientConfig {}
+}
+
+/// A combination of HTTP client keys Prometheus rejects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HttpClientError {
+    /// `basic_auth` and `authorization` together.
+    #[error("at most one of basic_auth and authorization must be configured")]
+    BasicAuthAndAuthorization,
+    /// `basic_auth.password` and `password_file` together.
+    #[error("at most one of basic_auth password and password_file must be configured")]
+    PasswordAndFile,
+    /// `basic_auth.username` and `username_file` together.
+    #[error("at most one of basic_auth username and username_file must be configured")]
+    UsernameAndFile,
+    /// `authorization.credentials` and `credentials_file` together.
+    #[error("at most one of authorization credentials and credentials_file must be configured")]
+    CredentialsAndFile,
+    /// `authorization.type: basic`.
+    #[error("authorization type cannot be set to \"basic\", use \"basic_auth\" instead")]
+    BasicAuthorizationType,
+}
+
+impl HttpClientConfig {
+    /// Checks the combinations Prometheus rejects: at most one of basic auth and
+    /// authorization, no value and file for the same secret.
+    pub fn validate(&self) -> Result<(), HttpClientError> {
+        if self.basic_auth.is_some() && self.authorization.is_some() {
+            return Err(HttpClientError::BasicAuthAndAuthorization);
+        }
+        if let Some(b) = &self.basic_auth {
             if b.password.is_some() && b.password_file.is_some() {
-                return Err(format!(
-                    "{context}: at most one of basic_auth password and password_file must be configured"
-                ));
+                return Err(HttpClientError::PasswordAndFile);
             }
             if !b.username.is_empty() && b.username_file.is_some() {
-                return Err(format!(
-                    "{context}: at most one of basic_auth username and username_file must be configured"
-                ));
+                return Err(HttpClientError::UsernameAndFile);
             }
         }
-        if let Some(a) = self.authorization() {
+        if let Some(a) = &self.authorization {
             if a.credentials.is_some() && a.credentials_file.is_some() {
-                return Err(format!(
-                    "{context}: at most one of authorization credentials and credentials_file must be configured"
-                ));
+                return Err(HttpClientError::CredentialsAndFile);
             }
             if a.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("basic")) {
-                return Err(format!(
-                    "{context}: authorization type cannot be set to \"basic\", use \"basic_auth\" instead"
-                ));
+                return Err(HttpClientError::BasicAuthorizationType);
             }
         }
         Ok(())

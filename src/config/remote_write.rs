@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::http_client::{Authorization, BasicAuth, HttpClientOptions, TlsConfig};
+use super::http_client::http_client_section;
 use super::null_default;
 use super::relabel::RelabelConfig;
 use super::units::PromDuration;
 
+http_client_section! {
 /// One remote-write destination (`remote_write[]`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -41,24 +42,6 @@ pub struct RemoteWriteConfig {
     /// Spread requests over all A records of the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub round_robin_dns: Option<bool>,
-    /// HTTP basic auth.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basic_auth: Option<BasicAuth>,
-    /// Authorization header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization: Option<Authorization>,
-    /// TLS settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_config: Option<TlsConfig>,
-    /// HTTP proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_url: Option<String>,
-    /// Follow redirects (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub follow_redirects: Option<bool>,
-    /// Allow HTTP/2 (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enable_http2: Option<bool>,
     /// Sending queue tuning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_config: Option<QueueConfig>,
@@ -66,14 +49,6 @@ pub struct RemoteWriteConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_config: Option<MetadataConfig>,
 }
-
-impl HttpClientOptions for RemoteWriteConfig {
-    fn basic_auth(&self) -> Option<&BasicAuth> {
-        self.basic_auth.as_ref()
-    }
-    fn authorization(&self) -> Option<&Authorization> {
-        self.authorization.as_ref()
-    }
 }
 
 /// `remote_write[].queue_config`: Prometheus' sharded sending queue.
@@ -137,7 +112,7 @@ impl RemoteWriteConfig {
         {
             return Err(format!("{ctx}: unknown protobuf_message {m:?}"));
         }
-        self.validate_http_client(&ctx)?;
+        self.http_client().validate().map_err(|e| format!("{ctx}: {e}"))?;
         for rc in &self.write_relabel_configs {
             rc.validate(&ctx)?;
         }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::http_client::{Authorization, BasicAuth, HttpClientOptions, Secret, TlsConfig};
+use super::http_client::{Secret, http_client_section};
 use super::null_default;
 use super::relabel::RelabelConfig;
 use super::units::{ByteSize, PromDuration};
@@ -127,6 +127,7 @@ pub struct FileSdConfig {
     pub refresh_interval: Option<PromDuration>,
 }
 
+http_client_section! {
 /// One scrape job (`scrape_configs[]`). Fields follow Prometheus' `ScrapeConfig`; service
 /// discovery other than `static_configs` and `file_sd_configs` is not supported (an unknown key
 /// error names it).
@@ -171,36 +172,12 @@ pub struct ScrapeConfig {
     /// URL query parameters sent with every scrape.
     #[serde(default, deserialize_with = "null_default")]
     pub params: BTreeMap<String, Vec<String>>,
-    /// HTTP basic auth for the targets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basic_auth: Option<BasicAuth>,
-    /// Authorization header for the targets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization: Option<Authorization>,
     /// Legacy bearer token (Prometheus 2.x).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token: Option<Secret>,
     /// Legacy bearer token file (Prometheus 2.x).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token_file: Option<PathBuf>,
-    /// TLS settings for `https` targets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_config: Option<TlsConfig>,
-    /// HTTP proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_url: Option<String>,
-    /// Hosts that bypass the proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub no_proxy: Option<String>,
-    /// Take the proxy from the environment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_from_environment: Option<bool>,
-    /// Follow HTTP redirects (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub follow_redirects: Option<bool>,
-    /// Allow HTTP/2 (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enable_http2: Option<bool>,
     /// Ask targets for gzip (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_compression: Option<bool>,
@@ -256,14 +233,6 @@ pub struct ScrapeConfig {
     #[serde(default, deserialize_with = "null_default")]
     pub metric_relabel_configs: Vec<RelabelConfig>,
 }
-
-impl HttpClientOptions for ScrapeConfig {
-    fn basic_auth(&self) -> Option<&BasicAuth> {
-        self.basic_auth.as_ref()
-    }
-    fn authorization(&self) -> Option<&Authorization> {
-        self.authorization.as_ref()
-    }
 }
 
 impl ScrapeConfig {
@@ -298,7 +267,7 @@ impl ScrapeConfig {
         {
             return Err(format!("{ctx}: metrics_path {path:?} must start with '/'"));
         }
-        self.validate_http_client(&ctx)?;
+        self.http_client().validate().map_err(|e| format!("{ctx}: {e}"))?;
         if self.bearer_token.is_some() && self.bearer_token_file.is_some() {
             return Err(format!(
                 "{ctx}: at most one of bearer_token & bearer_token_file must be configured"

@@ -161,14 +161,32 @@ fn loads_a_real_prometheus_yml() {
         cfg.forward.remote_write_targets(&cfg.remote_write)[0].url,
         cfg.remote_write[0].url
     );
-    let relabels = !cfg.remote_write[0].write_relabel_configs.is_empty();
     assert_eq!(
         cfg.unimplemented_sections(),
-        if relabels {
-            vec!["remote_write[].write_relabel_configs (sent without relabeling)"]
-        } else {
-            vec![]
-        }
+        [
+            "alerting.alertmanagers[0].http_headers",
+            "remote_write[].write_relabel_configs (sent without relabeling)",
+            "remote_write[0].remote_timeout",
+            "remote_write[0].queue_config",
+        ]
+    );
+}
+
+/// Keys accepted without effect are named (for the startup warning); keys that work are not.
+#[test]
+fn ignored_keys_are_named() {
+    let cfg = Config::parse(
+        "global:\n  query_log_file: /tmp/q.log\nscrape_configs:\n  - job_name: a\n    target_limit: 5\n    sample_limit: 5\n    no_proxy: localhost\n    proxy_url: http://proxy:3128\n  - job_name: b\n    no_proxy: localhost\nforward:\n  otlp:\n    - url: http://tempo:4318\n      no_proxy: example.com\n",
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.unimplemented_sections(),
+        [
+            "global.query_log_file",
+            "scrape_configs[0].target_limit",
+            "scrape_configs[1].no_proxy (without proxy_url)",
+            "forward.otlp[0].no_proxy (without proxy_url)",
+        ]
     );
 }
 

@@ -178,7 +178,10 @@ async fn errors_are_rpc_status_bodies() {
 
     let req = Request::post("/v1/metrics")
         .header(header::CONTENT_TYPE, "application/x-protobuf")
-        .header(header::CONTENT_LENGTH, (super::MAX_BODY_BYTES + 1).to_string())
+        .header(
+            header::CONTENT_LENGTH,
+            (crate::ingest::otlp::MAX_BODY_BYTES + 1).to_string(),
+        )
         .body(Body::empty())
         .unwrap();
     let resp = f.app.clone().oneshot(req).await.unwrap();

@@ -15,11 +15,15 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use nerve_proto::otlp_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
-use nerve_proto::otlp_proto::tonic::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
+use nerve_proto::otlp_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
-use nerve_proto::otlp_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
+use nerve_proto::otlp_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use nerve_proto::otlp_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use nerve_proto::{OtlpEncoding, RpcStatus, otlp};
 
 use crate::ingest::body::{BodyLimits, read_decoded};
@@ -42,17 +46,22 @@ pub const OTLP_BODY_LIMITS: BodyLimits = BodyLimits {
 /// A request body decoder, run on a blocking thread by the signal.
 pub type Decoder<R> = Box<dyn FnOnce() -> Result<R, ApiError> + Send>;
 
+/// The answer to an export request of signal `S`.
+pub type Answer<S> = Result<<<S as OtlpSignal>::Request as ExportRequest>::Response, ApiError>;
+
 /// One OTLP signal, as [`http_export`] drives it.
 pub trait OtlpSignal: 'static {
     /// The export request message.
-    type Request: prost::Message + Default + serde::de::DeserializeOwned + Send + 'static;
-    /// The export response message.
-    type Response: ExportResponse;
-    /// The signal's name in messages (`logs`, `metrics`, `traces`).
-    const NAME: &'static str;
+    type Request: ExportRequest;
 
-    /// Checks that the signal's store is open and returns its body bounds.
-    fn body_limits(state: &AppState) -> Result<BodyLimits, ApiError>;
+    /// Checks that the signal's store is open (503 while it opens).
+    fn ready(state: &AppState) -> Result<(), ApiError>;
+
+    /// The bounds of the signal's bodies; [`OTLP_BODY_LIMITS`] unless overridden.
+    fn body_limits(state: &AppState) -> BodyLimits {
+        let _ = state;
+        OTLP_BODY_LIMITS
+    }
 
     /// Stores the request `decode` yields from a body of `len` decoded bytes. The default
     /// decodes on a blocking thread, then calls [`OtlpSignal::store`]; a signal that must
@@ -61,7 +70,7 @@ pub trait OtlpSignal: 'static {
         state: &AppState,
         _len: usize,
         decode: Decoder<Self::Request>,
-    ) -> impl Future<Output = Result<Self::Response, ApiError>> + Send {
+    ) -> impl Future<Output = Answer<Self>> + Send {
         async move {
             let req = tokio::task::spawn_blocking(decode).await??;
             Self::store(state, req).await
@@ -69,7 +78,15 @@ pub trait OtlpSignal: 'static {
     }
 
     /// Stores one decoded request (both transports) and answers it.
-    fn store(state: &AppState, req: Self::Request) -> impl Future<Output = Result<Self::Response, ApiError>> + Send;
+    fn store(state: &AppState, req: Self::Request) -> impl Future<Output = Answer<Self>> + Send;
+}
+
+/// An OTLP export request message: the response it gets and the signal's name.
+pub trait ExportRequest: prost::Message + Default + serde::de::DeserializeOwned + Send + 'static {
+    /// The export response message.
+    type Response: ExportResponse;
+    /// The signal's name in messages (`logs`, `metrics`, `traces`).
+    const SIGNAL: &'static str;
 }
 
 /// An OTLP export response: empty, or with a `partial_success` counting what was refused.
@@ -80,10 +97,15 @@ pub trait ExportResponse: prost::Message + serde::Serialize + Sized {
     fn is_complete(&self) -> bool;
 }
 
-/// Implements [`ExportResponse`] for a response message, its partial-success message and the
-/// field counting refused items.
-macro_rules! export_response {
-    ($response:ty, $partial:ident, $count:ident) => {
+/// Implements [`ExportRequest`] and [`ExportResponse`] for a signal's messages: the request,
+/// the response, its partial-success message and the field counting refused items.
+macro_rules! export_messages {
+    ($signal:literal, $request:ty, $response:ty, $partial:ident, $count:ident) => {
+        impl ExportRequest for $request {
+            type Response = $response;
+            const SIGNAL: &'static str = $signal;
+        }
+
         impl ExportResponse for $response {
             fn new(rejected: u64, first_error: Option<&str>) -> Self {
                 Self {
@@ -101,17 +123,27 @@ macro_rules! export_response {
     };
 }
 
-export_response!(
+export_messages!(
+    "logs",
+    ExportLogsServiceRequest,
     ExportLogsServiceResponse,
     ExportLogsPartialSuccess,
     rejected_log_records
 );
-export_response!(
+export_messages!(
+    "metrics",
+    ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
     ExportMetricsPartialSuccess,
     rejected_data_points
 );
-export_response!(ExportTraceServiceResponse, ExportTracePartialSuccess, rejected_spans);
+export_messages!(
+    "traces",
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+    ExportTracePartialSuccess,
+    rejected_spans
+);
 
 /// `POST /v1/{logs,metrics,traces}` (and the Loki and Prometheus OTLP paths): see the module
 /// docs.
@@ -129,14 +161,15 @@ pub async fn http_export<S: OtlpSignal>(State(state): State<AppState>, headers: 
         return status_response(&e, OtlpEncoding::Protobuf);
     };
     let result = async {
-        let limits = S::body_limits(&state)?;
+        S::ready(&state)?;
         state.memory.check()?;
+        let limits = S::body_limits(&state);
         let body = read_decoded(&state.memory, &headers, body, limits).await?;
         let len = body.bytes.len();
         let decode = move || {
             let req = encoding
                 .decode::<S::Request>(&body.bytes)
-                .map_err(|e| ApiError::bad_data(format!("decoding OTLP {} request: {e}", S::NAME)));
+                .map_err(|e| ApiError::bad_data(format!("decoding OTLP {} request: {e}", S::Request::SIGNAL)));
             drop(body);
             req
         };

@@ -17,7 +17,7 @@ use nerve_storage::logs::now_ns;
 use super::loki::{PushSummary, store};
 use crate::forward::sender::Signal;
 use crate::ingest::body::BodyLimits;
-use crate::ingest::otlp::{ExportResponse, OtlpSignal, http_export};
+use crate::ingest::otlp::{Answer, ExportResponse, OtlpSignal, http_export};
 use crate::servers::error::ApiError;
 use crate::state::AppState;
 
@@ -39,20 +39,23 @@ pub struct Logs;
 
 impl OtlpSignal for Logs {
     type Request = ExportLogsServiceRequest;
-    type Response = ExportLogsServiceResponse;
-    const NAME: &'static str = "logs";
 
-    fn body_limits(state: &AppState) -> Result<BodyLimits, ApiError> {
+    fn ready(state: &AppState) -> Result<(), ApiError> {
         state.logs.ready()?;
-        Ok(BodyLimits {
+        Ok(())
+    }
+
+    /// `limits.logs_max_body_bytes` as sent, `limits.logs_max_decoded_bytes` decompressed.
+    fn body_limits(state: &AppState) -> BodyLimits {
+        BodyLimits {
             max_body: state.limits.logs_max_body(),
             max_decoded: state.limits.logs_max_decoded(),
             decoded_limit: "limits.logs_max_decoded_bytes",
             allow_snappy: false,
-        })
+        }
     }
 
-    async fn store(state: &AppState, req: ExportLogsServiceRequest) -> Result<ExportLogsServiceResponse, ApiError> {
+    async fn store(state: &AppState, req: ExportLogsServiceRequest) -> Answer<Self> {
         ingest(state, req).await.map(|summary| response(&summary))
     }
 }

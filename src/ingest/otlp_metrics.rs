@@ -25,8 +25,7 @@ use prost::Message as _;
 
 use crate::forward::sender::Signal;
 use crate::ingest::append::{self, SeriesLimits};
-use crate::ingest::body::BodyLimits;
-use crate::ingest::otlp::{Decoder, ExportResponse, OTLP_BODY_LIMITS, OtlpSignal, http_export};
+use crate::ingest::otlp::{Answer, Decoder, ExportResponse, OtlpSignal, http_export};
 use crate::selfmetrics::SourceLabels;
 use crate::servers::error::ApiError;
 use crate::state::AppState;
@@ -67,27 +66,18 @@ pub struct Metrics;
 
 impl OtlpSignal for Metrics {
     type Request = ExportMetricsServiceRequest;
-    type Response = ExportMetricsServiceResponse;
-    const NAME: &'static str = "metrics";
 
-    fn body_limits(state: &AppState) -> Result<BodyLimits, ApiError> {
+    fn ready(state: &AppState) -> Result<(), ApiError> {
         state.db.ready()?;
-        Ok(OTLP_BODY_LIMITS)
+        Ok(())
     }
 
     /// Admits the decoded bytes before decoding them (see [`ingest`]).
-    async fn ingest(
-        state: &AppState,
-        len: usize,
-        decode: Decoder<ExportMetricsServiceRequest>,
-    ) -> Result<ExportMetricsServiceResponse, ApiError> {
+    async fn ingest(state: &AppState, len: usize, decode: Decoder<ExportMetricsServiceRequest>) -> Answer<Self> {
         ingest(state, len, decode).await.map(|o| o.response())
     }
 
-    async fn store(
-        state: &AppState,
-        req: ExportMetricsServiceRequest,
-    ) -> Result<ExportMetricsServiceResponse, ApiError> {
+    async fn store(state: &AppState, req: ExportMetricsServiceRequest) -> Answer<Self> {
         let len = req.encoded_len();
         Self::ingest(state, len, Box::new(move || Ok(req))).await
     }

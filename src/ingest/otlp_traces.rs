@@ -24,8 +24,7 @@ use nerve_storage::logs::now_ns;
 use nerve_storage::traces::{AppendOutcome, SpanStore};
 
 use crate::forward::sender::Signal;
-use crate::ingest::body::BodyLimits;
-use crate::ingest::otlp::{ExportResponse, OTLP_BODY_LIMITS, OtlpSignal, http_export};
+use crate::ingest::otlp::{Answer, ExportResponse, OtlpSignal, http_export};
 use crate::servers::error::ApiError;
 use crate::shutdown::{FirstPass, Shutdown, periodic};
 use crate::state::AppState;
@@ -47,15 +46,13 @@ pub struct Traces;
 
 impl OtlpSignal for Traces {
     type Request = ExportTraceServiceRequest;
-    type Response = ExportTraceServiceResponse;
-    const NAME: &'static str = "traces";
 
-    fn body_limits(state: &AppState) -> Result<BodyLimits, ApiError> {
+    fn ready(state: &AppState) -> Result<(), ApiError> {
         state.traces.ready()?;
-        Ok(OTLP_BODY_LIMITS)
+        Ok(())
     }
 
-    async fn store(state: &AppState, req: ExportTraceServiceRequest) -> Result<ExportTraceServiceResponse, ApiError> {
+    async fn store(state: &AppState, req: ExportTraceServiceRequest) -> Answer<Self> {
         ingest(state, req).await.map(|outcome| response(&outcome))
     }
 }

@@ -26,7 +26,7 @@ use tonic::codec::CompressionEncoding;
 use tower_http::trace::TraceLayer;
 
 use crate::ingest::grpc_body;
-use crate::ingest::otlp::{MAX_BODY_BYTES, OtlpSignal};
+use crate::ingest::otlp::{ExportRequest, MAX_BODY_BYTES, OtlpSignal};
 use crate::ingest::otlp_logs::Logs;
 use crate::ingest::otlp_metrics::Metrics;
 use crate::ingest::otlp_traces::Traces;
@@ -60,7 +60,10 @@ impl<S: OtlpSignal> OtlpService<S> {
         }
     }
 
-    async fn store(&self, request: tonic::Request<S::Request>) -> Result<tonic::Response<S::Response>, tonic::Status> {
+    async fn store(
+        &self,
+        request: tonic::Request<S::Request>,
+    ) -> Result<tonic::Response<<S::Request as ExportRequest>::Response>, tonic::Status> {
         S::store(&self.state, request.into_inner())
             .await
             .map(tonic::Response::new)
@@ -68,35 +71,35 @@ impl<S: OtlpSignal> OtlpService<S> {
     }
 }
 
-#[tonic::async_trait]
-impl MetricsService for OtlpService<Metrics> {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportMetricsServiceRequest>,
-    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        self.store(request).await
-    }
+/// Implements a tonic service trait for the [`OtlpService`] of a signal: `Export` is
+/// [`OtlpService::store`].
+macro_rules! export_service {
+    ($service:ident, $signal:ty, $request:ty, $response:ty) => {
+        #[tonic::async_trait]
+        impl $service for OtlpService<$signal> {
+            async fn export(
+                &self,
+                request: tonic::Request<$request>,
+            ) -> Result<tonic::Response<$response>, tonic::Status> {
+                self.store(request).await
+            }
+        }
+    };
 }
 
-#[tonic::async_trait]
-impl LogsService for OtlpService<Logs> {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportLogsServiceRequest>,
-    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        self.store(request).await
-    }
-}
-
-#[tonic::async_trait]
-impl TraceService for OtlpService<Traces> {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.store(request).await
-    }
-}
+export_service!(
+    MetricsService,
+    Metrics,
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse
+);
+export_service!(LogsService, Logs, ExportLogsServiceRequest, ExportLogsServiceResponse);
+export_service!(
+    TraceService,
+    Traces,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse
+);
 
 /// The gRPC routes, behind the write policy unless it is open.
 pub fn router(state: AppState, write: &Arc<AccessPolicy>) -> Router {

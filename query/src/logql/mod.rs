@@ -64,4 +64,5 @@ pub use pattern::Pattern;
 pub use pushdown::{pushdown_contains, pushdown_trace_id, selector_matchers};
 pub use source::{Direction, EntryRef, LogSource, MemEntry, MemSource, SelectRequest};
 pub use template::Template;
+pub use units::{parse_duration, parse_go_duration};
 pub use value::{Limits, LogLine, LogValue, Sample, SeriesOut};

@@ -19,6 +19,7 @@ pub mod limits;
 pub mod relabel;
 pub mod remote_write;
 pub mod scrape;
+pub mod section;
 pub mod server;
 pub mod storage;
 pub mod traces;

@@ -7,10 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::http_client::http_client_section;
 use super::null_default;
 use super::relabel::RelabelConfig;
-use super::scrape::{FileSdConfig, StaticConfig};
+use super::section::config_section;
 use super::units::PromDuration;
 
 /// The `alerting:` section.
@@ -45,7 +44,8 @@ pub struct WebhookConfig {
     pub max_alerts: usize,
 }
 
-http_client_section! {
+config_section! {
+[http_client discovery]
 /// One group of Alertmanagers (`alerting.alertmanagers[]`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -65,15 +65,6 @@ pub struct AlertmanagerConfig {
     /// Extra HTTP headers.
     #[serde(default, deserialize_with = "null_default")]
     pub http_headers: BTreeMap<String, serde_json::Value>,
-    /// Alertmanagers listed in the config.
-    #[serde(default, deserialize_with = "null_default")]
-    pub static_configs: Vec<StaticConfig>,
-    /// Alertmanagers read from files.
-    #[serde(default, deserialize_with = "null_default")]
-    pub file_sd_configs: Vec<FileSdConfig>,
-    /// Relabeling of discovered Alertmanagers.
-    #[serde(default, deserialize_with = "null_default")]
-    pub relabel_configs: Vec<RelabelConfig>,
     /// Relabeling of alerts sent to this group.
     #[serde(default, deserialize_with = "null_default")]
     pub alert_relabel_configs: Vec<RelabelConfig>,

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::http_client::http_client_section;
 use super::null_default;
+use super::section::config_section;
 
 /// Remote write 1.0's message name.
 pub const V1_MESSAGE: &str = "prometheus.WriteRequest";
@@ -29,7 +29,8 @@ pub struct ForwardConfig {
     pub loki: Vec<ForwardTarget>,
 }
 
-http_client_section! {
+config_section! {
+[http_client]
 /// One forwarding destination.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

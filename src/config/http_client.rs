@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::section::config_section;
+
 /// A credential from the config file. `Debug` and `Serialize` print `<secret>`, as Prometheus'
 /// `/api/v1/status/config` does, so secrets never reach logs or API answers.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -105,68 +107,8 @@ pub struct TlsConfig {
     pub max_version: Option<String>,
 }
 
-/// Declares a config section holding, after its own fields, the HTTP client keys of
-/// Prometheus' `common/config` (`basic_auth`, `authorization`, `tls_config`, `proxy_url`,
-/// `no_proxy`, `proxy_from_environment`, `follow_redirects`, `enable_http2`), and its
-/// [`HttpClientConfig`] view. The keys are written into each section rather than
-/// `#[serde(flatten)]`ed: flattening keeps `deny_unknown_fields` but loses the line and column
-/// of errors and the list of expected keys (serde buffers the flattened part).
-macro_rules! http_client_section {
-    ($(#[$attr:meta])* pub struct $name:ident { $($own:tt)* }) => {
-        $crate::config::http_client::http_client_section!(@struct $(#[$attr])* pub struct $name { $($own)* });
-
-        impl $name {
-            /// The section's HTTP client keys.
-            pub fn http_client(&self) -> $crate::config::http_client::HttpClientConfig {
-                $crate::config::http_client::HttpClientConfig {
-                    basic_auth: self.basic_auth.clone(),
-                    authorization: self.authorization.clone(),
-                    tls_config: self.tls_config.clone(),
-                    proxy_url: self.proxy_url.clone(),
-                    no_proxy: self.no_proxy.clone(),
-                    proxy_from_environment: self.proxy_from_environment,
-                    follow_redirects: self.follow_redirects,
-                    enable_http2: self.enable_http2,
-                }
-            }
-        }
-    };
-    (@struct $(#[$attr:meta])* pub struct $name:ident { $($own:tt)* }) => {
-        $(#[$attr])*
-        pub struct $name {
-            $($own)*
-            /// HTTP basic auth.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub basic_auth: Option<$crate::config::http_client::BasicAuth>,
-            /// The `Authorization` header (e.g. a bearer token).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub authorization: Option<$crate::config::http_client::Authorization>,
-            /// TLS settings.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub tls_config: Option<$crate::config::http_client::TlsConfig>,
-            /// HTTP proxy URL.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub proxy_url: Option<String>,
-            /// Hosts that bypass the proxy (comma-separated).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub no_proxy: Option<String>,
-            /// Take the proxy from the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub proxy_from_environment: Option<bool>,
-            /// Follow HTTP redirects (default true).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub follow_redirects: Option<bool>,
-            /// Allow HTTP/2 (default true).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub enable_http2: Option<bool>,
-        }
-    };
-}
-
-pub(crate) use http_client_section;
-
-http_client_section! {
-    @struct
+config_section! {
+    [http_client_value]
     /// The HTTP client keys every Prometheus client section accepts (scrape configs,
     /// Alertmanagers, remote write, forwarding targets), as one value: validated by
     /// [`HttpClientConfig::validate`], turned into a client by

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::http_client::http_client_section;
 use super::null_default;
 use super::relabel::RelabelConfig;
+use super::section::config_section;
 use super::units::PromDuration;
 
-http_client_section! {
+config_section! {
+[http_client]
 /// One remote-write destination (`remote_write[]`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

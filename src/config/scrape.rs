@@ -10,17 +10,21 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::http_client::{Secret, http_client_section};
+use super::http_client::Secret;
 use super::null_default;
 use super::relabel::RelabelConfig;
-use super::units::{ByteSize, PromDuration};
+use super::section::config_section;
+use super::units::PromDuration;
 
 /// Prometheus' default scrape interval (`global.scrape_interval`).
 pub const DEFAULT_SCRAPE_INTERVAL: PromDuration = PromDuration::from_secs(60);
 /// Prometheus' default scrape timeout (`global.scrape_timeout`).
 pub const DEFAULT_SCRAPE_TIMEOUT: PromDuration = PromDuration::from_secs(10);
 
-/// The `global:` section: defaults for every scrape config and rule group.
+config_section! {
+[scrape_settings]
+/// The `global:` section: defaults for every scrape config and rule group (the scrape
+/// settings are defaults each job may override).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GlobalConfig {
@@ -39,42 +43,10 @@ pub struct GlobalConfig {
     /// Labels added to series and alerts leaving nerve (forwarding, alerts).
     #[serde(default, deserialize_with = "null_default")]
     pub external_labels: BTreeMap<String, String>,
-    /// Accepted protocols in preference order (`OpenMetricsText1.0.0`, `PrometheusText0.0.4`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scrape_protocols: Option<Vec<String>>,
     /// File to log PromQL queries to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_log_file: Option<PathBuf>,
-    /// File to log failed scrapes to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scrape_failure_log_file: Option<PathBuf>,
-    /// Default per-scrape body size limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body_size_limit: Option<ByteSize>,
-    /// Default per-scrape sample limit (0 = none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sample_limit: Option<u64>,
-    /// Default per-scrape label count limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_limit: Option<u64>,
-    /// Default label name length limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_name_length_limit: Option<u64>,
-    /// Default label value length limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_value_length_limit: Option<u64>,
-    /// Default limit on targets per scrape config.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_limit: Option<u64>,
-    /// Default number of dropped targets kept for the targets API.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keep_dropped_targets: Option<u64>,
-    /// `legacy` or `utf8`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metric_name_validation_scheme: Option<String>,
-    /// `underscores`, `dots`, `values` or `allow-utf-8`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metric_name_escaping_scheme: Option<String>,
+}
 }
 
 impl GlobalConfig {
@@ -127,7 +99,8 @@ pub struct FileSdConfig {
     pub refresh_interval: Option<PromDuration>,
 }
 
-http_client_section! {
+config_section! {
+[http_client scrape_settings discovery]
 /// One scrape job (`scrape_configs[]`). Fields follow Prometheus' `ScrapeConfig`; service
 /// discovery other than `static_configs` and `file_sd_configs` is not supported (an unknown key
 /// error names it).
@@ -142,9 +115,6 @@ pub struct ScrapeConfig {
     /// Overrides `global.scrape_timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scrape_timeout: Option<PromDuration>,
-    /// Accepted protocols in preference order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scrape_protocols: Option<Vec<String>>,
     /// Protocol to assume when a target sends no or an unknown Content-Type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_scrape_protocol: Option<String>,
@@ -181,27 +151,6 @@ pub struct ScrapeConfig {
     /// Ask targets for gzip (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_compression: Option<bool>,
-    /// Per-scrape body size limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body_size_limit: Option<ByteSize>,
-    /// Per-scrape sample limit; exceeding it fails the scrape (0 = none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sample_limit: Option<u64>,
-    /// Per-series label count limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_limit: Option<u64>,
-    /// Label name length limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_name_length_limit: Option<u64>,
-    /// Label value length limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_value_length_limit: Option<u64>,
-    /// Limit on targets after relabeling.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_limit: Option<u64>,
-    /// Number of dropped targets kept for the targets API.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keep_dropped_targets: Option<u64>,
     /// Limit on native histogram buckets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub native_histogram_bucket_limit: Option<u64>,
@@ -211,24 +160,6 @@ pub struct ScrapeConfig {
     /// Convert classic histograms to native ones with custom buckets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub convert_classic_histograms_to_nhcb: Option<bool>,
-    /// File to log failed scrapes of this job to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scrape_failure_log_file: Option<PathBuf>,
-    /// `legacy` or `utf8`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metric_name_validation_scheme: Option<String>,
-    /// `underscores`, `dots`, `values` or `allow-utf-8`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metric_name_escaping_scheme: Option<String>,
-    /// Targets listed in the config.
-    #[serde(default, deserialize_with = "null_default")]
-    pub static_configs: Vec<StaticConfig>,
-    /// Targets read from files.
-    #[serde(default, deserialize_with = "null_default")]
-    pub file_sd_configs: Vec<FileSdConfig>,
-    /// Rules applied to targets before scraping.
-    #[serde(default, deserialize_with = "null_default")]
-    pub relabel_configs: Vec<RelabelConfig>,
     /// Rules applied to scraped series before storing.
     #[serde(default, deserialize_with = "null_default")]
     pub metric_relabel_configs: Vec<RelabelConfig>,

@@ -76,6 +76,9 @@ fn note_client(out: &mut Vec<String>, prefix: &str, client: &HttpClientConfig) {
 pub fn ignored_keys(cfg: &Config) -> Vec<String> {
     let mut out = Vec::new();
     note(&mut out, "global", &cfg.global, GLOBAL);
+    if let Some(e) = &cfg.storage.exemplars {
+        note(&mut out, "storage.exemplars", e, &["max_exemplars"]);
+    }
     for (i, sc) in cfg.scrape_configs.iter().enumerate() {
         let prefix = format!("scrape_configs[{i}]");
         note(&mut out, &prefix, sc, SCRAPE);

@@ -176,13 +176,14 @@ fn loads_a_real_prometheus_yml() {
 #[test]
 fn ignored_keys_are_named() {
     let cfg = Config::parse(
-        "global:\n  query_log_file: /tmp/q.log\nscrape_configs:\n  - job_name: a\n    target_limit: 5\n    sample_limit: 5\n    no_proxy: localhost\n    proxy_url: http://proxy:3128\n  - job_name: b\n    no_proxy: localhost\nforward:\n  otlp:\n    - url: http://tempo:4318\n      no_proxy: example.com\n",
+        "global:\n  query_log_file: /tmp/q.log\nscrape_configs:\n  - job_name: a\n    target_limit: 5\n    sample_limit: 5\n    no_proxy: localhost\n    proxy_url: http://proxy:3128\n  - job_name: b\n    no_proxy: localhost\nforward:\n  otlp:\n    - url: http://tempo:4318\n      no_proxy: example.com\nstorage:\n  exemplars:\n    max_exemplars: 100000\n",
     )
     .unwrap();
     assert_eq!(
         cfg.unimplemented_sections(),
         [
             "global.query_log_file",
+            "storage.exemplars.max_exemplars",
             "scrape_configs[0].target_limit",
             "scrape_configs[1].no_proxy (without proxy_url)",
             "forward.otlp[0].no_proxy (without proxy_url)",

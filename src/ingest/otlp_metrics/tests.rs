@@ -138,6 +138,40 @@ async fn json_and_gzip_on_the_prometheus_path() {
     assert_eq!(stored(&f.tsdb, "orders_total", "checkout"), vec![(T0_MS, 3.0)]);
 }
 
+/// OTLP metrics share remote write's label bounds: 0 means no bound, a bound refuses the
+/// series as a partial success naming the limit.
+#[tokio::test]
+async fn label_limits_are_remote_writes() {
+    let body = || counter("orders", 2.0, AggregationTemporality::Cumulative).encode_to_vec();
+    for (max, stored_samples) in [(0, 1), (1, 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = LimitsConfig {
+            max_labels_per_series: Some(max),
+            ..LimitsConfig::default()
+        };
+        let (state, tsdb) = AppState::for_tests(dir.path(), limits);
+        let app = router(state, &Policies::default());
+        let (status, _, bytes) = post(&app, "/v1/metrics", body(), "application/x-protobuf", false).await;
+        assert_eq!(status, StatusCode::OK);
+        let resp = ExportMetricsServiceResponse::decode(&bytes[..]).unwrap();
+        assert_eq!(
+            stored(&tsdb, "orders_total", "checkout").len(),
+            stored_samples,
+            "limit {max}"
+        );
+        if stored_samples == 0 {
+            let partial = resp.partial_success.unwrap();
+            assert_eq!(partial.rejected_data_points, 1);
+            assert!(
+                partial.error_message.contains("limits.max_labels_per_series (1)"),
+                "{partial:?}"
+            );
+        } else {
+            assert_eq!(resp.partial_success, None);
+        }
+    }
+}
+
 #[tokio::test]
 async fn delta_is_a_partial_success() {
     let f = fixture();

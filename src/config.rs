@@ -34,6 +34,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use self::alerting::AlertingConfig;
 use self::auth::AuthConfig;
 use self::forward::ForwardConfig;
+use self::http_client::HttpClientError;
 use self::limits::LimitsConfig;
 use self::remote_write::RemoteWriteConfig;
 use self::scrape::{GlobalConfig, ScrapeConfig};
@@ -92,7 +93,44 @@ pub enum ConfigError {
     Parse(String),
     /// The YAML fits the schema but a value is not acceptable.
     #[error("{0}")]
-    Invalid(String),
+    Invalid(InvalidConfig),
+}
+
+/// A value of a parsed config that is not acceptable (what [`Config::validate`] reports).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidConfig {
+    /// The HTTP client keys of a section contradict each other.
+    #[error("{section}: {error}")]
+    HttpClient {
+        /// The section, e.g. `remote_write[0]` or `scrape config with job name "node"`.
+        section: String,
+        /// What contradicts what.
+        error: HttpClientError,
+    },
+    /// Any other unacceptable value; the message names the key and the section.
+    #[error("{0}")]
+    Value(String),
+}
+
+impl From<String> for InvalidConfig {
+    fn from(msg: String) -> Self {
+        InvalidConfig::Value(msg)
+    }
+}
+
+impl InvalidConfig {
+    /// The [`InvalidConfig::HttpClient`] error of `section`.
+    pub fn http_client(section: &str) -> impl FnOnce(HttpClientError) -> Self + '_ {
+        move |error| InvalidConfig::HttpClient {
+            section: section.to_owned(),
+            error,
+        }
+    }
+}
+
+/// `Err` with an [`InvalidConfig::Value`] saying `msg`.
+fn invalid<T>(msg: String) -> Result<T, InvalidConfig> {
+    Err(InvalidConfig::Value(msg))
 }
 
 impl Config {
@@ -120,18 +158,18 @@ impl Config {
     }
 
     /// Checks values across the whole file, the way Prometheus does on load.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
         self.global.validate()?;
         let mut jobs = HashSet::new();
         for sc in &self.scrape_configs {
             if !jobs.insert(sc.job_name.as_str()) {
-                return Err(format!("found multiple scrape configs with job name {:?}", sc.job_name));
+                return invalid(format!("found multiple scrape configs with job name {:?}", sc.job_name));
             }
             sc.validate(&self.global)?;
         }
         for (i, f) in self.rule_files.iter().enumerate() {
             if f.is_empty() {
-                return Err(format!("rule_files[{i}] is empty"));
+                return invalid(format!("rule_files[{i}] is empty"));
             }
         }
         self.alerting.validate()?;

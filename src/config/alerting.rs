@@ -11,6 +11,7 @@ use super::null_default;
 use super::relabel::RelabelConfig;
 use super::section::config_section;
 use super::units::PromDuration;
+use super::{InvalidConfig, invalid};
 
 /// The `alerting:` section.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -73,13 +74,13 @@ pub struct AlertmanagerConfig {
 
 impl AlertingConfig {
     /// Checks relabel rules, API versions and client options.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
         for rc in &self.alert_relabel_configs {
             rc.validate("alerting")?;
         }
         for (i, w) in self.webhook_configs.iter().enumerate() {
             if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
-                return Err(format!(
+                return invalid(format!(
                     "alerting.webhook_configs[{i}]: url {:?} must be http:// or https://",
                     w.url
                 ));
@@ -90,11 +91,11 @@ impl AlertingConfig {
             if let Some(v) = &am.api_version
                 && v != "v2"
             {
-                return Err(format!(
+                return invalid(format!(
                     "{ctx}: unsupported api_version {v:?}, only \"v2\" is supported"
                 ));
             }
-            am.http_client().validate().map_err(|e| format!("{ctx}: {e}"))?;
+            am.http_client().validate().map_err(InvalidConfig::http_client(&ctx))?;
             for rc in am.relabel_configs.iter().chain(&am.alert_relabel_configs) {
                 rc.validate(&ctx)?;
             }

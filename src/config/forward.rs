@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::null_default;
 use super::section::config_section;
+use super::{InvalidConfig, invalid};
 
 /// Remote write 1.0's message name.
 pub const V1_MESSAGE: &str = "prometheus.WriteRequest";
@@ -77,7 +78,7 @@ impl ForwardConfig {
     }
 
     /// Checks URLs and client options.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
         let all = [
             ("remote_write", &self.remote_write),
             ("otlp", &self.otlp),
@@ -87,16 +88,16 @@ impl ForwardConfig {
             for (i, t) in targets.iter().enumerate() {
                 let ctx = format!("forward.{kind}[{i}]");
                 if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
-                    return Err(format!("{ctx}: url {:?} must start with http:// or https://", t.url));
+                    return invalid(format!("{ctx}: url {:?} must start with http:// or https://", t.url));
                 }
                 if let Some(m) = &t.protobuf_message
                     && !(kind == "remote_write" && (m == V1_MESSAGE || m == V2_MESSAGE))
                 {
-                    return Err(format!(
+                    return invalid(format!(
                         "{ctx}: protobuf_message {m:?}: want {V1_MESSAGE:?} or {V2_MESSAGE:?}, on remote_write targets only"
                     ));
                 }
-                t.http_client().validate().map_err(|e| format!("{ctx}: {e}"))?;
+                t.http_client().validate().map_err(InvalidConfig::http_client(&ctx))?;
             }
         }
         Ok(())

@@ -10,6 +10,7 @@ use super::null_default;
 use super::relabel::RelabelConfig;
 use super::section::config_section;
 use super::units::PromDuration;
+use super::{InvalidConfig, invalid};
 
 config_section! {
 [http_client]
@@ -102,18 +103,20 @@ pub struct MetadataConfig {
 
 impl RemoteWriteConfig {
     /// Checks the URL shape, protobuf message name, client options and relabel rules.
-    pub fn validate(&self, index: usize) -> Result<(), String> {
+    pub fn validate(&self, index: usize) -> Result<(), InvalidConfig> {
         let ctx = format!("remote_write[{index}]");
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return Err(format!("{ctx}: url {:?} must start with http:// or https://", self.url));
+            return invalid(format!("{ctx}: url {:?} must start with http:// or https://", self.url));
         }
         if let Some(m) = &self.protobuf_message
             && m != "prometheus.WriteRequest"
             && m != "io.prometheus.write.v2.Request"
         {
-            return Err(format!("{ctx}: unknown protobuf_message {m:?}"));
+            return invalid(format!("{ctx}: unknown protobuf_message {m:?}"));
         }
-        self.http_client().validate().map_err(|e| format!("{ctx}: {e}"))?;
+        self.http_client()
+            .validate()
+            .map_err(InvalidConfig::http_client(&ctx))?;
         for rc in &self.write_relabel_configs {
             rc.validate(&ctx)?;
         }

@@ -15,6 +15,7 @@ use super::null_default;
 use super::relabel::RelabelConfig;
 use super::section::config_section;
 use super::units::PromDuration;
+use super::{InvalidConfig, invalid};
 
 /// Prometheus' default scrape interval (`global.scrape_interval`).
 pub const DEFAULT_SCRAPE_INTERVAL: PromDuration = PromDuration::from_secs(60);
@@ -179,35 +180,37 @@ impl ScrapeConfig {
     }
 
     /// Checks one job the way Prometheus does when loading.
-    pub fn validate(&self, global: &GlobalConfig) -> Result<(), String> {
+    pub fn validate(&self, global: &GlobalConfig) -> Result<(), InvalidConfig> {
         let ctx = format!("scrape config with job name {:?}", self.job_name);
         if self.job_name.is_empty() {
-            return Err("job_name is empty".to_owned());
+            return invalid("job_name is empty".to_owned());
         }
         if self.effective_timeout(global) > self.effective_interval(global) {
-            return Err(format!("scrape timeout greater than scrape interval for {ctx}"));
+            return invalid(format!("scrape timeout greater than scrape interval for {ctx}"));
         }
         if let Some(scheme) = &self.scheme
             && scheme != "http"
             && scheme != "https"
         {
-            return Err(format!("{ctx}: invalid scheme {scheme:?}, want \"http\" or \"https\""));
+            return invalid(format!("{ctx}: invalid scheme {scheme:?}, want \"http\" or \"https\""));
         }
         if let Some(path) = &self.metrics_path
             && !path.starts_with('/')
         {
-            return Err(format!("{ctx}: metrics_path {path:?} must start with '/'"));
+            return invalid(format!("{ctx}: metrics_path {path:?} must start with '/'"));
         }
-        self.http_client().validate().map_err(|e| format!("{ctx}: {e}"))?;
+        self.http_client()
+            .validate()
+            .map_err(InvalidConfig::http_client(&ctx))?;
         if self.bearer_token.is_some() && self.bearer_token_file.is_some() {
-            return Err(format!(
+            return invalid(format!(
                 "{ctx}: at most one of bearer_token & bearer_token_file must be configured"
             ));
         }
         if (self.bearer_token.is_some() || self.bearer_token_file.is_some())
             && (self.basic_auth.is_some() || self.authorization.is_some())
         {
-            return Err(format!(
+            return invalid(format!(
                 "{ctx}: at most one of basic_auth, authorization and bearer_token must be configured"
             ));
         }
@@ -217,7 +220,7 @@ impl ScrapeConfig {
             }
             for name in sc.labels.keys() {
                 if !nerve_storage::labels::is_valid_label_name(name) {
-                    return Err(format!("{ctx}: {name:?} is not a valid label name"));
+                    return invalid(format!("{ctx}: {name:?} is not a valid label name"));
                 }
             }
         }

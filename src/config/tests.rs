@@ -403,6 +403,45 @@ fn load_time_checks() {
     }
 }
 
+/// HTTP client key conflicts are typed errors naming their section, in every section that
+/// has the keys.
+#[test]
+fn http_client_conflicts_are_typed() {
+    use super::http_client::HttpClientError;
+    let cases = [
+        (
+            "remote_write:\n  - url: http://a\n    basic_auth: {username: u}\n    authorization: {credentials: t}\n",
+            "remote_write[0]",
+            HttpClientError::BasicAuthAndAuthorization,
+        ),
+        (
+            "forward:\n  loki:\n    - url: http://a\n      authorization: {type: basic}\n",
+            "forward.loki[0]",
+            HttpClientError::BasicAuthorizationType,
+        ),
+        (
+            "alerting:\n  alertmanagers:\n    - basic_auth: {password: p, password_file: /f}\n",
+            "alerting.alertmanagers[0]",
+            HttpClientError::PasswordAndFile,
+        ),
+    ];
+    for (yaml, section, want) in cases {
+        match Config::parse(yaml) {
+            Err(ConfigError::Invalid(e @ InvalidConfig::HttpClient { .. })) => {
+                assert_eq!(
+                    e,
+                    InvalidConfig::HttpClient {
+                        section: section.to_owned(),
+                        error: want
+                    }
+                );
+                assert_eq!(e.to_string(), format!("{section}: {want}"));
+            }
+            other => panic!("{yaml}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn load_names_the_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -268,6 +268,18 @@ pub(crate) fn commit(app: Appender<'_>, mut out: Outcome, limits: &SeriesLimits)
     }
 }
 
+/// Test support: the samples stored for the series `matchers` select, as `(t, v)`.
+#[cfg(test)]
+pub(crate) fn stored_samples(tsdb: &Tsdb, matchers: &[nerve_storage::Matcher]) -> Vec<(i64, f64)> {
+    let q = tsdb.querier(i64::MIN, i64::MAX).unwrap();
+    q.select(matchers)
+        .unwrap()
+        .iter()
+        .flat_map(|s| s.samples().unwrap())
+        .map(|s| (s.t, s.v))
+        .collect()
+}
+
 fn to_metadata(md: &DecodedMetadata) -> MetricMetadata {
     let kind = match md.kind {
         MetricKind::Counter => MetricType::Counter,

@@ -98,13 +98,7 @@ async fn post(
 }
 
 fn stored(tsdb: &Tsdb, name: &str, job: &str) -> Vec<(i64, f64)> {
-    let q = tsdb.querier(i64::MIN, i64::MAX).unwrap();
-    q.select(&[Matcher::equal("__name__", name), Matcher::equal("job", job)])
-        .unwrap()
-        .iter()
-        .flat_map(|s| s.samples().unwrap())
-        .map(|s| (s.t, s.v))
-        .collect()
+    crate::ingest::append::stored_samples(tsdb, &[Matcher::equal("__name__", name), Matcher::equal("job", job)])
 }
 
 #[tokio::test]

@@ -14,10 +14,12 @@ pub mod alerting;
 pub mod auth;
 pub mod forward;
 pub mod http_client;
+pub mod ignored;
 pub mod limits;
 pub mod relabel;
 pub mod remote_write;
 pub mod scrape;
+pub mod section;
 pub mod server;
 pub mod storage;
 pub mod traces;
@@ -32,6 +34,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use self::alerting::AlertingConfig;
 use self::auth::AuthConfig;
 use self::forward::ForwardConfig;
+use self::http_client::HttpClientError;
 use self::limits::LimitsConfig;
 use self::remote_write::RemoteWriteConfig;
 use self::scrape::{GlobalConfig, ScrapeConfig};
@@ -90,7 +93,44 @@ pub enum ConfigError {
     Parse(String),
     /// The YAML fits the schema but a value is not acceptable.
     #[error("{0}")]
-    Invalid(String),
+    Invalid(InvalidConfig),
+}
+
+/// A value of a parsed config that is not acceptable (what [`Config::validate`] reports).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidConfig {
+    /// The HTTP client keys of a section contradict each other.
+    #[error("{section}: {error}")]
+    HttpClient {
+        /// The section, e.g. `remote_write[0]` or `scrape config with job name "node"`.
+        section: String,
+        /// What contradicts what.
+        error: HttpClientError,
+    },
+    /// Any other unacceptable value; the message names the key and the section.
+    #[error("{0}")]
+    Value(String),
+}
+
+impl From<String> for InvalidConfig {
+    fn from(msg: String) -> Self {
+        InvalidConfig::Value(msg)
+    }
+}
+
+impl InvalidConfig {
+    /// The [`InvalidConfig::HttpClient`] error of `section`.
+    pub fn http_client(section: &str) -> impl FnOnce(HttpClientError) -> Self + '_ {
+        move |error| InvalidConfig::HttpClient {
+            section: section.to_owned(),
+            error,
+        }
+    }
+}
+
+/// `Err` with an [`InvalidConfig::Value`] saying `msg`.
+fn invalid<T>(msg: String) -> Result<T, InvalidConfig> {
+    Err(InvalidConfig::Value(msg))
 }
 
 impl Config {
@@ -118,18 +158,18 @@ impl Config {
     }
 
     /// Checks values across the whole file, the way Prometheus does on load.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
         self.global.validate()?;
         let mut jobs = HashSet::new();
         for sc in &self.scrape_configs {
             if !jobs.insert(sc.job_name.as_str()) {
-                return Err(format!("found multiple scrape configs with job name {:?}", sc.job_name));
+                return invalid(format!("found multiple scrape configs with job name {:?}", sc.job_name));
             }
             sc.validate(&self.global)?;
         }
         for (i, f) in self.rule_files.iter().enumerate() {
             if f.is_empty() {
-                return Err(format!("rule_files[{i}] is empty"));
+                return invalid(format!("rule_files[{i}] is empty"));
             }
         }
         self.alerting.validate()?;
@@ -145,13 +185,10 @@ impl Config {
         Ok(())
     }
 
-    /// Sections that parse but whose feature is not implemented yet, for a startup warning.
-    pub fn unimplemented_sections(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        if self.remote_write.iter().any(|r| !r.write_relabel_configs.is_empty()) {
-            v.push("remote_write[].write_relabel_configs (sent without relabeling)");
-        }
-        v
+    /// Keys that are set but have no effect in nerve (see [`ignored::ignored_keys`]), for
+    /// the warning at startup and in `nerve check config`.
+    pub fn unimplemented_sections(&self) -> Vec<String> {
+        ignored::ignored_keys(self)
     }
 }
 

@@ -143,10 +143,9 @@ impl Forwarder {
 }
 
 fn destination(t: &ForwardTarget, protocol: Protocol, queue: DiskQueue) -> Result<Destination, String> {
-    let client = crate::tls::http_client_builder(t.tls_config.as_ref(), true)?
+    let client = crate::tls::client_builder(&t.http_client())?
         .user_agent(format!("nerve/{}", crate::buildinfo::VERSION))
         .timeout(std::time::Duration::from_secs(30))
-        .no_proxy()
         .build()
         .map_err(|e| format!("building the HTTP client: {e}"))?;
     let mut headers = HeaderMap::new();

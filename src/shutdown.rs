@@ -62,6 +62,52 @@ impl Shutdown {
     }
 }
 
+/// When a [`periodic`] task makes its first pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstPass {
+    /// At once, when the task starts.
+    Immediately,
+    /// One period after the start.
+    AfterOnePeriod,
+}
+
+/// Spawns the background loop of a periodic job: `pass(false)` on a blocking thread every
+/// `period` (a late pass delays the next ones instead of bunching them), and `pass(true)`
+/// once more when `shutdown` triggers, after which the task ends (await its handle before
+/// closing what the pass writes to). A pass that panics is logged as `<what> failed` and
+/// the loop goes on.
+pub fn periodic<F>(
+    period: std::time::Duration,
+    first: FirstPass,
+    shutdown: Shutdown,
+    what: &'static str,
+    pass: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(bool) + Clone + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if first == FirstPass::AfterOnePeriod {
+            tick.tick().await;
+        }
+        loop {
+            let last = tokio::select! {
+                _ = tick.tick() => false,
+                () = shutdown.wait() => true,
+            };
+            let run = pass.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || run(last)).await {
+                tracing::error!(error = %e, "{what} failed");
+            }
+            if last {
+                return;
+            }
+        }
+    })
+}
+
 /// Waits for SIGINT or SIGTERM and names which one arrived.
 async fn wait_for_signal() -> &'static str {
     #[cfg(unix)]
@@ -103,5 +149,36 @@ mod tests {
         assert!(s.is_triggered());
         // Already triggered: resolves immediately.
         s.wait().await;
+    }
+
+    #[tokio::test]
+    async fn periodic_runs_every_period_and_once_more_at_shutdown() {
+        use std::sync::Mutex;
+        let s = Shutdown::new();
+        let passes = Arc::new(Mutex::new(Vec::new()));
+        let seen = passes.clone();
+        let task = periodic(
+            std::time::Duration::from_millis(10),
+            FirstPass::AfterOnePeriod,
+            s.clone(),
+            "test pass",
+            move |last| seen.lock().unwrap().push(last),
+        );
+        // At least two regular passes (bounded wait: the machine may be busy).
+        for _ in 0..1000 {
+            if passes.lock().unwrap().len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(
+            passes.lock().unwrap().len() >= 2,
+            "fewer than two passes in 10s of a 10ms period"
+        );
+        s.trigger();
+        task.await.unwrap();
+        let passes = passes.lock().unwrap();
+        assert_eq!(passes.last(), Some(&true), "{passes:?}");
+        assert!(passes[..passes.len() - 1].iter().all(|last| !last), "{passes:?}");
     }
 }

@@ -33,7 +33,7 @@ use nerve_storage::traces::{Span, SpanKind, StatusCode};
 use parking_lot::Mutex;
 
 use crate::config::traces::SpanMetricsPolicy;
-use crate::shutdown::Shutdown;
+use crate::shutdown::{FirstPass, Shutdown, periodic};
 use series::{write_counter, write_histogram};
 use servicegraph::{EdgeKey, Pairing};
 
@@ -527,31 +527,19 @@ fn entry<K: std::hash::Hash + Eq, T>(
 
 /// Writes the generator's series every interval until shutdown, then once more.
 pub fn run(generator: Arc<Generator>, db: Arc<crate::db::Db>, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(generator.interval());
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            let last = tokio::select! {
-                _ = tick.tick() => false,
-                () = shutdown.wait() => true,
-            };
+    let period = generator.interval();
+    periodic(
+        period,
+        FirstPass::AfterOnePeriod,
+        shutdown,
+        "span-metrics flush",
+        move |_| {
             if let Some(tsdb) = db.get() {
-                let g = generator.clone();
-                let pass = tokio::task::spawn_blocking(move || {
-                    let flush = g.flush(Instant::now(), nerve_storage::logs::now_ns() as i64 / 1_000_000);
-                    g.write(&tsdb, flush);
-                })
-                .await;
-                if let Err(e) = pass {
-                    tracing::error!(error = %e, "span-metrics flush failed");
-                }
+                let flush = generator.flush(Instant::now(), nerve_storage::logs::now_ns() as i64 / 1_000_000);
+                generator.write(&tsdb, flush);
             }
-            if last {
-                return;
-            }
-        }
-    })
+        },
+    )
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
-use crate::config::http_client::TlsConfig;
+use crate::config::http_client::{HttpClientConfig, TlsConfig};
 
 /// The crypto provider every nerve TLS configuration uses (ring: no C toolchain beyond gcc).
 pub fn provider() -> Arc<CryptoProvider> {
@@ -45,6 +45,30 @@ pub fn http_client_builder(cfg: Option<&TlsConfig>, http2: bool) -> Result<reqwe
     Ok(if http2 { builder } else { builder.http1_only() })
 }
 
+/// A reqwest client builder following every HTTP client key of a section (see
+/// [`HttpClientConfig`]): TLS, HTTP/2, redirects (followed up to 10 times unless
+/// `follow_redirects: false`) and the proxy (`proxy_url` with its `no_proxy` exceptions, or
+/// the environment's with `proxy_from_environment`, else none). Credentials are added per
+/// request (see `crate::credentials`).
+pub fn client_builder(cfg: &HttpClientConfig) -> Result<reqwest::ClientBuilder, String> {
+    let redirect = if cfg.follow_redirects.unwrap_or(true) {
+        reqwest::redirect::Policy::limited(10)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
+    let http2 = cfg.enable_http2 != Some(false);
+    let builder = http_client_builder(cfg.tls_config.as_ref(), http2)?.redirect(redirect);
+    Ok(match &cfg.proxy_url {
+        Some(p) => {
+            let proxy = reqwest::Proxy::all(p).map_err(|e| format!("invalid proxy_url {p:?}: {e}"))?;
+            let no_proxy = cfg.no_proxy.as_deref().and_then(reqwest::NoProxy::from_string);
+            builder.proxy(proxy.no_proxy(no_proxy))
+        }
+        None if cfg.proxy_from_environment.unwrap_or(false) => builder,
+        None => builder.no_proxy(),
+    })
+}
+
 /// Builds the client configuration for `cfg` (`None`: system roots, no client certificate).
 /// `http2` adds `h2` to the ALPN offer. Errors say which key is wrong.
 pub fn client_config(cfg: Option<&TlsConfig>, http2: bool) -> Result<ClientConfig, String> {
@@ -56,27 +80,36 @@ pub fn client_config(cfg: Option<&TlsConfig>, http2: bool) -> Result<ClientConfi
         .with_protocol_versions(&versions)
         .map_err(|e| format!("tls_config: {e}"))?;
 
+    let algorithms = provider.signature_verification_algorithms;
     let verifier: Arc<dyn ServerCertVerifier> = if cfg.insecure_skip_verify {
-        Arc::new(AcceptAnyCertificate {
-            algorithms: provider.signature_verification_algorithms,
+        Arc::new(ConfiguredVerifier {
+            chain: None,
+            name: None,
+            algorithms,
         })
-    } else if let Some(roots) = custom_roots(cfg)? {
-        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| format!("tls_config: invalid CA certificates: {e}"))?
     } else {
-        Arc::new(
-            rustls_platform_verifier::Verifier::new(provider.clone())
-                .map_err(|e| format!("tls_config: loading the system's root certificates: {e}"))?,
-        )
-    };
-    let verifier: Arc<dyn ServerCertVerifier> = match cfg.server_name.as_deref().filter(|s| !s.is_empty()) {
-        Some(name) if !cfg.insecure_skip_verify => {
-            let name = ServerName::try_from(name.to_owned())
-                .map_err(|e| format!("tls_config: invalid server_name {name:?}: {e}"))?;
-            Arc::new(FixedServerName { inner: verifier, name })
+        let chain: Arc<dyn ServerCertVerifier> = if let Some(roots) = custom_roots(cfg)? {
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| format!("tls_config: invalid CA certificates: {e}"))?
+        } else {
+            Arc::new(
+                rustls_platform_verifier::Verifier::new(provider.clone())
+                    .map_err(|e| format!("tls_config: loading the system's root certificates: {e}"))?,
+            )
+        };
+        match cfg.server_name.as_deref().filter(|s| !s.is_empty()) {
+            Some(name) => {
+                let name = ServerName::try_from(name.to_owned())
+                    .map_err(|e| format!("tls_config: invalid server_name {name:?}: {e}"))?;
+                Arc::new(ConfiguredVerifier {
+                    chain: Some(chain),
+                    name: Some(name),
+                    algorithms,
+                })
+            }
+            None => chain,
         }
-        _ => verifier,
     };
     let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
 
@@ -199,23 +232,33 @@ fn read_file(path: &Path, key: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("tls_config: unable to read {key} {}: {e}", path.display()))
 }
 
-/// `insecure_skip_verify`: any certificate chain is accepted; handshake signatures are
-/// still verified with the presented certificate's key.
+/// The server-certificate check of `insecure_skip_verify` and `server_name`: the chain is
+/// checked by `chain` (`None`: any chain is accepted), against `name` instead of the URL's
+/// host when set. Handshake signatures are always verified with the presented certificate's
+/// key, with the provider's algorithms (those the chain verifiers use too).
 #[derive(Debug)]
-struct AcceptAnyCertificate {
+struct ConfiguredVerifier {
+    chain: Option<Arc<dyn ServerCertVerifier>>,
+    name: Option<ServerName<'static>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for AcceptAnyCertificate {
+impl ServerCertVerifier for ConfiguredVerifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match &self.chain {
+            None => Ok(ServerCertVerified::assertion()),
+            Some(inner) => {
+                let name = self.name.as_ref().unwrap_or(server_name);
+                inner.verify_server_cert(end_entity, intermediates, name, ocsp_response, now)
+            }
+        }
     }
 
     fn verify_tls12_signature(
@@ -238,49 +281,6 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
-    }
-}
-
-/// `server_name`: checks the certificate against a fixed name instead of the URL's host.
-#[derive(Debug)]
-struct FixedServerName {
-    inner: Arc<dyn ServerCertVerifier>,
-    name: ServerName<'static>,
-}
-
-impl ServerCertVerifier for FixedServerName {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }
 

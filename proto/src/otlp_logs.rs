@@ -223,12 +223,7 @@ fn hex_id(bytes: &[u8]) -> Option<String> {
     if bytes.iter().all(|&b| b == 0) {
         return None;
     }
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        s.push(char::from(b"0123456789abcdef"[usize::from(b & 0x0f)]));
-    }
-    Some(s)
+    Some(const_hex::encode(bytes))
 }
 
 /// Flattening deeper than this keeps the rest as one JSON-rendered value.

@@ -35,6 +35,8 @@ mod tests;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -218,7 +220,7 @@ fn value_string(v: Option<&AnyValue>) -> String {
         Some(any_value::Value::BoolValue(b)) => b.to_string(),
         Some(any_value::Value::IntValue(i)) => i.to_string(),
         Some(any_value::Value::DoubleValue(d)) => format_float(*d),
-        Some(any_value::Value::BytesValue(b)) => base64(b),
+        Some(any_value::Value::BytesValue(b)) => STANDARD.encode(b),
         // Dictionary references exist only in profiles; metrics carry no dictionary.
         Some(any_value::Value::StringValueStrindex(_)) => String::new(),
         Some(other) => json_value(Some(other)).to_string(),
@@ -234,7 +236,7 @@ fn json_value(v: Option<&any_value::Value>) -> serde_json::Value {
         Some(any_value::Value::BoolValue(b)) => J::Bool(*b),
         Some(any_value::Value::IntValue(i)) => J::from(*i),
         Some(any_value::Value::DoubleValue(d)) => serde_json::Number::from_f64(*d).map_or(J::Null, J::Number),
-        Some(any_value::Value::BytesValue(b)) => J::String(base64(b)),
+        Some(any_value::Value::BytesValue(b)) => J::String(STANDARD.encode(b)),
         Some(any_value::Value::ArrayValue(a)) => {
             J::Array(a.values.iter().map(|x| json_value(x.value.as_ref())).collect())
         }
@@ -250,24 +252,6 @@ fn json_value(v: Option<&any_value::Value>) -> serde_json::Value {
                 .collect(),
         ),
     }
-}
-
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Nanoseconds since the epoch → milliseconds (always fits: u64 ns / 10^6 < i64::MAX).
@@ -494,27 +478,16 @@ fn convert_exemplar(e: &Exemplar) -> DecodedExemplar {
         }
     }
     if !e.trace_id.is_empty() {
-        labels.insert("trace_id".to_owned(), hex(&e.trace_id));
+        labels.insert("trace_id".to_owned(), const_hex::encode(&e.trace_id));
     }
     if !e.span_id.is_empty() {
-        labels.insert("span_id".to_owned(), hex(&e.span_id));
+        labels.insert("span_id".to_owned(), const_hex::encode(&e.span_id));
     }
     DecodedExemplar {
         labels: labels.into_iter().collect(),
         value: exemplar_value(e),
         timestamp: (e.time_unix_nano != 0).then(|| ms(e.time_unix_nano)),
     }
-}
-
-/// Lower-case hex, as trace and span ids are written everywhere else.
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    s
 }
 
 /// Decodes an export request body (already decompressed) in `encoding` and translates it.

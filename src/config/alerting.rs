@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::http_client::{Authorization, BasicAuth, HttpClientOptions, TlsConfig};
 use super::null_default;
 use super::relabel::RelabelConfig;
-use super::scrape::{FileSdConfig, StaticConfig};
+use super::section::config_section;
 use super::units::PromDuration;
+use super::{InvalidConfig, invalid};
 
 /// The `alerting:` section.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -45,6 +45,8 @@ pub struct WebhookConfig {
     pub max_alerts: usize,
 }
 
+config_section! {
+[http_client discovery]
 /// One group of Alertmanagers (`alerting.alertmanagers[]`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -61,59 +63,24 @@ pub struct AlertmanagerConfig {
     /// Alertmanager API version; only `v2` exists in current Alertmanagers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
-    /// HTTP basic auth.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basic_auth: Option<BasicAuth>,
-    /// Authorization header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization: Option<Authorization>,
-    /// TLS settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_config: Option<TlsConfig>,
-    /// HTTP proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_url: Option<String>,
-    /// Follow redirects (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub follow_redirects: Option<bool>,
-    /// Allow HTTP/2 (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enable_http2: Option<bool>,
     /// Extra HTTP headers.
     #[serde(default, deserialize_with = "null_default")]
     pub http_headers: BTreeMap<String, serde_json::Value>,
-    /// Alertmanagers listed in the config.
-    #[serde(default, deserialize_with = "null_default")]
-    pub static_configs: Vec<StaticConfig>,
-    /// Alertmanagers read from files.
-    #[serde(default, deserialize_with = "null_default")]
-    pub file_sd_configs: Vec<FileSdConfig>,
-    /// Relabeling of discovered Alertmanagers.
-    #[serde(default, deserialize_with = "null_default")]
-    pub relabel_configs: Vec<RelabelConfig>,
     /// Relabeling of alerts sent to this group.
     #[serde(default, deserialize_with = "null_default")]
     pub alert_relabel_configs: Vec<RelabelConfig>,
 }
-
-impl HttpClientOptions for AlertmanagerConfig {
-    fn basic_auth(&self) -> Option<&BasicAuth> {
-        self.basic_auth.as_ref()
-    }
-    fn authorization(&self) -> Option<&Authorization> {
-        self.authorization.as_ref()
-    }
 }
 
 impl AlertingConfig {
     /// Checks relabel rules, API versions and client options.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
         for rc in &self.alert_relabel_configs {
             rc.validate("alerting")?;
         }
         for (i, w) in self.webhook_configs.iter().enumerate() {
             if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
-                return Err(format!(
+                return invalid(format!(
                     "alerting.webhook_configs[{i}]: url {:?} must be http:// or https://",
                     w.url
                 ));
@@ -124,11 +91,11 @@ impl AlertingConfig {
             if let Some(v) = &am.api_version
                 && v != "v2"
             {
-                return Err(format!(
+                return invalid(format!(
                     "{ctx}: unsupported api_version {v:?}, only \"v2\" is supported"
                 ));
             }
-            am.validate_http_client(&ctx)?;
+            am.http_client().validate().map_err(InvalidConfig::http_client(&ctx))?;
             for rc in am.relabel_configs.iter().chain(&am.alert_relabel_configs) {
                 rc.validate(&ctx)?;
             }

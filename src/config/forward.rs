@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::http_client::{Authorization, BasicAuth, HttpClientOptions, TlsConfig};
 use super::null_default;
+use super::section::config_section;
+use super::{InvalidConfig, invalid};
 
 /// Remote write 1.0's message name.
 pub const V1_MESSAGE: &str = "prometheus.WriteRequest";
@@ -29,6 +30,8 @@ pub struct ForwardConfig {
     pub loki: Vec<ForwardTarget>,
 }
 
+config_section! {
+[http_client]
 /// One forwarding destination.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -38,15 +41,6 @@ pub struct ForwardTarget {
     /// Extra HTTP headers (e.g. `X-Scope-OrgID`).
     #[serde(default, deserialize_with = "null_default")]
     pub headers: BTreeMap<String, String>,
-    /// HTTP basic auth.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basic_auth: Option<BasicAuth>,
-    /// Authorization header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization: Option<Authorization>,
-    /// TLS settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_config: Option<TlsConfig>,
     /// Remote write only: `prometheus.WriteRequest` (1.0, the default) or
     /// `io.prometheus.write.v2.Request` (2.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,14 +50,6 @@ pub struct ForwardTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_queue_size: Option<super::units::ByteSize>,
 }
-
-impl HttpClientOptions for ForwardTarget {
-    fn basic_auth(&self) -> Option<&BasicAuth> {
-        self.basic_auth.as_ref()
-    }
-    fn authorization(&self) -> Option<&Authorization> {
-        self.authorization.as_ref()
-    }
 }
 
 impl ForwardConfig {
@@ -71,20 +57,28 @@ impl ForwardConfig {
     /// `remote_write:` entries (URL, headers, credentials and TLS are used).
     pub fn remote_write_targets(&self, prometheus: &[super::remote_write::RemoteWriteConfig]) -> Vec<ForwardTarget> {
         let mut v = self.remote_write.clone();
-        v.extend(prometheus.iter().map(|r| ForwardTarget {
-            url: r.url.clone(),
-            headers: r.headers.clone(),
-            basic_auth: r.basic_auth.clone(),
-            authorization: r.authorization.clone(),
-            tls_config: r.tls_config.clone(),
-            protobuf_message: r.protobuf_message.clone(),
-            max_queue_size: None,
+        v.extend(prometheus.iter().map(|r| {
+            let c = r.http_client();
+            ForwardTarget {
+                url: r.url.clone(),
+                headers: r.headers.clone(),
+                protobuf_message: r.protobuf_message.clone(),
+                max_queue_size: None,
+                basic_auth: c.basic_auth,
+                authorization: c.authorization,
+                tls_config: c.tls_config,
+                proxy_url: c.proxy_url,
+                no_proxy: c.no_proxy,
+                proxy_from_environment: c.proxy_from_environment,
+                follow_redirects: c.follow_redirects,
+                enable_http2: c.enable_http2,
+            }
         }));
         v
     }
 
     /// Checks URLs and client options.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
         let all = [
             ("remote_write", &self.remote_write),
             ("otlp", &self.otlp),
@@ -94,16 +88,16 @@ impl ForwardConfig {
             for (i, t) in targets.iter().enumerate() {
                 let ctx = format!("forward.{kind}[{i}]");
                 if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
-                    return Err(format!("{ctx}: url {:?} must start with http:// or https://", t.url));
+                    return invalid(format!("{ctx}: url {:?} must start with http:// or https://", t.url));
                 }
                 if let Some(m) = &t.protobuf_message
                     && !(kind == "remote_write" && (m == V1_MESSAGE || m == V2_MESSAGE))
                 {
-                    return Err(format!(
+                    return invalid(format!(
                         "{ctx}: protobuf_message {m:?}: want {V1_MESSAGE:?} or {V2_MESSAGE:?}, on remote_write targets only"
                     ));
                 }
-                t.validate_http_client(&ctx)?;
+                t.http_client().validate().map_err(InvalidConfig::http_client(&ctx))?;
             }
         }
         Ok(())

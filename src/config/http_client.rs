@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::section::config_section;
+
 /// A credential from the config file. `Debug` and `Serialize` print `<secret>`, as Prometheus'
 /// `/api/v1/status/config` does, so secrets never reach logs or API answers.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -105,44 +107,58 @@ pub struct TlsConfig {
     pub max_version: Option<String>,
 }
 
-/// The HTTP client options every Prometheus client section accepts, flattened by hand into
-/// each section (serde's `flatten` would lose `deny_unknown_fields` and error locations).
-pub trait HttpClientOptions {
-    /// The `basic_auth` block, if any.
-    fn basic_auth(&self) -> Option<&BasicAuth>;
-    /// The `authorization` block, if any.
-    fn authorization(&self) -> Option<&Authorization>;
+config_section! {
+    [http_client_value]
+    /// The HTTP client keys every Prometheus client section accepts (scrape configs,
+    /// Alertmanagers, remote write, forwarding targets), as one value: validated by
+    /// [`HttpClientConfig::validate`], turned into a client by
+    /// [`crate::tls::client_builder`].
+    #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct HttpClientConfig {}
+}
 
-    /// Checks the combinations Prometheus rejects: at most one of basic auth and authorization,
-    /// no value and file for the same secret.
-    fn validate_http_client(&self, context: &str) -> Result<(), String> {
-        if self.basic_auth().is_some() && self.authorization().is_some() {
-            return Err(format!(
-                "{context}: at most one of basic_auth and authorization must be configured"
-            ));
+/// A combination of HTTP client keys Prometheus rejects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HttpClientError {
+    /// `basic_auth` and `authorization` together.
+    #[error("at most one of basic_auth and authorization must be configured")]
+    BasicAuthAndAuthorization,
+    /// `basic_auth.password` and `password_file` together.
+    #[error("at most one of basic_auth password and password_file must be configured")]
+    PasswordAndFile,
+    /// `basic_auth.username` and `username_file` together.
+    #[error("at most one of basic_auth username and username_file must be configured")]
+    UsernameAndFile,
+    /// `authorization.credentials` and `credentials_file` together.
+    #[error("at most one of authorization credentials and credentials_file must be configured")]
+    CredentialsAndFile,
+    /// `authorization.type: basic`.
+    #[error("authorization type cannot be set to \"basic\", use \"basic_auth\" instead")]
+    BasicAuthorizationType,
+}
+
+impl HttpClientConfig {
+    /// Checks the combinations Prometheus rejects: at most one of basic auth and
+    /// authorization, no value and file for the same secret.
+    pub fn validate(&self) -> Result<(), HttpClientError> {
+        if self.basic_auth.is_some() && self.authorization.is_some() {
+            return Err(HttpClientError::BasicAuthAndAuthorization);
         }
-        if let Some(b) = self.basic_auth() {
+        if let Some(b) = &self.basic_auth {
             if b.password.is_some() && b.password_file.is_some() {
-                return Err(format!(
-                    "{context}: at most one of basic_auth password and password_file must be configured"
-                ));
+                return Err(HttpClientError::PasswordAndFile);
             }
             if !b.username.is_empty() && b.username_file.is_some() {
-                return Err(format!(
-                    "{context}: at most one of basic_auth username and username_file must be configured"
-                ));
+                return Err(HttpClientError::UsernameAndFile);
             }
         }
-        if let Some(a) = self.authorization() {
+        if let Some(a) = &self.authorization {
             if a.credentials.is_some() && a.credentials_file.is_some() {
-                return Err(format!(
-                    "{context}: at most one of authorization credentials and credentials_file must be configured"
-                ));
+                return Err(HttpClientError::CredentialsAndFile);
             }
             if a.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("basic")) {
-                return Err(format!(
-                    "{context}: authorization type cannot be set to \"basic\", use \"basic_auth\" instead"
-                ));
+                return Err(HttpClientError::BasicAuthorizationType);
             }
         }
         Ok(())

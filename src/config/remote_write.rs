@@ -6,11 +6,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::http_client::{Authorization, BasicAuth, HttpClientOptions, TlsConfig};
 use super::null_default;
 use super::relabel::RelabelConfig;
+use super::section::config_section;
 use super::units::PromDuration;
+use super::{InvalidConfig, invalid};
 
+config_section! {
+[http_client]
 /// One remote-write destination (`remote_write[]`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -41,24 +44,6 @@ pub struct RemoteWriteConfig {
     /// Spread requests over all A records of the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub round_robin_dns: Option<bool>,
-    /// HTTP basic auth.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basic_auth: Option<BasicAuth>,
-    /// Authorization header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization: Option<Authorization>,
-    /// TLS settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_config: Option<TlsConfig>,
-    /// HTTP proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_url: Option<String>,
-    /// Follow redirects (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub follow_redirects: Option<bool>,
-    /// Allow HTTP/2 (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enable_http2: Option<bool>,
     /// Sending queue tuning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_config: Option<QueueConfig>,
@@ -66,14 +51,6 @@ pub struct RemoteWriteConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_config: Option<MetadataConfig>,
 }
-
-impl HttpClientOptions for RemoteWriteConfig {
-    fn basic_auth(&self) -> Option<&BasicAuth> {
-        self.basic_auth.as_ref()
-    }
-    fn authorization(&self) -> Option<&Authorization> {
-        self.authorization.as_ref()
-    }
 }
 
 /// `remote_write[].queue_config`: Prometheus' sharded sending queue.
@@ -126,18 +103,20 @@ pub struct MetadataConfig {
 
 impl RemoteWriteConfig {
     /// Checks the URL shape, protobuf message name, client options and relabel rules.
-    pub fn validate(&self, index: usize) -> Result<(), String> {
+    pub fn validate(&self, index: usize) -> Result<(), InvalidConfig> {
         let ctx = format!("remote_write[{index}]");
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return Err(format!("{ctx}: url {:?} must start with http:// or https://", self.url));
+            return invalid(format!("{ctx}: url {:?} must start with http:// or https://", self.url));
         }
         if let Some(m) = &self.protobuf_message
             && m != "prometheus.WriteRequest"
             && m != "io.prometheus.write.v2.Request"
         {
-            return Err(format!("{ctx}: unknown protobuf_message {m:?}"));
+            return invalid(format!("{ctx}: unknown protobuf_message {m:?}"));
         }
-        self.validate_http_client(&ctx)?;
+        self.http_client()
+            .validate()
+            .map_err(InvalidConfig::http_client(&ctx))?;
         for rc in &self.write_relabel_configs {
             rc.validate(&ctx)?;
         }

@@ -10,17 +10,22 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::http_client::{Authorization, BasicAuth, HttpClientOptions, Secret, TlsConfig};
+use super::http_client::Secret;
 use super::null_default;
 use super::relabel::RelabelConfig;
-use super::units::{ByteSize, PromDuration};
+use super::section::config_section;
+use super::units::PromDuration;
+use super::{InvalidConfig, invalid};
 
 /// Prometheus' default scrape interval (`global.scrape_interval`).
 pub const DEFAULT_SCRAPE_INTERVAL: PromDuration = PromDuration::from_secs(60);
 /// Prometheus' default scrape timeout (`global.scrape_timeout`).
 pub const DEFAULT_SCRAPE_TIMEOUT: PromDuration = PromDuration::from_secs(10);
 
-/// The `global:` section: defaults for every scrape config and rule group.
+config_section! {
+[scrape_settings]
+/// The `global:` section: defaults for every scrape config and rule group (the scrape
+/// settings are defaults each job may override).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GlobalConfig {
@@ -39,42 +44,10 @@ pub struct GlobalConfig {
     /// Labels added to series and alerts leaving nerve (forwarding, alerts).
     #[serde(default, deserialize_with = "null_default")]
     pub external_labels: BTreeMap<String, String>,
-    /// Accepted protocols in preference order (`OpenMetricsText1.0.0`, `PrometheusText0.0.4`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scrape_protocols: Option<Vec<String>>,
     /// File to log PromQL queries to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_log_file: Option<PathBuf>,
-    /// File to log failed scrapes to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scrape_failure_log_file: Option<PathBuf>,
-    /// Default per-scrape body size limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body_size_limit: Option<ByteSize>,
-    /// Default per-scrape sample limit (0 = none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sample_limit: Option<u64>,
-    /// Default per-scrape label count limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_limit: Option<u64>,
-    /// Default label name length limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_name_length_limit: Option<u64>,
-    /// Default label value length limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_value_length_limit: Option<u64>,
-    /// Default limit on targets per scrape config.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_limit: Option<u64>,
-    /// Default number of dropped targets kept for the targets API.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keep_dropped_targets: Option<u64>,
-    /// `legacy` or `utf8`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metric_name_validation_scheme: Option<String>,
-    /// `underscores`, `dots`, `values` or `allow-utf-8`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metric_name_escaping_scheme: Option<String>,
+}
 }
 
 impl GlobalConfig {
@@ -127,6 +100,8 @@ pub struct FileSdConfig {
     pub refresh_interval: Option<PromDuration>,
 }
 
+config_section! {
+[http_client scrape_settings discovery]
 /// One scrape job (`scrape_configs[]`). Fields follow Prometheus' `ScrapeConfig`; service
 /// discovery other than `static_configs` and `file_sd_configs` is not supported (an unknown key
 /// error names it).
@@ -141,9 +116,6 @@ pub struct ScrapeConfig {
     /// Overrides `global.scrape_timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scrape_timeout: Option<PromDuration>,
-    /// Accepted protocols in preference order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scrape_protocols: Option<Vec<String>>,
     /// Protocol to assume when a target sends no or an unknown Content-Type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_scrape_protocol: Option<String>,
@@ -171,60 +143,15 @@ pub struct ScrapeConfig {
     /// URL query parameters sent with every scrape.
     #[serde(default, deserialize_with = "null_default")]
     pub params: BTreeMap<String, Vec<String>>,
-    /// HTTP basic auth for the targets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basic_auth: Option<BasicAuth>,
-    /// Authorization header for the targets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization: Option<Authorization>,
     /// Legacy bearer token (Prometheus 2.x).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token: Option<Secret>,
     /// Legacy bearer token file (Prometheus 2.x).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token_file: Option<PathBuf>,
-    /// TLS settings for `https` targets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_config: Option<TlsConfig>,
-    /// HTTP proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_url: Option<String>,
-    /// Hosts that bypass the proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub no_proxy: Option<String>,
-    /// Take the proxy from the environment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_from_environment: Option<bool>,
-    /// Follow HTTP redirects (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub follow_redirects: Option<bool>,
-    /// Allow HTTP/2 (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enable_http2: Option<bool>,
     /// Ask targets for gzip (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_compression: Option<bool>,
-    /// Per-scrape body size limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body_size_limit: Option<ByteSize>,
-    /// Per-scrape sample limit; exceeding it fails the scrape (0 = none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sample_limit: Option<u64>,
-    /// Per-series label count limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_limit: Option<u64>,
-    /// Label name length limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_name_length_limit: Option<u64>,
-    /// Label value length limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_value_length_limit: Option<u64>,
-    /// Limit on targets after relabeling.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_limit: Option<u64>,
-    /// Number of dropped targets kept for the targets API.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keep_dropped_targets: Option<u64>,
     /// Limit on native histogram buckets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub native_histogram_bucket_limit: Option<u64>,
@@ -234,36 +161,10 @@ pub struct ScrapeConfig {
     /// Convert classic histograms to native ones with custom buckets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub convert_classic_histograms_to_nhcb: Option<bool>,
-    /// File to log failed scrapes of this job to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scrape_failure_log_file: Option<PathBuf>,
-    /// `legacy` or `utf8`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metric_name_validation_scheme: Option<String>,
-    /// `underscores`, `dots`, `values` or `allow-utf-8`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metric_name_escaping_scheme: Option<String>,
-    /// Targets listed in the config.
-    #[serde(default, deserialize_with = "null_default")]
-    pub static_configs: Vec<StaticConfig>,
-    /// Targets read from files.
-    #[serde(default, deserialize_with = "null_default")]
-    pub file_sd_configs: Vec<FileSdConfig>,
-    /// Rules applied to targets before scraping.
-    #[serde(default, deserialize_with = "null_default")]
-    pub relabel_configs: Vec<RelabelConfig>,
     /// Rules applied to scraped series before storing.
     #[serde(default, deserialize_with = "null_default")]
     pub metric_relabel_configs: Vec<RelabelConfig>,
 }
-
-impl HttpClientOptions for ScrapeConfig {
-    fn basic_auth(&self) -> Option<&BasicAuth> {
-        self.basic_auth.as_ref()
-    }
-    fn authorization(&self) -> Option<&Authorization> {
-        self.authorization.as_ref()
-    }
 }
 
 impl ScrapeConfig {
@@ -279,35 +180,37 @@ impl ScrapeConfig {
     }
 
     /// Checks one job the way Prometheus does when loading.
-    pub fn validate(&self, global: &GlobalConfig) -> Result<(), String> {
+    pub fn validate(&self, global: &GlobalConfig) -> Result<(), InvalidConfig> {
         let ctx = format!("scrape config with job name {:?}", self.job_name);
         if self.job_name.is_empty() {
-            return Err("job_name is empty".to_owned());
+            return invalid("job_name is empty".to_owned());
         }
         if self.effective_timeout(global) > self.effective_interval(global) {
-            return Err(format!("scrape timeout greater than scrape interval for {ctx}"));
+            return invalid(format!("scrape timeout greater than scrape interval for {ctx}"));
         }
         if let Some(scheme) = &self.scheme
             && scheme != "http"
             && scheme != "https"
         {
-            return Err(format!("{ctx}: invalid scheme {scheme:?}, want \"http\" or \"https\""));
+            return invalid(format!("{ctx}: invalid scheme {scheme:?}, want \"http\" or \"https\""));
         }
         if let Some(path) = &self.metrics_path
             && !path.starts_with('/')
         {
-            return Err(format!("{ctx}: metrics_path {path:?} must start with '/'"));
+            return invalid(format!("{ctx}: metrics_path {path:?} must start with '/'"));
         }
-        self.validate_http_client(&ctx)?;
+        self.http_client()
+            .validate()
+            .map_err(InvalidConfig::http_client(&ctx))?;
         if self.bearer_token.is_some() && self.bearer_token_file.is_some() {
-            return Err(format!(
+            return invalid(format!(
                 "{ctx}: at most one of bearer_token & bearer_token_file must be configured"
             ));
         }
         if (self.bearer_token.is_some() || self.bearer_token_file.is_some())
             && (self.basic_auth.is_some() || self.authorization.is_some())
         {
-            return Err(format!(
+            return invalid(format!(
                 "{ctx}: at most one of basic_auth, authorization and bearer_token must be configured"
             ));
         }
@@ -317,7 +220,7 @@ impl ScrapeConfig {
             }
             for name in sc.labels.keys() {
                 if !nerve_storage::labels::is_valid_label_name(name) {
-                    return Err(format!("{ctx}: {name:?} is not a valid label name"));
+                    return invalid(format!("{ctx}: {name:?} is not a valid label name"));
                 }
             }
         }

@@ -161,14 +161,33 @@ fn loads_a_real_prometheus_yml() {
         cfg.forward.remote_write_targets(&cfg.remote_write)[0].url,
         cfg.remote_write[0].url
     );
-    let relabels = !cfg.remote_write[0].write_relabel_configs.is_empty();
     assert_eq!(
         cfg.unimplemented_sections(),
-        if relabels {
-            vec!["remote_write[].write_relabel_configs (sent without relabeling)"]
-        } else {
-            vec![]
-        }
+        [
+            "alerting.alertmanagers[0].http_headers",
+            "remote_write[].write_relabel_configs (sent without relabeling)",
+            "remote_write[0].remote_timeout",
+            "remote_write[0].queue_config",
+        ]
+    );
+}
+
+/// Keys accepted without effect are named (for the startup warning); keys that work are not.
+#[test]
+fn ignored_keys_are_named() {
+    let cfg = Config::parse(
+        "global:\n  query_log_file: /tmp/q.log\nscrape_configs:\n  - job_name: a\n    target_limit: 5\n    sample_limit: 5\n    no_proxy: localhost\n    proxy_url: http://proxy:3128\n  - job_name: b\n    no_proxy: localhost\nforward:\n  otlp:\n    - url: http://tempo:4318\n      no_proxy: example.com\nstorage:\n  exemplars:\n    max_exemplars: 100000\n",
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.unimplemented_sections(),
+        [
+            "global.query_log_file",
+            "storage.exemplars.max_exemplars",
+            "scrape_configs[0].target_limit",
+            "scrape_configs[1].no_proxy (without proxy_url)",
+            "forward.otlp[0].no_proxy (without proxy_url)",
+        ]
     );
 }
 
@@ -381,6 +400,45 @@ fn load_time_checks() {
     for (yaml, want) in cases {
         let e = error_of(yaml);
         assert!(e.contains(want), "{yaml:?}: got {e:?}, want it to contain {want:?}");
+    }
+}
+
+/// HTTP client key conflicts are typed errors naming their section, in every section that
+/// has the keys.
+#[test]
+fn http_client_conflicts_are_typed() {
+    use super::http_client::HttpClientError;
+    let cases = [
+        (
+            "remote_write:\n  - url: http://a\n    basic_auth: {username: u}\n    authorization: {credentials: t}\n",
+            "remote_write[0]",
+            HttpClientError::BasicAuthAndAuthorization,
+        ),
+        (
+            "forward:\n  loki:\n    - url: http://a\n      authorization: {type: basic}\n",
+            "forward.loki[0]",
+            HttpClientError::BasicAuthorizationType,
+        ),
+        (
+            "alerting:\n  alertmanagers:\n    - basic_auth: {password: p, password_file: /f}\n",
+            "alerting.alertmanagers[0]",
+            HttpClientError::PasswordAndFile,
+        ),
+    ];
+    for (yaml, section, want) in cases {
+        match Config::parse(yaml) {
+            Err(ConfigError::Invalid(e @ InvalidConfig::HttpClient { .. })) => {
+                assert_eq!(
+                    e,
+                    InvalidConfig::HttpClient {
+                        section: section.to_owned(),
+                        error: want
+                    }
+                );
+                assert_eq!(e.to_string(), format!("{section}: {want}"));
+            }
+            other => panic!("{yaml}: {other:?}"),
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 use nerve_proto::otlp_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use nerve_proto::otlp_proto::tonic::trace::v1::span::Event;
 use nerve_proto::otlp_proto::tonic::trace::v1::{Span, Status, status};
+use nerve_storage::traces::hex;
 
 /// The services, in the order their resources are sent.
 pub const SERVICES: [&str; 3] = ["frontend", "cart", "payments"];
@@ -118,10 +119,6 @@ impl From<i64> for AttrV {
     fn from(i: i64) -> Self {
         AttrV::I(i)
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    nerve_storage::traces::hex(b)
 }
 
 /// Builds spans, with a running clock inside the request.

@@ -19,9 +19,22 @@ use nerve_proto::loki::ContentEncoding;
 use crate::ingest::memory::{Charge, MemoryGuard};
 use crate::servers::error::{ApiError, ErrorKind};
 
-/// Reads the body as sent, refusing with 413 once it exceeds `max`.
-pub async fn read_body(headers: &HeaderMap, mut body: Body, max: usize) -> Result<Vec<u8>, ApiError> {
-    let too_large = || ApiError::new(ErrorKind::PayloadTooLarge, format!("request body exceeds {max} bytes"));
+/// Reads the body as sent, refusing with 413 as soon as it is known to exceed `max` (from
+/// `Content-Length`, or while streaming a chunked body); the 413 names `limit`, the setting
+/// `max` comes from, when given.
+pub async fn read_body(
+    headers: &HeaderMap,
+    mut body: Body,
+    max: usize,
+    limit: Option<&str>,
+) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        let msg = match limit {
+            Some(name) => format!("request body exceeds {name} ({max} bytes)"),
+            None => format!("request body exceeds {max} bytes"),
+        };
+        ApiError::new(ErrorKind::PayloadTooLarge, msg)
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -86,7 +99,7 @@ pub async fn read_decoded(
     if encoding == ContentEncoding::Snappy && !limits.allow_snappy {
         return Err(unsupported_encoding("snappy"));
     }
-    let raw = read_body(headers, body, limits.max_body).await?;
+    let raw = read_body(headers, body, limits.max_body, None).await?;
     let mut charge = guard.charge();
     if matches!(encoding, ContentEncoding::Identity | ContentEncoding::Snappy) {
         if raw.len() > limits.max_decoded {

@@ -18,7 +18,7 @@ use nerve_proto::loki::ContentEncoding;
 
 use crate::ingest::body::{self, BodyLimits};
 use crate::ingest::memory::Charge;
-use crate::ingest::otlp_metrics::{MAX_BODY_BYTES, OTLP_BODY_LIMITS};
+use crate::ingest::otlp::{MAX_BODY_BYTES, OTLP_BODY_LIMITS};
 use crate::servers::error::ApiError;
 use crate::state::AppState;
 
@@ -66,7 +66,7 @@ fn limits_for(state: &AppState, path: &str) -> BodyLimits {
 
 async fn inflate_request(state: &AppState, req: Request, limits: BodyLimits) -> Result<(Request, Charge), ApiError> {
     let (mut parts, body) = req.into_parts();
-    let raw = body::read_body(&parts.headers, body, limits.max_body).await?;
+    let raw = body::read_body(&parts.headers, body, limits.max_body, None).await?;
     let mut charge = state.memory.charge();
     let (framed, charge) = tokio::task::spawn_blocking(move || {
         let framed = inflate_frames(&raw, limits, &mut charge)?;

@@ -18,39 +18,42 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use nerve_proto::OtlpEncoding;
-use nerve_proto::otlp_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use nerve_proto::otlp_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use nerve_storage::logs::now_ns;
 use nerve_storage::traces::{AppendOutcome, SpanStore};
 
 use crate::forward::sender::Signal;
-use crate::ingest::body::read_decoded;
-use crate::ingest::otlp_metrics::OTLP_BODY_LIMITS;
-use crate::ingest::otlp_metrics::{MAX_BODY_BYTES, status_response};
-use crate::servers::error::{ApiError, ErrorKind};
-use crate::shutdown::Shutdown;
+use crate::ingest::otlp::{Answer, ExportResponse, OtlpSignal, http_export};
+use crate::servers::error::ApiError;
+use crate::shutdown::{FirstPass, Shutdown, periodic};
 use crate::state::AppState;
 use sampling::TailSampler;
 
 /// The OTLP/HTTP trace route.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/traces", post(http_export))
+    Router::new().route("/v1/traces", post(http_export::<Traces>))
 }
 
 /// The OTLP answer for an append.
 pub fn response(outcome: &AppendOutcome) -> ExportTraceServiceResponse {
-    ExportTraceServiceResponse {
-        partial_success: (outcome.rejected > 0).then(|| ExportTracePartialSuccess {
-            rejected_spans: i64::try_from(outcome.rejected).unwrap_or(i64::MAX),
-            error_message: outcome.errors.first().cloned().unwrap_or_default(),
-        }),
+    ExportTraceServiceResponse::new(outcome.rejected as u64, outcome.errors.first().map(String::as_str))
+}
+
+/// The OTLP traces signal.
+#[derive(Debug)]
+pub struct Traces;
+
+impl OtlpSignal for Traces {
+    type Request = ExportTraceServiceRequest;
+
+    fn ready(state: &AppState) -> Result<(), ApiError> {
+        state.traces.ready()?;
+        Ok(())
+    }
+
+    async fn store(state: &AppState, req: ExportTraceServiceRequest) -> Answer<Self> {
+        ingest(state, req).await.map(|outcome| response(&outcome))
     }
 }
 
@@ -106,66 +109,6 @@ pub async fn ingest(state: &AppState, req: ExportTraceServiceRequest) -> Result<
     .await?
 }
 
-/// `POST /v1/traces`.
-#[tracing::instrument(skip_all)]
-pub async fn http_export(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let Some(encoding) = OtlpEncoding::from_content_type(&content_type) else {
-        let e = ApiError::new(
-            ErrorKind::UnsupportedMediaType,
-            format!("unsupported content type {content_type:?}; use application/x-protobuf or application/json"),
-        );
-        return status_response(&e, OtlpEncoding::Protobuf);
-    };
-    let result = async {
-        state.traces.ready()?;
-        state.memory.check()?;
-        let body = read_decoded(&state.memory, &headers, body, OTLP_BODY_LIMITS).await?;
-        let req = tokio::task::spawn_blocking(move || {
-            let req = nerve_proto::otlp::decode_request::<ExportTraceServiceRequest>(
-                &body.bytes,
-                Some(&content_type),
-                None,
-                MAX_BODY_BYTES,
-            );
-            drop(body);
-            req
-        })
-        .await?
-        .map_err(|e| {
-            let kind = if e.http_status() == 413 {
-                ErrorKind::PayloadTooLarge
-            } else {
-                ErrorKind::BadData
-            };
-            ApiError::new(kind, format!("decoding OTLP traces request: {e}"))
-        })?;
-        ingest(&state, req).await
-    }
-    .await;
-    match result {
-        Ok(outcome) => {
-            let resp = response(&outcome);
-            let body = if encoding == OtlpEncoding::Json && resp.partial_success.is_none() {
-                b"{}".to_vec()
-            } else {
-                encoding.encode(&resp)
-            };
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, HeaderValue::from_static(encoding.content_type()))],
-                body,
-            )
-                .into_response()
-        }
-        Err(e) => status_response(&e, encoding),
-    }
-}
-
 /// Stores the traces `sampler` keeps: decides every second, and once more for every waiting
 /// trace at shutdown (await the handle before closing the store). Spans the store refuses
 /// for overload are put back and retried.
@@ -174,24 +117,13 @@ pub fn run_sampler(
     store: Arc<SpanStore>,
     shutdown: Shutdown,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let last = tokio::select! {
-                _ = tick.tick() => false,
-                () = shutdown.wait() => true,
-            };
-            let (s, st) = (sampler.clone(), store.clone());
-            let pass = tokio::task::spawn_blocking(move || store_decided(&s, &st, last)).await;
-            if let Err(e) = pass {
-                tracing::error!(error = %e, "tail-sampling pass failed");
-            }
-            if last {
-                return;
-            }
-        }
-    })
+    periodic(
+        Duration::from_secs(1),
+        FirstPass::Immediately,
+        shutdown,
+        "tail-sampling pass",
+        move |last| store_decided(&sampler, &store, last),
+    )
 }
 
 /// One decision pass: appends the kept spans; on overload they wait for the next pass.

@@ -13,19 +13,14 @@
 //! replaying the WAL. Version 2.0 answers carry the `X-Prometheus-Remote-Write-*-Written`
 //! headers. Native histograms are counted and dropped (not stored yet).
 
-use std::pin::Pin;
-use std::sync::Arc;
-
-use axum::body::{Body, HttpBody as _};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use nerve_proto::{DecodedMetadata, DecodedSeries, MetricKind, RemoteWriteVersion};
-use nerve_storage::Labels;
-use nerve_storage::metrics::{Exemplar, MetricMetadata, MetricType, Tsdb};
+use nerve_proto::{DecodedMetadata, DecodedSeries, RemoteWriteVersion};
 
-use crate::config::limits::LimitsConfig;
-use crate::ingest::ratelimit::ByteRateLimiter;
+use crate::ingest::append::{self, Outcome, SeriesLimits};
+use crate::ingest::body::read_body;
 use crate::selfmetrics::SourceLabels;
 use crate::servers::error::{ApiError, ErrorKind};
 use crate::state::AppState;
@@ -38,17 +33,6 @@ pub const SAMPLES_WRITTEN: &str = "X-Prometheus-Remote-Write-Samples-Written";
 pub const HISTOGRAMS_WRITTEN: &str = "X-Prometheus-Remote-Write-Histograms-Written";
 /// Response header: exemplars stored (2.0).
 pub const EXEMPLARS_WRITTEN: &str = "X-Prometheus-Remote-Write-Exemplars-Written";
-
-/// What one request did to storage.
-#[derive(Debug, Default)]
-struct Outcome {
-    samples_written: u64,
-    samples_rejected: u64,
-    exemplars_written: u64,
-    histograms_dropped: u64,
-    /// The first per-sample refusal (bad data), reported in the 400 message.
-    first_error: Option<String>,
-}
 
 /// `POST /api/v1/write`.
 #[tracing::instrument(skip_all, fields(version))]
@@ -81,7 +65,13 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
     let _request = gate.admit_request().await.inspect_err(|_| throttled(state))?;
 
     let limits = &state.limits;
-    let body = read_body(headers, body, limits).await?;
+    let body = read_body(
+        headers,
+        body,
+        limits.remote_write_max_body(),
+        Some("limits.remote_write_max_body_bytes"),
+    )
+    .await?;
     let decoded_len = snap::raw::decompress_len(&body).map_err(|e| ApiError::bad_data(format!("snappy: {e}")))?;
     if decoded_len > limits.remote_write_max_decoded() {
         return Err(ApiError::new(
@@ -102,7 +92,7 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
     charge.add(decoded_len).inspect_err(|_| throttled(state))?;
 
     let max_decoded = limits.remote_write_max_decoded();
-    let label_limits = WriteLimits::new(limits, state.remote_write_rate.clone());
+    let label_limits = SeriesLimits::new(limits, true, state.remote_write_rate.clone());
     let outcome = tokio::task::spawn_blocking(move || -> Result<Outcome, ApiError> {
         let _charge = charge;
         if version == RemoteWriteVersion::V1 {
@@ -114,21 +104,14 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
         }
         let (series, metadata) = decode(version, &body, max_decoded)?;
         drop(body);
-        store(&tsdb, series, metadata, &label_limits)
+        append::store(&tsdb, series, &metadata, &label_limits)
     })
     .await??;
 
-    let m = &state.metrics;
-    m.ingested_samples
-        .get_or_create(&SOURCE)
-        .inc_by(outcome.samples_written);
-    m.rejected_samples
-        .get_or_create(&SOURCE)
-        .inc_by(outcome.samples_rejected);
-    m.ingested_exemplars
-        .get_or_create(&SOURCE)
-        .inc_by(outcome.exemplars_written);
-    m.dropped_histograms
+    outcome.record(&state.metrics, &SOURCE);
+    state
+        .metrics
+        .dropped_histograms
         .get_or_create(&SOURCE)
         .inc_by(outcome.histograms_dropped);
     if outcome.histograms_dropped > 0 {
@@ -173,36 +156,6 @@ fn throttled(state: &AppState) {
     state.metrics.throttled_requests.get_or_create(&SOURCE).inc();
 }
 
-/// Reads the body, refusing with 413 as soon as it is known to exceed the limit (from
-/// `Content-Length`, or while streaming for chunked bodies).
-async fn read_body(headers: &HeaderMap, mut body: Body, limits: &LimitsConfig) -> Result<Vec<u8>, ApiError> {
-    let max = limits.remote_write_max_body();
-    let too_large = || {
-        ApiError::new(
-            ErrorKind::PayloadTooLarge,
-            format!("request body exceeds limits.remote_write_max_body_bytes ({max} bytes)"),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(too_large());
-    }
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0));
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        let frame = frame.map_err(|e| ApiError::bad_data(format!("reading request body: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > max {
-                return Err(too_large());
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Ok(buf)
-}
-
 /// Decodes either version into the version-neutral view.
 fn decode(
     version: RemoteWriteVersion,
@@ -219,198 +172,6 @@ fn decode(
                 nerve_proto::flatten_v2(nerve_proto::decode_v2(body, max_decoded).map_err(bad)?).map_err(bad)?;
             Ok((series, Vec::new()))
         }
-    }
-}
-
-/// Label bounds from `limits:` (0 = unbounded).
-#[derive(Clone, Debug)]
-struct WriteLimits {
-    max_labels: usize,
-    max_name_len: usize,
-    max_value_len: usize,
-    /// Samples-per-second bucket; a batch takes its samples at commit or is refused whole.
-    rate: Option<Arc<ByteRateLimiter>>,
-}
-
-impl WriteLimits {
-    fn new(l: &LimitsConfig, rate: Option<Arc<ByteRateLimiter>>) -> Self {
-        WriteLimits {
-            max_labels: l.max_labels_per_series.unwrap_or(0),
-            max_name_len: l.max_label_name_length.unwrap_or(0),
-            max_value_len: l.max_label_value_length.unwrap_or(0),
-            rate,
-        }
-    }
-}
-
-impl WriteLimits {
-    fn check<N: AsRef<str>, V: AsRef<str>>(&self, labels: &[(N, V)]) -> Result<(), String> {
-        if self.max_labels > 0 && labels.len() > self.max_labels {
-            return Err(format!(
-                "series has {} labels, more than limits.max_labels_per_series ({})",
-                labels.len(),
-                self.max_labels
-            ));
-        }
-        for (n, v) in labels {
-            let (n, v) = (n.as_ref(), v.as_ref());
-            if self.max_name_len > 0 && n.len() > self.max_name_len {
-                return Err(format!(
-                    "label name {n:?} is longer than limits.max_label_name_length ({})",
-                    self.max_name_len
-                ));
-            }
-            if self.max_value_len > 0 && v.len() > self.max_value_len {
-                return Err(format!(
-                    "value of label {n:?} is {} bytes, more than limits.max_label_value_length ({})",
-                    v.len(),
-                    self.max_value_len
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Remote write requires label names sorted and unique (the sender's label set is the series
-/// identity; an unsorted or duplicated one is a sender bug whose data must be dropped).
-fn check_label_order<N: AsRef<str>, V: AsRef<str>>(labels: &[(N, V)]) -> Result<(), String> {
-    for w in labels.windows(2) {
-        let (a, b) = (w[0].0.as_ref(), w[1].0.as_ref());
-        match a.cmp(b) {
-            std::cmp::Ordering::Less => {}
-            std::cmp::Ordering::Equal => return Err(format!("duplicate label name {a:?} in series")),
-            std::cmp::Ordering::Greater => {
-                return Err(format!("labels are not sorted by name: {b:?} comes after {a:?}"));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Appends everything that can be stored and commits it. Per-sample refusals are counted and
-/// the first one kept; storage failures abort the batch (rolled back) and become 500/503.
-fn store(
-    tsdb: &Tsdb,
-    series: Vec<DecodedSeries>,
-    metadata: Vec<DecodedMetadata>,
-    limits: &WriteLimits,
-) -> Result<Outcome, ApiError> {
-    let mut out = Outcome::default();
-    let mut app = tsdb.appender();
-    for md in metadata.iter().chain(series.iter().filter_map(|s| s.metadata.as_ref())) {
-        if !md.metric_family.is_empty() {
-            app.update_metadata(&md.metric_family, to_metadata(md));
-        }
-    }
-    for s in series {
-        out.histograms_dropped += s.histograms as u64;
-        let labels = match limits
-            .check(&s.labels)
-            .and_then(|()| check_label_order(&s.labels))
-            .and_then(|()| Labels::from_pairs(s.labels).map_err(|e| e.to_string()))
-            .and_then(|l| l.validate_series().map(|()| l).map_err(|e| e.to_string()))
-        {
-            Ok(l) => l,
-            Err(msg) => {
-                out.samples_rejected += s.samples.len() as u64;
-                out.first_error.get_or_insert(msg);
-                continue;
-            }
-        };
-        let mut newest = None;
-        for (t, v) in &s.samples {
-            match app.append(&labels, *t, *v) {
-                Ok(()) => {
-                    out.samples_written += 1;
-                    newest = newest.max(Some(*t));
-                }
-                Err(e) if e.is_bad_data() => {
-                    out.samples_rejected += 1;
-                    out.first_error.get_or_insert_with(|| e.to_string());
-                }
-                Err(e) => {
-                    app.rollback();
-                    return Err(e.into());
-                }
-            }
-        }
-        for ex in s.exemplars {
-            let Some(t) = ex.timestamp.or(newest) else { continue };
-            let stored = Labels::from_pairs(ex.labels).and_then(|el| {
-                app.append_exemplar(
-                    &labels,
-                    Exemplar {
-                        labels: el,
-                        t,
-                        v: ex.value,
-                    },
-                )
-            });
-            match stored {
-                Ok(()) => out.exemplars_written += 1,
-                // Prometheus logs exemplar refusals and does not fail the request for them.
-                Err(e) if e.is_bad_data() => tracing::debug!(series = %labels, error = %e, "exemplar dropped"),
-                Err(e) => {
-                    app.rollback();
-                    return Err(e.into());
-                }
-            }
-        }
-    }
-    commit(app, out, limits)
-}
-
-/// Commits a batch, folding a commit-time refusal into the outcome.
-fn commit(
-    app: nerve_storage::metrics::Appender<'_>,
-    mut out: Outcome,
-    limits: &WriteLimits,
-) -> Result<Outcome, ApiError> {
-    if let Some(rate) = &limits.rate
-        && !app.is_empty()
-        && !rate.try_take(app.len() as u64)
-    {
-        app.rollback();
-        return Err(ApiError::new(
-            ErrorKind::Unavailable,
-            format!(
-                "remote write of {} samples over limits.remote_write_ingestion_rate ({} samples/s); retry later",
-                out.samples_written,
-                rate.rate()
-            ),
-        ));
-    }
-    match app.commit() {
-        Ok(()) => Ok(out),
-        // A concurrent writer got in between `append` and `commit` and the head refused a
-        // sample (the rest was stored). The head reports only the first refusal, so the
-        // counts are off by the number of further refusals, if any.
-        Err(e) if e.is_bad_data() => {
-            out.samples_written = out.samples_written.saturating_sub(1);
-            out.samples_rejected += 1;
-            out.first_error.get_or_insert_with(|| e.to_string());
-            Ok(out)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn to_metadata(md: &DecodedMetadata) -> MetricMetadata {
-    let kind = match md.kind {
-        MetricKind::Counter => MetricType::Counter,
-        MetricKind::Gauge => MetricType::Gauge,
-        MetricKind::Histogram => MetricType::Histogram,
-        MetricKind::GaugeHistogram => MetricType::GaugeHistogram,
-        MetricKind::Summary => MetricType::Summary,
-        MetricKind::Info => MetricType::Info,
-        MetricKind::StateSet => MetricType::StateSet,
-        MetricKind::Unknown => MetricType::Unknown,
-    };
-    MetricMetadata {
-        kind,
-        help: md.help.clone(),
-        unit: md.unit.clone(),
     }
 }
 

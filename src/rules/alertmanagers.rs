@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
 use crate::config::alerting::{AlertingConfig, AlertmanagerConfig};
+use crate::config::http_client::HttpClientConfig;
 use crate::scrape::discovery::{FileSd, static_targets};
 use crate::scrape::relabel::{self, LabelMap, Rule as RelabelRule};
 
@@ -71,8 +74,8 @@ fn secret(inline: Option<&str>, file: Option<&std::path::Path>) -> Option<String
 }
 
 /// An HTTP client trusting what `tls` says (system roots without it).
-fn http_client(tls: Option<&crate::config::http_client::TlsConfig>) -> Result<reqwest::Client, String> {
-    crate::tls::http_client_builder(tls, true)?
+fn http_client(cfg: &HttpClientConfig) -> Result<reqwest::Client, String> {
+    crate::tls::client_builder(cfg)?
         .build()
         .map_err(|e| format!("alertmanager HTTP client: {e}"))
 }
@@ -86,7 +89,7 @@ fn auth_headers(am: &AlertmanagerConfig) -> HeaderMap {
         )
         .unwrap_or_default();
         let pass = secret(b.password.as_ref().map(|p| p.expose()), b.password_file.as_deref()).unwrap_or_default();
-        let token = base64(&format!("{user}:{pass}"));
+        let token = STANDARD.encode(format!("{user}:{pass}"));
         if let Ok(v) = HeaderValue::from_str(&format!("Basic {token}")) {
             headers.insert(AUTHORIZATION, v);
         }
@@ -118,12 +121,12 @@ impl Discovery {
                 headers: auth_headers(am),
                 relabel: RelabelRule::compile_all(&am.relabel_configs)?,
                 alert_relabel: RelabelRule::compile_all(&am.alert_relabel_configs)?,
-                client: http_client(am.tls_config.as_ref())?,
+                client: http_client(&am.http_client())?,
                 statics: static_targets(&am.static_configs),
                 file_sd: FileSd::new(&am.file_sd_configs),
             });
         }
-        let webhook_client = http_client(None)?;
+        let webhook_client = http_client(&HttpClientConfig::default())?;
         let webhooks = cfg
             .webhook_configs
             .iter()
@@ -195,24 +198,6 @@ impl Discovery {
     }
 }
 
-fn base64(s: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
-    for c in b.chunks(3) {
-        let n =
-            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,9 +211,17 @@ mod tests {
     }
 
     #[test]
+    fn basic_auth_is_sent_in_base64() {
+        let cfg = Config::parse(
+            "alerting:\n  alertmanagers:\n  - basic_auth: {username: user, password: pass}\n    static_configs: [{targets: ['am:9093']}]\n",
+        )
+        .unwrap();
+        let h = auth_headers(&cfg.alerting.alertmanagers[0]);
+        assert_eq!(h.get(AUTHORIZATION).unwrap(), "Basic dXNlcjpwYXNz");
+    }
+
+    #[test]
     fn static_file_and_relabeled_targets() {
-        assert_eq!(base64("user:pass"), "dXNlcjpwYXNz");
-        assert_eq!(base64("ab"), "YWI=");
         let dir0 = tempfile::tempdir().unwrap();
         let tok = dir0.path().join("token");
         std::fs::write(&tok, "s3cret\n").unwrap();

@@ -38,24 +38,12 @@ impl Fetcher {
         if !compression {
             headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         }
-        let redirect = if cfg.follow_redirects.unwrap_or(true) {
-            reqwest::redirect::Policy::limited(10)
-        } else {
-            reqwest::redirect::Policy::none()
-        };
-        let http2 = cfg.enable_http2 != Some(false);
-        let mut builder = crate::tls::http_client_builder(cfg.tls_config.as_ref(), http2)?
+        let client = crate::tls::client_builder(&cfg.http_client())?
             .default_headers(headers)
             .user_agent(format!("nerve/{}", buildinfo::VERSION))
-            .redirect(redirect)
-            .gzip(compression);
-        if cfg.proxy_url.is_none() && !cfg.proxy_from_environment.unwrap_or(false) {
-            builder = builder.no_proxy();
-        } else if let Some(p) = &cfg.proxy_url {
-            let proxy = reqwest::Proxy::all(p).map_err(|e| format!("invalid proxy_url {p:?}: {e}"))?;
-            builder = builder.proxy(proxy);
-        }
-        let client = builder.build().map_err(|e| format!("building the HTTP client: {e}"))?;
+            .gzip(compression)
+            .build()
+            .map_err(|e| format!("building the HTTP client: {e}"))?;
         let credentials = Credentials::from_options(
             cfg.basic_auth.as_ref(),
             cfg.authorization.as_ref(),

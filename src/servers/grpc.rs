@@ -6,6 +6,7 @@
 //! are accepted (inflated by [`grpc_body`], bounded and counted against the memory guard)
 //! and answers are gzipped when the client accepts it.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use axum::Router;
@@ -20,92 +21,102 @@ use nerve_proto::otlp_proto::tonic::collector::metrics::v1::{
 };
 use nerve_proto::otlp_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use nerve_proto::otlp_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use prost::Message as _;
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 use tower_http::trace::TraceLayer;
 
-use crate::ingest::{grpc_body, otlp_logs, otlp_metrics, otlp_traces};
+use crate::ingest::grpc_body;
+use crate::ingest::otlp::{ExportRequest, MAX_BODY_BYTES, OtlpSignal};
+use crate::ingest::otlp_logs::Logs;
+use crate::ingest::otlp_metrics::Metrics;
+use crate::ingest::otlp_traces::Traces;
 use crate::servers::auth::{self, AccessPolicy};
 use crate::servers::error::ApiError;
 use crate::shutdown::Shutdown;
 use crate::state::AppState;
 
-/// `MetricsService/Export` → [`otlp_metrics::ingest`].
-#[derive(Debug, Clone)]
-pub struct OtlpMetricsService {
+/// One OTLP gRPC service: its `Export` stores the request through the signal's
+/// [`OtlpSignal::store`], the path OTLP/HTTP takes too.
+#[derive(Debug)]
+pub struct OtlpService<S> {
     state: AppState,
+    signal: PhantomData<fn() -> S>,
 }
 
-#[tonic::async_trait]
-impl MetricsService for OtlpMetricsService {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportMetricsServiceRequest>,
-    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        let req = request.into_inner();
-        let size = req.encoded_len();
-        let outcome = otlp_metrics::ingest(&self.state, size, move || Ok(req))
-            .await
-            .map_err(ApiError::into_grpc_status)?;
-        Ok(tonic::Response::new(outcome.response()))
+impl<S> Clone for OtlpService<S> {
+    fn clone(&self) -> Self {
+        OtlpService {
+            state: self.state.clone(),
+            signal: PhantomData,
+        }
     }
 }
 
-/// `LogsService/Export` → [`otlp_logs::ingest`].
-#[derive(Debug, Clone)]
-pub struct OtlpLogsService {
-    state: AppState,
-}
+impl<S: OtlpSignal> OtlpService<S> {
+    fn new(state: AppState) -> Self {
+        OtlpService {
+            state,
+            signal: PhantomData,
+        }
+    }
 
-#[tonic::async_trait]
-impl LogsService for OtlpLogsService {
-    async fn export(
+    async fn store(
         &self,
-        request: tonic::Request<ExportLogsServiceRequest>,
-    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        let summary = otlp_logs::ingest(&self.state, request.into_inner())
+        request: tonic::Request<S::Request>,
+    ) -> Result<tonic::Response<<S::Request as ExportRequest>::Response>, tonic::Status> {
+        S::store(&self.state, request.into_inner())
             .await
-            .map_err(ApiError::into_grpc_status)?;
-        Ok(tonic::Response::new(otlp_logs::response(&summary)))
+            .map(tonic::Response::new)
+            .map_err(ApiError::into_grpc_status)
     }
 }
 
-/// `TraceService/Export` → [`otlp_traces::ingest`].
-#[derive(Debug, Clone)]
-pub struct OtlpTraceService {
-    state: AppState,
+/// Implements a tonic service trait for the [`OtlpService`] of a signal: `Export` is
+/// [`OtlpService::store`].
+macro_rules! export_service {
+    ($service:ident, $signal:ty, $request:ty, $response:ty) => {
+        #[tonic::async_trait]
+        impl $service for OtlpService<$signal> {
+            async fn export(
+                &self,
+                request: tonic::Request<$request>,
+            ) -> Result<tonic::Response<$response>, tonic::Status> {
+                self.store(request).await
+            }
+        }
+    };
 }
 
-#[tonic::async_trait]
-impl TraceService for OtlpTraceService {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let outcome = otlp_traces::ingest(&self.state, request.into_inner())
-            .await
-            .map_err(ApiError::into_grpc_status)?;
-        Ok(tonic::Response::new(otlp_traces::response(&outcome)))
-    }
-}
+export_service!(
+    MetricsService,
+    Metrics,
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse
+);
+export_service!(LogsService, Logs, ExportLogsServiceRequest, ExportLogsServiceResponse);
+export_service!(
+    TraceService,
+    Traces,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse
+);
 
 /// The gRPC routes, behind the write policy unless it is open.
 pub fn router(state: AppState, write: &Arc<AccessPolicy>) -> Router {
     let max_logs = state.limits.logs_max_decoded();
-    let logs = LogsServiceServer::new(OtlpLogsService { state: state.clone() })
+    let logs = LogsServiceServer::new(OtlpService::<Logs>::new(state.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_logs);
-    let traces = TraceServiceServer::new(OtlpTraceService { state: state.clone() })
+    let traces = TraceServiceServer::new(OtlpService::<Traces>::new(state.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(otlp_metrics::MAX_BODY_BYTES);
+        .max_decoding_message_size(MAX_BODY_BYTES);
     let inflate = middleware::from_fn_with_state(state.clone(), grpc_body::inflate_grpc);
-    let metrics = MetricsServiceServer::new(OtlpMetricsService { state })
+    let metrics = MetricsServiceServer::new(OtlpService::<Metrics>::new(state))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(otlp_metrics::MAX_BODY_BYTES);
+        .max_decoding_message_size(MAX_BODY_BYTES);
     let routes = tonic::service::Routes::new(metrics)
         .add_service(logs)
         .add_service(traces)
@@ -141,10 +152,7 @@ async fn decode_errors_are_invalid_argument(mut resp: axum::response::Response) 
 /// Binds the gRPC listener and logs `otlp grpc server listening addr=<ip:port>` with the
 /// address actually bound.
 pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
-    let listener = TcpListener::bind(crate::config::server::normalize_listen_addr(addr)).await?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "otlp grpc server listening");
-    Ok(listener)
+    super::bind(addr, "otlp grpc").await
 }
 
 /// Serves `app` until `shutdown` triggers, then lets in-flight calls finish.
@@ -153,11 +161,7 @@ where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.wait().await })
-        .await?;
-    tracing::info!("otlp grpc server stopped");
-    Ok(())
+    super::serve(listener, app, shutdown, "otlp grpc").await
 }
 
 #[cfg(test)]

@@ -109,22 +109,15 @@ fn guard(routes: Router<AppState>, policy: &Arc<AccessPolicy>) -> Router<AppStat
     }
 }
 
-/// Binds the HTTP listener (`:9090` means all interfaces) and logs the one
-/// `http server listening addr=<ip:port>` line, with the address actually bound (tests bind
-/// port 0 and read it from there).
+/// Binds the HTTP listener and logs `http server listening addr=<ip:port>`
+/// (see [`super::bind`]).
 pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
-    let listener = TcpListener::bind(crate::config::server::normalize_listen_addr(addr)).await?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "http server listening");
-    Ok(listener)
+    super::bind(addr, "http").await
 }
 
 /// Binds the OTLP/HTTP listener and logs `otlp http server listening addr=<ip:port>`.
 pub async fn bind_otlp(addr: &str) -> std::io::Result<TcpListener> {
-    let listener = TcpListener::bind(crate::config::server::normalize_listen_addr(addr)).await?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "otlp http server listening");
-    Ok(listener)
+    super::bind(addr, "otlp http").await
 }
 
 /// Serves `app` on `listener` until `shutdown` triggers, then lets in-flight requests finish.
@@ -133,11 +126,7 @@ where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.wait().await })
-        .await?;
-    tracing::info!("http server stopped");
-    Ok(())
+    super::serve(listener, app, shutdown, "http").await
 }
 
 /// `POST|PUT /-/quit`: a clean shutdown when `server.enable_quit`, else 403 (as Prometheus

@@ -14,6 +14,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 
 /// `value` as a string, see the module docs.
@@ -34,7 +36,7 @@ pub(crate) fn as_string(value: Option<&AnyValue>) -> String {
                 format!("json: unsupported value: {}", go_float_g(*f))
             }
         }
-        Value::BytesValue(b) => base64(b),
+        Value::BytesValue(b) => STANDARD.encode(b),
         Value::ArrayValue(_) | Value::KvlistValue(_) => {
             let mut out = String::new();
             if write_json(&mut out, Some(v), 0).is_ok() {
@@ -101,7 +103,7 @@ fn write_json(out: &mut String, v: Option<&Value>, depth: usize) -> Result<(), U
         }
         Some(Value::BytesValue(b)) => {
             out.push('"');
-            out.push_str(&base64(b));
+            out.push_str(&STANDARD.encode(b));
             out.push('"');
         }
         Some(Value::ArrayValue(arr)) => {
@@ -161,24 +163,4 @@ fn write_json_string(out: &mut String, s: &str) {
         }
     }
     out.push('"');
-}
-
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        let sextet = |shift: u32| char::from(ALPHABET[((n >> shift) & 0x3f) as usize]);
-        out.push(sextet(18));
-        out.push(sextet(12));
-        out.push(if chunk.len() > 1 { sextet(6) } else { '=' });
-        out.push(if chunk.len() > 2 { sextet(0) } else { '=' });
-    }
-    out
 }

@@ -64,4 +64,5 @@ pub use pattern::Pattern;
 pub use pushdown::{pushdown_contains, pushdown_trace_id, selector_matchers};
 pub use source::{Direction, EntryView, LogSource, MemEntry, MemSource, Select};
 pub use template::Template;
+pub use units::{parse_duration, parse_go_duration};
 pub use value::{Limits, LogLine, LogValue, Sample, SeriesOut};

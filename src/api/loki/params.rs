@@ -47,42 +47,11 @@ pub fn parse_duration_ns(value: &str) -> Result<i64, String> {
         }
         return Ok((f * SECOND as f64).round() as i64);
     }
-    let mut total: i64 = 0;
-    let mut rest = value;
-    if rest.is_empty() {
+    // LogQL's duration grammar (Go's `time.ParseDuration` plus `d`, `w`, `y`), unsigned here.
+    if value.starts_with(['-', '+']) {
         return Err(err());
     }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
-        if digits == 0 {
-            return Err(err());
-        }
-        let n: f64 = rest[..digits].parse().map_err(|_| err())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .bytes()
-            .take_while(|b| b.is_ascii_alphabetic() || *b == 0xC2 || *b == 0xB5)
-            .count();
-        let unit = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "d" => 86_400e9,
-            "w" => 7.0 * 86_400e9,
-            "y" => 365.0 * 86_400e9,
-            _ => return Err(err()),
-        };
-        rest = &rest[unit_len..];
-        let part = n * unit;
-        if !part.is_finite() || part > 9.2e18 {
-            return Err(err());
-        }
-        total = total.checked_add(part as i64).ok_or_else(err)?;
-    }
-    Ok(total)
+    nerve_query::logql::parse_duration(value).map_err(|_| err())
 }
 
 fn bad(e: String) -> ApiError {

@@ -98,13 +98,7 @@ async fn post(
 }
 
 fn stored(tsdb: &Tsdb, name: &str, job: &str) -> Vec<(i64, f64)> {
-    let q = tsdb.querier(i64::MIN, i64::MAX).unwrap();
-    q.select(&[Matcher::equal("__name__", name), Matcher::equal("job", job)])
-        .unwrap()
-        .iter()
-        .flat_map(|s| s.samples().unwrap())
-        .map(|s| (s.t, s.v))
-        .collect()
+    crate::ingest::append::stored_samples(tsdb, &[Matcher::equal("__name__", name), Matcher::equal("job", job)])
 }
 
 #[tokio::test]
@@ -136,6 +130,40 @@ async fn json_and_gzip_on_the_prometheus_path() {
     assert_eq!(headers[header::CONTENT_TYPE], "application/json");
     assert_eq!(bytes, b"{}");
     assert_eq!(stored(&f.tsdb, "orders_total", "checkout"), vec![(T0_MS, 3.0)]);
+}
+
+/// OTLP metrics share remote write's label bounds: 0 means no bound, a bound refuses the
+/// series as a partial success naming the limit.
+#[tokio::test]
+async fn label_limits_are_remote_writes() {
+    let body = || counter("orders", 2.0, AggregationTemporality::Cumulative).encode_to_vec();
+    for (max, stored_samples) in [(0, 1), (1, 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = LimitsConfig {
+            max_labels_per_series: Some(max),
+            ..LimitsConfig::default()
+        };
+        let (state, tsdb) = AppState::for_tests(dir.path(), limits);
+        let app = router(state, &Policies::default());
+        let (status, _, bytes) = post(&app, "/v1/metrics", body(), "application/x-protobuf", false).await;
+        assert_eq!(status, StatusCode::OK);
+        let resp = ExportMetricsServiceResponse::decode(&bytes[..]).unwrap();
+        assert_eq!(
+            stored(&tsdb, "orders_total", "checkout").len(),
+            stored_samples,
+            "limit {max}"
+        );
+        if stored_samples == 0 {
+            let partial = resp.partial_success.unwrap();
+            assert_eq!(partial.rejected_data_points, 1);
+            assert!(
+                partial.error_message.contains("limits.max_labels_per_series (1)"),
+                "{partial:?}"
+            );
+        } else {
+            assert_eq!(resp.partial_success, None);
+        }
+    }
 }
 
 #[tokio::test]
@@ -178,7 +206,10 @@ async fn errors_are_rpc_status_bodies() {
 
     let req = Request::post("/v1/metrics")
         .header(header::CONTENT_TYPE, "application/x-protobuf")
-        .header(header::CONTENT_LENGTH, (super::MAX_BODY_BYTES + 1).to_string())
+        .header(
+            header::CONTENT_LENGTH,
+            (crate::ingest::otlp::MAX_BODY_BYTES + 1).to_string(),
+        )
         .body(Body::empty())
         .unwrap();
     let resp = f.app.clone().oneshot(req).await.unwrap();

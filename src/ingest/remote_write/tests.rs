@@ -94,13 +94,7 @@ async fn post_v1(app: &Router, req: &prompb::WriteRequest) -> (StatusCode, Heade
 
 /// Samples stored for the series with metric name `name`.
 fn stored(tsdb: &Tsdb, name: &str) -> Vec<(i64, f64)> {
-    let q = tsdb.querier(i64::MIN, i64::MAX).unwrap();
-    q.select(&[Matcher::equal("__name__", name)])
-        .unwrap()
-        .iter()
-        .flat_map(|s| s.samples().unwrap())
-        .map(|s| (s.t, s.v))
-        .collect()
+    crate::ingest::append::stored_samples(tsdb, &[Matcher::equal("__name__", name)])
 }
 
 #[tokio::test]

@@ -302,13 +302,7 @@ impl Span {
 
 /// Lowercase hex of an id.
 pub fn hex(id: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(id.len() * 2);
-    for b in id {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
+    const_hex::encode(id)
 }
 
 /// Parses a trace id in hex: up to 32 digits, any case; shorter ids are left-padded with

@@ -251,36 +251,11 @@ fn number(s: &str) -> Option<Tok> {
     duration(s).map(Tok::Duration)
 }
 
-/// A Go duration in ns: one or more `<number><unit>`, units ns, us, µs, ms, s, m, h.
+/// A Go duration in ns: one or more `<number><unit>`, units ns, us, µs, ms, s, m, h (Go's
+/// `time.ParseDuration`, the grammar LogQL reads label values with: one implementation,
+/// [`crate::logql::parse_go_duration`]).
 pub fn duration(s: &str) -> Option<u64> {
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if n == 0 {
-            return None;
-        }
-        let value: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[u..];
-        total += value * unit;
-    }
-    (total.is_finite() && total < u64::MAX as f64).then(|| total.round() as u64)
+    crate::logql::parse_go_duration(s)
+        .ok()
+        .and_then(|ns| u64::try_from(ns).ok())
 }

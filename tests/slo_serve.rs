@@ -1,8 +1,15 @@
-//! SLO alerting end to end (issue #26): nerve loads an SLO spec through `slo_files`, two hours
-//! of request counters with a steady 2% error ratio are remote-written against a 99.9%
-//! objective, and the page alert (2% is a 20x burn, above 14.4x over 5m and 1h) reaches
-//! Debian's real Alertmanager within two evaluation intervals (plus delivery). The recorded
-//! burn rate equals the hand calculation 0.02 / (1 - 0.999) = 20.
+//! SLOs in a running nerve (issue #26).
+//!
+//! - Alerting end to end: nerve loads an SLO spec through `slo_files`, two hours of request
+//!   counters with a steady 2% error ratio are remote-written against a 99.9% objective, and
+//!   the page alert (2% is a 20x burn, above 14.4x over 5m and 1h) reaches Debian's real
+//!   Alertmanager within two evaluation intervals (plus delivery). The recorded burn rate
+//!   equals the hand calculation 0.02 / (1 - 0.999) = 20.
+//! - An SLO whose SLI is counted from logs (`sli.logql`, nerve's extension), added by a
+//!   config reload: JSON access logs with 5% 5xx lines pushed through the Loki API give a
+//!   0.05 error ratio, a 5x burn rate against 99%, and the ticket alert (5x > 3x over 2h and
+//!   1d) but not the page alert. An invalid spec is refused by the next reload and the
+//!   running SLO rules stay.
 
 mod common;
 
@@ -12,11 +19,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{Nerve, client, eventually, free_port, require};
 use nerve_proto::prompb::{Label, Sample, TimeSeries, WriteRequest};
+use serde_json::{Value, json};
 
 /// nerve's rule evaluation interval in this test.
 const EVAL: Duration = Duration::from_secs(5);
 
-const SPEC: &str = r#"version: "prometheus/v1"
+const SPEC_EVENTS: &str = r#"version: "prometheus/v1"
 service: "api"
 labels:
   owner: "platform"
@@ -118,12 +126,33 @@ fn instant(n: &Nerve, q: &str) -> Option<f64> {
     v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
 }
 
+/// The names of the rule groups `path` lists.
+fn group_names(n: &Nerve, path: &str) -> Vec<String> {
+    let v = n.get_json(path);
+    let groups = v["data"]["groups"].as_array().cloned().unwrap_or_default();
+    groups
+        .iter()
+        .filter_map(|g| g["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// POSTs `body` to `path` with `headers`; the answer must be 204.
+fn post_204(n: &Nerve, path: &str, headers: &[(&str, &str)], body: Vec<u8>) {
+    let mut req = client().post(n.url(path)).body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().unwrap();
+    let status = r.status().as_u16();
+    assert_eq!(status, 204, "{path}: {}", r.text().unwrap_or_default());
+}
+
 #[test]
 fn steady_two_percent_errors_page_through_alertmanager() {
     let dir = tempfile::tempdir().unwrap();
     let am = Alertmanager::start(dir.path());
     std::fs::create_dir(dir.path().join("slos")).unwrap();
-    std::fs::write(dir.path().join("slos/api.yml"), SPEC).unwrap();
+    std::fs::write(dir.path().join("slos/api.yml"), SPEC_EVENTS).unwrap();
     let cfg = dir.path().join("nerve.yml");
     std::fs::write(
         &cfg,
@@ -144,12 +173,7 @@ fn steady_two_percent_errors_page_through_alertmanager() {
         (g.as_array().map(Vec::len) == Some(3)).then_some(g)
     })
     .unwrap_or_else(|| panic!("the SLO groups are not listed; log:\n{}", n.logs()));
-    let names: Vec<&str> = groups
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|g| g["name"].as_str())
-        .collect();
+    let names = group_names(&n, "/api/v1/rules");
     assert_eq!(
         names,
         [
@@ -162,15 +186,12 @@ fn steady_two_percent_errors_page_through_alertmanager() {
     assert!(am.alerts("ApiErrorBudgetBurn").is_empty());
 
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
-    let r = client()
-        .post(n.url("/api/v1/write"))
-        .header("Content-Type", "application/x-protobuf")
-        .header("Content-Encoding", "snappy")
-        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-        .body(two_hours(now))
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap_or_default());
+    let rw = [
+        ("Content-Type", "application/x-protobuf"),
+        ("Content-Encoding", "snappy"),
+        ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+    ];
+    post_204(&n, "/api/v1/write", &rw, two_hours(now));
     let written = Instant::now();
 
     let page = eventually(4 * EVAL, || {
@@ -218,4 +239,103 @@ fn steady_two_percent_errors_page_through_alertmanager() {
     })
     .unwrap();
     assert!((remaining + 19.0).abs() < 1e-6, "remaining {remaining}");
+}
+
+const SPEC_LOGQL: &str = r#"version: "prometheus/v1"
+service: "api"
+slos:
+  - name: "requests"
+    objective: 99
+    sli:
+      logql:
+        error_query: sum(count_over_time({app="api"} | json | status >= 500 [{{.window}}]))
+        total_query: sum(count_over_time({app="api"} | json [{{.window}}]))
+    alerting:
+      name: ApiLogErrorBudgetBurn
+"#;
+
+fn firing(n: &Nerve, severity: &str) -> bool {
+    let v = n.get_json("/api/v1/alerts");
+    v["data"]["alerts"].as_array().into_iter().flatten().any(|a| {
+        a["labels"]["alertname"] == "ApiLogErrorBudgetBurn"
+            && a["labels"]["sloth_severity"] == severity
+            && a["state"] == "firing"
+    })
+}
+
+#[test]
+fn logql_slo_loaded_by_reload_records_and_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let slos = dir.path().join("slos");
+    std::fs::create_dir(&slos).unwrap();
+    let cfg = dir.path().join("nerve.yml");
+    std::fs::write(&cfg, "global: {evaluation_interval: 1s}\nslo_files: ['slos/*.yml']\n").unwrap();
+    let cfg_arg = cfg.to_string_lossy().into_owned();
+    let n = Nerve::start(&dir.path().join("data"), &["--config", &cfg_arg]);
+    let reload = || client().post(n.url("/-/reload")).send().unwrap().status().as_u16();
+    assert!(group_names(&n, "/api/v1/rules").is_empty());
+
+    std::fs::write(slos.join("api.yml"), SPEC_LOGQL).unwrap();
+    assert_eq!(reload(), 200, "{}", n.logs());
+    // The LogQL group shows at Loki's ruler path, the PromQL ones at Prometheus'.
+    assert_eq!(
+        group_names(&n, "/prometheus/api/v1/rules"),
+        ["sloth-slo-sli-recordings-api-requests"]
+    );
+    assert_eq!(
+        group_names(&n, "/api/v1/rules"),
+        [
+            "sloth-slo-meta-recordings-api-requests",
+            "sloth-slo-alerts-api-requests"
+        ]
+    );
+
+    // 200 requests, 10 of them (5%) answered 500.
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let values: Vec<Value> = (0..200)
+        .map(|i| {
+            let status = if i % 20 == 0 { 500 } else { 200 };
+            json!([
+                (t + i).to_string(),
+                json!({"path": "/orders", "status": status}).to_string()
+            ])
+        })
+        .collect();
+    let body = json!({"streams": [{"stream": {"app": "api"}, "values": values}]});
+    let json_type = [("Content-Type", "application/json")];
+    post_204(&n, "/loki/api/v1/push", &json_type, body.to_string().into_bytes());
+
+    let sel = r#"{sloth_id="api-requests"}"#;
+    let ratio = eventually(Duration::from_secs(10), || {
+        instant(&n, &format!("slo:sli_error:ratio_rate5m{sel}"))
+    })
+    .unwrap_or_else(|| panic!("no 5m ratio recorded; log:\n{}", n.logs()));
+    assert!((ratio - 0.05).abs() < 1e-12, "{ratio}");
+    for w in ["30m", "1h", "2h", "6h", "1d", "3d"] {
+        let v = eventually(Duration::from_secs(5), || {
+            instant(&n, &format!("slo:sli_error:ratio_rate{w}{sel}"))
+        });
+        assert_eq!(v, Some(0.05), "{w}");
+    }
+    // 0.05 / (1 - 0.99) = 5.
+    let burn = eventually(Duration::from_secs(10), || {
+        instant(&n, &format!("slo:current_burn_rate:ratio{sel}"))
+    })
+    .unwrap();
+    assert!((burn - 5.0).abs() < 1e-9, "{burn}");
+    assert!(
+        eventually(Duration::from_secs(10), || firing(&n, "ticket").then_some(())).is_some(),
+        "no ticket alert; log:\n{}",
+        n.logs()
+    );
+    assert!(!firing(&n, "page"));
+
+    // A broken spec is refused; the running SLO rules stay.
+    std::fs::write(
+        slos.join("api.yml"),
+        SPEC_LOGQL.replace("objective: 99", "objective: 0"),
+    )
+    .unwrap();
+    assert_eq!(reload(), 500);
+    assert_eq!(group_names(&n, "/api/v1/rules").len(), 2);
 }

@@ -292,3 +292,52 @@ fn load_limits_size_and_names_the_file() {
         )]
     );
 }
+
+#[test]
+fn printed_yaml_round_trips_awkward_strings() {
+    let awkward = [
+        "plain",
+        "yes",
+        "No",
+        "null",
+        "~",
+        "1",
+        "-1.5e3",
+        " leading space",
+        "trailing space ",
+        "a: b",
+        "a #b",
+        "#comment",
+        "- item",
+        "'single' and \"double\" quotes",
+        "{{ $labels.x }}",
+        "tab\there",
+        "ünïcödé ✓",
+        "line one\nline two",
+        "line one\nline two\n",
+        "  indented first\nsecond\n",
+        "ends with two newlines\n\n",
+        "\nstarts with a newline",
+        "back\\slash",
+        "",
+    ];
+    let mut rf = crate::rules::file::RuleFile::default();
+    let mut g = crate::rules::file::GroupSpec {
+        name: "g: with colon".into(),
+        ..Default::default()
+    };
+    for (i, s) in awkward.iter().enumerate() {
+        g.rules.push(crate::rules::file::RuleSpec {
+            alert: Some(format!("A{i}")),
+            expr: (*s).to_owned(),
+            labels: [("l".to_owned(), (*s).to_owned())].into(),
+            annotations: [("a".to_owned(), (*s).to_owned())].into(),
+            ..Default::default()
+        });
+    }
+    rf.groups.push(g);
+    let text = to_yaml(&rf);
+    let back = file::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(back.groups, rf.groups, "{text}");
+    assert_eq!(to_yaml(&Default::default()), "groups: []\n");
+}

@@ -10,10 +10,10 @@ use crate::rules::file::{Language, RuleFile};
 
 /// The YAML text of `file`.
 pub fn to_yaml(file: &RuleFile) -> String {
-    let mut out = String::from("groups:\n");
     if file.groups.is_empty() {
         return "groups: []\n".into();
     }
+    let mut out = String::from("groups:\n");
     for g in &file.groups {
         let _ = writeln!(out, "- name: {}", scalar(&g.name, 4));
         if let Some(i) = g.interval {

@@ -55,6 +55,10 @@ pub struct Config {
     /// Rule file globs, relative to the config file's directory (see `crate::rules`).
     #[serde(default, deserialize_with = "null_default")]
     pub rule_files: Vec<String>,
+    /// SLO spec file globs (Sloth's `prometheus/v1` format), relative to the config file's
+    /// directory; their generated rules run with the rule files (see `crate::slo`).
+    #[serde(default, deserialize_with = "null_default")]
+    pub slo_files: Vec<String>,
     /// Scrape jobs (see `crate::scrape`); none means nerve scrapes itself.
     #[serde(default, deserialize_with = "null_default")]
     pub scrape_configs: Vec<ScrapeConfig>,
@@ -170,6 +174,11 @@ impl Config {
         for (i, f) in self.rule_files.iter().enumerate() {
             if f.is_empty() {
                 return invalid(format!("rule_files[{i}] is empty"));
+            }
+        }
+        for (i, f) in self.slo_files.iter().enumerate() {
+            if f.is_empty() {
+                return Err(format!("slo_files[{i}] is empty"));
             }
         }
         self.alerting.validate()?;

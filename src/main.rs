@@ -1,7 +1,7 @@
 //! The `nerve` binary: one process replacing Prometheus, Loki and Jaeger.
 //!
 //! `nerve [serve]` runs the server; `nerve check config FILE` validates a config file and
-//! `nerve check rules FILE...` rule files. This
+//! `nerve check rules FILE...` rule files, `nerve check slos FILE...` SLO specs. This
 //! file only wires things together: CLI, logging, startup order, shutdown.
 
 mod allocator;
@@ -20,6 +20,7 @@ mod scrape;
 mod selfmetrics;
 mod servers;
 mod shutdown;
+mod slo;
 mod spanmetrics;
 mod state;
 mod tls;
@@ -105,6 +106,16 @@ enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Validate SLO spec files (Sloth's prometheus/v1 format); exit 1 if any fails.
+    Slos {
+        /// SLO spec files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write the generated rules to stdout as one Prometheus rule file (the report goes
+        /// to stderr).
+        #[arg(long)]
+        print: bool,
+    },
 }
 
 /// Server flags. Each overrides the matching config-file setting.
@@ -143,6 +154,15 @@ fn main() -> ExitCode {
         Some(Command::Check(CheckCommand::Config { file })) => check_config(&file),
         Some(Command::Check(CheckCommand::Rules { files })) => {
             let ok = rules::file::check_files(&files, &mut std::io::stdout().lock(), &mut std::io::stderr().lock());
+            if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Some(Command::Check(CheckCommand::Slos { files, print })) => {
+            let ok = slo::check_files(
+                &files,
+                print,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
             if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Some(Command::Serve(args)) => run(args),
@@ -196,6 +216,18 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             if !files.is_empty() && !rules::file::check_files(&files, &mut out, &mut err) {
                 let _ = writeln!(err, "FAILED: invalid rule files");
                 return ExitCode::FAILURE;
+            }
+            // And the SLO specs, whose generated rules load with them.
+            match rules::expand_rule_files(&cfg.slo_files, file.parent()) {
+                Ok(f) if f.is_empty() || slo::check_files(&f, false, &mut out, &mut err) => {}
+                Ok(_) => {
+                    let _ = writeln!(err, "FAILED: invalid SLO files");
+                    return ExitCode::FAILURE;
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "FAILED: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
             let _ = writeln!(out, "SUCCESS");
             ExitCode::SUCCESS

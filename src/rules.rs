@@ -166,10 +166,16 @@ impl Manager {
         let tsdb = self.db.get().ok_or("the metrics TSDB is not open yet")?;
         let base = config_path.and_then(Path::parent).map(Path::to_path_buf);
         let globs = cfg.rule_files.clone();
+        let slo_globs = cfg.slo_files.clone();
         let loaded = tokio::task::spawn_blocking(move || -> Result<Vec<_>, String> {
             let mut out = Vec::new();
             for path in expand_rule_files(&globs, base.as_deref())? {
                 let f = file::load(&path).map_err(|e| e.join("; "))?;
+                out.push((path.display().to_string(), f));
+            }
+            // SLO specs: their generated groups run like a rule file's.
+            for path in expand_rule_files(&slo_globs, base.as_deref())? {
+                let f = crate::slo::load(&path).map_err(|e| e.join("; "))?;
                 out.push((path.display().to_string(), f));
             }
             Ok(out)

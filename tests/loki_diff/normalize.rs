@@ -219,6 +219,27 @@ fn short(v: &Value) -> String {
     }
 }
 
+/// `v` without the label `name` in stream labels and series metrics (for the figure of checks
+/// that differ only by that label).
+pub fn without_label(v: &Value, name: &str) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| match (k.as_str(), x) {
+                    ("labels" | "metric", Value::Object(l)) => {
+                        let mut l = l.clone();
+                        l.remove(name);
+                        (k.clone(), Value::Object(l))
+                    }
+                    _ => (k.clone(), without_label(x, name)),
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|x| without_label(x, name)).collect()),
+        v => v.clone(),
+    }
+}
+
 /// `None` when `ours` equals `golden` (error messages ignored, sample values within
 /// [`REL_TOL`]), else where and how they first differ.
 pub fn difference(golden: &Value, ours: &Value) -> Option<String> {

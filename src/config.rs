@@ -178,7 +178,7 @@ impl Config {
         }
         for (i, f) in self.slo_files.iter().enumerate() {
             if f.is_empty() {
-                return Err(format!("slo_files[{i}] is empty"));
+                return invalid(format!("slo_files[{i}] is empty"));
             }
         }
         self.alerting.validate()?;

@@ -34,6 +34,7 @@ static PROMETHEUS: Dialect = Dialect {
     variables: true,
     rejected_keywords: &[],
     label: "Prometheus templates",
+    typed_comparison_errors: false,
     first_line_col_offset: PROMETHEUS_HEADER_LEN,
 };
 

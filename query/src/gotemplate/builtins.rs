@@ -20,13 +20,18 @@ pub(super) fn is_builtin(name: &str) -> bool {
 
 fn at_least_one(name: &str, args: &[Value]) -> Result<(), FuncError> {
     if args.is_empty() {
-        return Err(format!("wrong number of args for {name}: want at least 1 got 0").into());
+        return Err(FuncError::ArityAtLeast {
+            name: name.to_owned(),
+            want: 1,
+            got: 0,
+        });
     }
     Ok(())
 }
 
-/// Runs built-in `name`.
-pub(super) fn call_builtin(name: &str, mut args: Vec<Value>) -> Result<Value, FuncError> {
+/// Runs built-in `name`; `typed` words comparison errors as Go ≥ 1.20 does (with the two
+/// types).
+pub(super) fn call_builtin(name: &str, mut args: Vec<Value>, typed: bool) -> Result<Value, FuncError> {
     Ok(match name {
         "and" | "or" => {
             at_least_one(name, &args)?;
@@ -88,13 +93,13 @@ pub(super) fn call_builtin(name: &str, mut args: Vec<Value>) -> Result<Value, Fu
             }
             let mut any = false;
             for b in &args[1..] {
-                any |= compare(&args[0], b)? == Ordering::Equal;
+                any |= compare(&args[0], b, typed)? == Ordering::Equal;
             }
             Value::Bool(any)
         }
         "ne" | "lt" | "le" | "gt" | "ge" => {
             want_args(name, &args, 2)?;
-            let o = compare(&args[0], &args[1])?;
+            let o = compare(&args[0], &args[1], typed)?;
             if name != "ne" && matches!(args[0], Value::Bool(_)) {
                 return Err("invalid type for comparison".into());
             }
@@ -177,12 +182,18 @@ fn slice(args: Vec<Value>) -> Result<Value, FuncError> {
     })
 }
 
-fn compare(a: &Value, b: &Value) -> Result<Ordering, FuncError> {
+fn compare(a: &Value, b: &Value, typed: bool) -> Result<Ordering, FuncError> {
     match (a, b) {
         (Value::Str(x), Value::Str(y)) => Ok(x.cmp(y)),
         (Value::Bool(x), Value::Bool(y)) => Ok(x.cmp(y)),
         (Value::Int(x), Value::Int(y)) => Ok(x.cmp(y)),
         (Value::Float(x), Value::Float(y)) => Ok(x.partial_cmp(y).unwrap_or(Ordering::Less)),
+        _ if typed => Err(format!(
+            "incompatible types for comparison: {} and {}",
+            a.type_name(),
+            b.type_name()
+        )
+        .into()),
         _ => Err("incompatible types for comparison".into()),
     }
 }

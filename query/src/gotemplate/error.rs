@@ -53,6 +53,16 @@ pub enum FuncError {
         /// How many it got.
         got: usize,
     },
+    /// A variadic function got fewer arguments than it needs.
+    #[error("wrong number of args for {name}: want at least {want} got {got}")]
+    ArityAtLeast {
+        /// The function.
+        name: String,
+        /// How many it takes at least.
+        want: usize,
+        /// How many it got.
+        got: usize,
+    },
     /// An argument has a type the function does not take.
     #[error("wrong type for value; expected {expected}; got {got} (in {name})")]
     Type {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::ast::{Command, Node, Operand, Pipeline, Pos};
 use super::builtins::{call_builtin, is_builtin};
-use super::error::TemplateError;
+use super::error::{FuncError, TemplateError};
 use super::{Dialect, Env, Value};
 
 /// Deepest nesting of `{{ template }}` calls.
@@ -115,14 +115,18 @@ impl<'a, E: Env + ?Sized> Scope<'a, E> {
     }
 
     /// Calls function `name`: the dialect's (which may override a built-in), else Go's
-    /// built-in. Errors are wrapped as Go wraps them (`error calling humanize: ...`).
+    /// built-in. Errors read as Go's: a wrong argument count at the function's name, other
+    /// failures wrapped (`error calling humanize: ...`) at the command.
     fn call(&self, name: &str, args: Vec<Value>, pos: Pos, at: &str) -> Result<Value, TemplateError> {
         let r = if self.dialect.functions.contains(&name) || !is_builtin(name) {
             self.env.call(name, args)
         } else {
-            call_builtin(name, args)
+            call_builtin(name, args, self.dialect.typed_comparison_errors)
         };
-        r.map_err(|e| self.exec_error(pos, at, &format!("error calling {name}: {e}")))
+        r.map_err(|e| match e {
+            FuncError::Arity { .. } | FuncError::ArityAtLeast { .. } => self.exec_error(pos, name, &e.to_string()),
+            e => self.exec_error(pos, at, &format!("error calling {name}: {e}")),
+        })
     }
 }
 
@@ -387,8 +391,12 @@ fn eval_command<E: Env + ?Sized>(
         {
             let n = cmd.args.len() - 1 + usize::from(piped.is_some());
             if n == 0 {
-                let msg = format!("wrong number of args for {name}: want at least 1 got 0");
-                return Err(sc.exec_error(pos, &cmd.text, &msg));
+                let e = FuncError::ArityAtLeast {
+                    name: name.clone(),
+                    want: 1,
+                    got: 0,
+                };
+                return Err(sc.exec_error(pos, name, &e.to_string()));
             }
             let mut last = Value::Nil;
             for i in 1..cmd.args.len() {

@@ -52,6 +52,9 @@ pub struct Dialect {
     pub rejected_keywords: &'static [&'static str],
     /// How refusals name the dialect (`"range" is not supported by LogQL templates`).
     pub label: &'static str,
+    /// Comparison errors name the two types (`incompatible types for comparison: string and
+    /// int`), as Go ≥ 1.20 words them (Loki); Go 1.19 (Prometheus 2.42) does not.
+    pub typed_comparison_errors: bool,
     /// Added to the column of execution errors on line 1 (Prometheus runs alert templates
     /// behind a line of variable definitions, which shifts its columns).
     pub first_line_col_offset: usize,

@@ -12,6 +12,7 @@ static FULL: Dialect = Dialect {
     variables: true,
     rejected_keywords: &[],
     label: "test templates",
+    typed_comparison_errors: false,
     first_line_col_offset: 0,
 };
 
@@ -21,6 +22,7 @@ static RESTRICTED: Dialect = Dialect {
     variables: false,
     rejected_keywords: &["range", "define"],
     label: "restricted templates",
+    typed_comparison_errors: true,
     first_line_col_offset: 10,
 };
 

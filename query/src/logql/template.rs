@@ -3,7 +3,7 @@
 //!
 //! Loki parses these with Go's parser (`missingkey=zero`, template names `line` and `label`)
 //! over a map of the line's labels; here `.name` reads the label straight from the line's
-//! labels, without building a map per line. Functions: Go's built-ins and [`FUNCTIONS`].
+//! labels, and the map is built only for templates that use `.` itself. Functions: Go's built-ins and [`FUNCTIONS`].
 //! Refused when the query is parsed, never at run time: variables, `range`, `with`,
 //! `define`/`template`/`block`, `break`/`continue` (nerve's LogQL has never run them).
 
@@ -21,6 +21,7 @@ static LOGQL: Dialect = Dialect {
     variables: false,
     rejected_keywords: &["range", "with", "define", "template", "block", "break", "continue"],
     label: "LogQL templates",
+    typed_comparison_errors: true,
     first_line_col_offset: 0,
 };
 
@@ -32,6 +33,8 @@ pub struct Template(gotemplate::Template);
 pub trait TemplateData {
     /// The value of a label, if present.
     fn label(&self, name: &str) -> Option<&str>;
+    /// Every label, as the map Loki runs templates over (`{{ . }}`, `index . "x"`).
+    fn labels(&self) -> Vec<(&str, &str)>;
 }
 
 /// Per-line inputs of a template run.
@@ -51,7 +54,8 @@ impl Env for TemplateCtx<'_> {
     }
 
     fn root(&self) -> Value {
-        Value::Nil
+        let labels = self.data.labels().into_iter();
+        Value::Map(labels.map(|(k, v)| (k.to_owned(), Value::Str(v.to_owned()))).collect())
     }
 
     fn call(&self, name: &str, args: Vec<Value>) -> Result<Value, FuncError> {
@@ -85,6 +89,10 @@ mod tests {
     impl TemplateData for M {
         fn label(&self, name: &str) -> Option<&str> {
             self.0.get(name).copied()
+        }
+
+        fn labels(&self) -> Vec<(&str, &str)> {
+            self.0.iter().map(|(k, v)| (*k, *v)).collect()
         }
     }
 

@@ -77,6 +77,17 @@ pub(super) enum Operand {
     Float(f64),
     Bool(bool),
     Nil,
-    Func(String),
+    Func(String, Callee),
     Sub(Pipeline, Vec<String>),
+}
+
+/// Who runs a function, decided when parsing (no name lookups per execution).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Callee {
+    /// The dialect, through [`super::Env::call`].
+    Dialect,
+    /// Go's built-in `and`/`or`, which short-circuit.
+    AndOr,
+    /// Another Go built-in.
+    Builtin,
 }

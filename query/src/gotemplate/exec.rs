@@ -1,11 +1,12 @@
 //! Running a parsed [`Template`](super::Template): variable scopes, `if`/`range`/`with`,
-//! `template` calls, pipelines, and Go-style execution errors.
+//! `template` calls, pipelines, and Go-style execution errors (boxed while they propagate,
+//! so the values passed between evaluation steps stay small).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use super::ast::{Command, Node, Operand, Pipeline, Pos};
-use super::builtins::{call_builtin, is_builtin};
+use super::ast::{Callee, Command, Node, Operand, Pipeline, Pos};
+use super::builtins::call_builtin;
 use super::error::{FuncError, TemplateError};
 use super::{Dialect, Env, Value};
 
@@ -71,7 +72,7 @@ impl<'a, E: Env + ?Sized> Scope<'a, E> {
     }
 
     /// `$name := v` (a new variable) or `$name = v` (an existing one).
-    fn set(&mut self, name: &str, v: Value, declare: bool, pos: Pos) -> Result<(), TemplateError> {
+    fn set(&mut self, name: &str, v: Value, declare: bool, pos: Pos) -> Result<(), Box<TemplateError>> {
         if declare {
             self.vars.push((name.to_owned(), v));
         } else if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
@@ -84,29 +85,29 @@ impl<'a, E: Env + ?Sized> Scope<'a, E> {
 
     /// Go's execution error. Columns are byte offsets in the line, shifted on line 1 by the
     /// dialect's offset.
-    fn exec_error(&self, pos: Pos, at: &str, msg: &str) -> TemplateError {
+    fn exec_error(&self, pos: Pos, at: &str, msg: &str) -> Box<TemplateError> {
         let col = if pos.line == 1 {
             pos.col + self.dialect.first_line_col_offset
         } else {
             pos.col
         };
-        TemplateError::Exec {
+        Box::new(TemplateError::Exec {
             name: self.name.to_owned(),
             line: pos.line,
             col,
             at: at.to_owned(),
             msg: msg.to_owned(),
-        }
+        })
     }
 
-    fn limit(&self, msg: String) -> TemplateError {
-        TemplateError::Limit {
+    fn limit(&self, msg: String) -> Box<TemplateError> {
+        Box::new(TemplateError::Limit {
             name: self.name.to_owned(),
             msg,
-        }
+        })
     }
 
-    fn step(&mut self) -> Result<(), TemplateError> {
+    fn step(&mut self) -> Result<(), Box<TemplateError>> {
         self.steps += 1;
         if self.steps > MAX_STEPS {
             return Err(self.limit(format!("execution exceeded {MAX_STEPS} steps")));
@@ -117,11 +118,17 @@ impl<'a, E: Env + ?Sized> Scope<'a, E> {
     /// Calls function `name`: the dialect's (which may override a built-in), else Go's
     /// built-in. Errors read as Go's: a wrong argument count at the function's name, other
     /// failures wrapped (`error calling humanize: ...`) at the command.
-    fn call(&self, name: &str, args: Vec<Value>, pos: Pos, at: &str) -> Result<Value, TemplateError> {
-        let r = if self.dialect.functions.contains(&name) || !is_builtin(name) {
-            self.env.call(name, args)
-        } else {
-            call_builtin(name, args, self.dialect.typed_comparison_errors)
+    fn call(
+        &self,
+        name: &str,
+        callee: Callee,
+        args: Vec<Value>,
+        pos: Pos,
+        at: &str,
+    ) -> Result<Value, Box<TemplateError>> {
+        let r = match callee {
+            Callee::Dialect => self.env.call(name, args),
+            Callee::AndOr | Callee::Builtin => call_builtin(name, args, self.dialect.typed_comparison_errors),
         };
         r.map_err(|e| match e {
             FuncError::Arity { .. } | FuncError::ArityAtLeast { .. } => self.exec_error(pos, name, &e.to_string()),
@@ -135,7 +142,7 @@ pub(super) fn exec_nodes<E: Env + ?Sized>(
     sc: &mut Scope<'_, E>,
     dot: Dot<'_>,
     out: &mut String,
-) -> Result<Flow, TemplateError> {
+) -> Result<Flow, Box<TemplateError>> {
     for n in nodes {
         sc.step()?;
         if out.len() > MAX_OUTPUT_BYTES {
@@ -220,7 +227,7 @@ fn exec_call<E: Env + ?Sized>(
     pos: Pos,
     name: &str,
     pipe: Option<&Pipeline>,
-) -> Result<(), TemplateError> {
+) -> Result<(), Box<TemplateError>> {
     let defs = sc.defs;
     let Some(def) = defs.get(name) else {
         let text = match pipe.and_then(|p| p.last()) {
@@ -261,7 +268,7 @@ fn exec_range<E: Env + ?Sized>(
     pipe: &Pipeline,
     v: Value,
     branch: Branch<'_>,
-) -> Result<(), TemplateError> {
+) -> Result<(), Box<TemplateError>> {
     let items: Box<dyn Iterator<Item = (Value, Value)>> = match v {
         Value::List(l) => Box::new(l.into_iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x))),
         Value::Map(m) => Box::new(m.into_iter().map(|(k, x)| (Value::Str(k), x))),
@@ -302,7 +309,14 @@ fn exec_range<E: Env + ?Sized>(
     Ok(())
 }
 
-fn eval_pipeline<E: Env + ?Sized>(p: &Pipeline, sc: &mut Scope<'_, E>, dot: Dot<'_>) -> Result<Value, TemplateError> {
+fn eval_pipeline<E: Env + ?Sized>(
+    p: &Pipeline,
+    sc: &mut Scope<'_, E>,
+    dot: Dot<'_>,
+) -> Result<Value, Box<TemplateError>> {
+    if let [cmd] = p.as_slice() {
+        return eval_command(cmd, None, sc, dot);
+    }
     let mut piped: Option<Value> = None;
     for cmd in p {
         piped = Some(eval_command(cmd, piped.take(), sc, dot)?);
@@ -310,14 +324,20 @@ fn eval_pipeline<E: Env + ?Sized>(p: &Pipeline, sc: &mut Scope<'_, E>, dot: Dot<
     Ok(piped.unwrap_or_default())
 }
 
-/// Follows `.a.b` from `v`, cloning only the value found.
+/// Where argument `i` of `cmd` is and how it reads, for an error about it.
+fn arg_at(cmd: &Command, i: usize) -> (Pos, &str) {
+    let pos = cmd.arg_pos.get(i).copied().unwrap_or(cmd.pos);
+    (pos, cmd.arg_text.get(i).map_or(cmd.text.as_str(), String::as_str))
+}
+
+/// Follows `.a.b` from `v` for argument `i` of `cmd`, cloning only the value found.
 fn fields<E: Env + ?Sized>(
     v: &Value,
     path: &[String],
     sc: &Scope<'_, E>,
-    pos: Pos,
-    at: &str,
-) -> Result<Value, TemplateError> {
+    cmd: &Command,
+    i: usize,
+) -> Result<Value, Box<TemplateError>> {
     const EMPTY: &Value = &Value::Str(String::new());
     let mut v = v;
     for f in path {
@@ -327,6 +347,7 @@ fn fields<E: Env + ?Sized>(
             Value::Nil => v,
             other => {
                 let msg = format!("can't evaluate field {f} in type {}", other.type_name());
+                let (pos, at) = arg_at(cmd, i);
                 return Err(sc.exec_error(pos, at, &msg));
             }
         };
@@ -339,15 +360,15 @@ fn dot_fields<E: Env + ?Sized>(
     dot: Dot<'_>,
     path: &[String],
     sc: &Scope<'_, E>,
-    pos: Pos,
-    at: &str,
-) -> Result<Value, TemplateError> {
+    cmd: &Command,
+    i: usize,
+) -> Result<Value, Box<TemplateError>> {
     match (dot, path.split_first()) {
-        (Dot::Val(v), _) => fields(v, path, sc, pos, at),
+        (Dot::Val(v), _) => fields(v, path, sc, cmd, i),
         (Dot::Root, None) => Ok(sc.env.root()),
         (Dot::Root, Some((first, rest))) => match sc.env.field(first) {
             Cow::Owned(v) if rest.is_empty() => Ok(v),
-            v => fields(&v, rest, sc, pos, at),
+            v => fields(&v, rest, sc, cmd, i),
         },
     }
 }
@@ -358,21 +379,22 @@ fn eval_arg<E: Env + ?Sized>(
     i: usize,
     sc: &mut Scope<'_, E>,
     dot: Dot<'_>,
-) -> Result<Value, TemplateError> {
-    let pos = cmd.arg_pos.get(i).copied().unwrap_or(cmd.pos);
-    let at = cmd.arg_text.get(i).map_or(cmd.text.as_str(), String::as_str);
+) -> Result<Value, Box<TemplateError>> {
     Ok(match &cmd.args[i] {
-        Operand::Field(path) => dot_fields(dot, path, sc, pos, at)?,
-        Operand::Var(name, path) => fields(sc.var(name), path, sc, pos, at)?,
+        Operand::Field(path) => dot_fields(dot, path, sc, cmd, i)?,
+        Operand::Var(name, path) => fields(sc.var(name), path, sc, cmd, i)?,
         Operand::Str(s) => Value::Str(s.clone()),
         Operand::Int(n) => Value::Int(*n),
         Operand::Float(f) => Value::Float(*f),
         Operand::Bool(b) => Value::Bool(*b),
         Operand::Nil => Value::Nil,
-        Operand::Func(name) => sc.call(name, Vec::new(), pos, at)?,
+        Operand::Func(name, callee) => {
+            let (pos, at) = arg_at(cmd, i);
+            sc.call(name, *callee, Vec::new(), pos, at)?
+        }
         Operand::Sub(p, path) => {
             let v = eval_pipeline(p, sc, dot)?;
-            fields(&v, path, sc, pos, at)?
+            fields(&v, path, sc, cmd, i)?
         }
     })
 }
@@ -382,13 +404,11 @@ fn eval_command<E: Env + ?Sized>(
     piped: Option<Value>,
     sc: &mut Scope<'_, E>,
     dot: Dot<'_>,
-) -> Result<Value, TemplateError> {
+) -> Result<Value, Box<TemplateError>> {
     let pos = cmd.pos;
     match cmd.args.first() {
         // `and`/`or` short-circuit, as in Go.
-        Some(Operand::Func(name))
-            if (name == "and" || name == "or") && !sc.dialect.functions.contains(&name.as_str()) =>
-        {
+        Some(Operand::Func(name, Callee::AndOr)) => {
             let n = cmd.args.len() - 1 + usize::from(piped.is_some());
             if n == 0 {
                 let e = FuncError::ArityAtLeast {
@@ -407,13 +427,13 @@ fn eval_command<E: Env + ?Sized>(
             }
             Ok(piped.unwrap_or(last))
         }
-        Some(Operand::Func(name)) => {
+        Some(Operand::Func(name, callee)) => {
             let mut args = Vec::with_capacity(cmd.args.len());
             for i in 1..cmd.args.len() {
                 args.push(eval_arg(cmd, i, sc, dot)?);
             }
             args.extend(piped);
-            sc.call(name, args, pos, &cmd.text)
+            sc.call(name, *callee, args, pos, &cmd.text)
         }
         Some(_) if cmd.args.len() == 1 && piped.is_none() => eval_arg(cmd, 0, sc, dot),
         Some(o) => {
@@ -434,7 +454,7 @@ fn describe(o: &Operand) -> String {
         Operand::Float(f) => f.to_string(),
         Operand::Bool(b) => b.to_string(),
         Operand::Nil => "nil".into(),
-        Operand::Func(f) => f.clone(),
+        Operand::Func(f, _) => f.clone(),
         Operand::Sub(..) => "(...)".into(),
     }
 }

@@ -105,7 +105,7 @@ impl Template {
     /// Runs the template over `env`, appending its output to `out`.
     pub fn execute<E: Env + ?Sized>(&self, env: &E, out: &mut String) -> Result<(), TemplateError> {
         let mut scope = exec::Scope::new(&self.name, self.dialect, env, &self.defs);
-        exec::exec_nodes(&self.nodes, &mut scope, exec::Dot::Root, out)?;
+        exec::exec_nodes(&self.nodes, &mut scope, exec::Dot::Root, out).map_err(|e| *e)?;
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::Dialect;
-use super::ast::{Command, Node, Operand, Pipeline, Pos};
+use super::ast::{Callee, Command, Node, Operand, Pipeline, Pos};
 use super::builtins::is_builtin;
 use super::error::TemplateError;
 use super::lex::{Span, Tok, parse_number, tokens};
@@ -446,7 +446,9 @@ impl Parser<'_> {
                         "true" => Operand::Bool(true),
                         "false" => Operand::Bool(false),
                         "nil" => Operand::Nil,
-                        w if self.dialect.functions.contains(&w) || is_builtin(w) => Operand::Func(w.to_owned()),
+                        w if self.dialect.functions.contains(&w) => Operand::Func(w.to_owned(), Callee::Dialect),
+                        "and" | "or" => Operand::Func(w.to_owned(), Callee::AndOr),
+                        w if is_builtin(w) => Operand::Func(w.to_owned(), Callee::Builtin),
                         w => return Err(self.err_at(line, &format!("function {w:?} not defined"))),
                     },
                     Tok::Comma | Tok::Declare | Tok::Assign => {

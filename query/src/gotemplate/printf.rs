@@ -130,7 +130,12 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             continue;
         };
         ai += 1;
-        let num = numeric(arg);
+        // Only numbers and flags need the numeric reading (strings are parsed for it).
+        let num = match arg {
+            Value::Float(_) | Value::Int(_) => numeric(arg),
+            _ if !spec.flags.is_empty() => numeric(arg),
+            _ => None,
+        };
         let body = format_one(verb, arg, spec.prec, num);
         let body = if spec.flags.contains('+') && num.is_some_and(|n| n >= 0.0) && "dfeg".contains(verb) {
             format!("+{body}")

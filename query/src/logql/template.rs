@@ -4,8 +4,11 @@
 //! Loki parses these with Go's parser (`missingkey=zero`, template names `line` and `label`)
 //! over a map of the line's labels; here `.name` reads the label straight from the line's
 //! labels, and the map is built only for templates that use `.` itself. Functions: Go's built-ins and [`FUNCTIONS`].
-//! Refused when the query is parsed, never at run time: variables, `range`, `with`,
-//! `define`/`template`/`block`, `break`/`continue` (nerve's LogQL has never run them).
+//! Refused when the query is parsed: variables, `range`, `with`, `define`/`template`/`block`,
+//! `break`/`continue`. Loki accepts them (its parser is Go's); nerve keeps refusing them
+//! (`tests/logql_parse_errors.rs` pins `range` as a parse error), which the shared engine
+//! could lift by changing this dialect. Everything else answers as the Loki build recorded in
+//! `tests/loki_golden/line_format.tsv` does.
 
 use std::borrow::Cow;
 

@@ -2,10 +2,9 @@
 //! ruler) and alert notification.
 //!
 //! - [`file`]: rule files, validation, `nerve check rules`.
-//! - [`template`] / [`template_lex`] / [`template_parse`] / [`template_exec`] /
-//!   [`template_funcs`] / [`gofmt`]:
-//!   alert label and annotation templates (Go `text/template` subset with Prometheus'
-//!   functions and Go's number formatting).
+//! - [`template`] / [`template_funcs`]: alert label and annotation templates (the shared Go
+//!   `text/template` engine of `nerve_query::gotemplate` with Prometheus' functions);
+//!   [`gofmt`] is `nerve_query::gofmt`, Go's number and time formatting.
 //! - [`recording`] / [`alert`]: the two rule kinds; [`alert`] holds the alert lifecycle.
 //! - [`group`]: one group's evaluation; [`querier`]: the stores it reads and writes;
 //!   [`status`]: the snapshot the API reads.
@@ -23,17 +22,15 @@
 pub mod alert;
 pub mod alertmanagers;
 pub mod file;
-pub mod gofmt;
 pub mod group;
 pub mod notifier;
 pub mod querier;
 pub mod recording;
 pub mod status;
 pub mod template;
-pub mod template_exec;
 pub mod template_funcs;
-pub mod template_lex;
-pub mod template_parse;
+
+pub use nerve_query::gofmt;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -145,7 +145,7 @@ impl AlertingRule {
         all.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         let compile = |m: &BTreeMap<String, String>| -> Result<Vec<(String, Template)>, String> {
             m.iter()
-                .map(|(k, v)| Ok((k.clone(), Template::parse(&tname, v)?)))
+                .map(|(k, v)| Ok((k.clone(), Template::parse(&tname, v).map_err(|e| e.to_string())?)))
                 .collect()
         };
         Ok(AlertingRule {

@@ -1,111 +1,46 @@
 //! Go's `text/template` as Prometheus rule authors use it in alert labels and annotations:
-//! text, `{{ pipeline }}` actions with `{{-`/`-}}` trimming and comments, variables
-//! (`$labels.instance`, `$value`, `$externalLabels.x`, `$x := ...`, `$x = ...`), field chains
-//! (`.Labels.job`), pipes, parentheses, `if`/`else if`/`else`, `range` (with `else`,
-//! `$k, $v :=`, `break`, `continue`), `with`, and `define`/`template`/`block`. Functions:
-//! [`super::template_funcs`]. What parses is what Go's parser (as in promtool 2.42) accepts;
-//! `tests/check_rules_promtool.rs` checks that on 128 snippets.
-//!
-//! This is a separate engine from LogQL's `line_format` one (`nerve_query::logql::Template`):
-//! that one has no variables, no `range`/`with`/`define`, no map or list values and a different
-//! function library, all of which alert templates need; it also resolves fields straight from
-//! a line's labels without building a value per line, which its hot path relies on.
+//! the shared engine ([`nerve_query::gotemplate`]) in Prometheus' dialect, with the
+//! predefined variables `$labels`, `$externalLabels`, `$externalURL`, `$value` and the
+//! functions of [`super::template_funcs`]. What parses is what Go's parser (as in promtool
+//! 2.42) accepts; `tests/check_rules_promtool.rs` checks that on 128 snippets.
 //!
 //! Errors read like Go's: at parse time `template: __alert_X:1: function "nope" not defined`,
 //! when run `template: __alert_X:1:115: executing "__alert_X" at <humanize "x">: ...` with the
 //! same columns as Prometheus (`tests/rules_template_oracle.rs` compares them).
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
-pub use super::template_exec::{QueryFn, QuerySamples, Value};
-use super::template_exec::{Scope, exec_nodes};
-use super::template_parse::parse_template;
+pub use nerve_query::gotemplate::Value;
+use nerve_query::gotemplate::{self, Dialect, Env, FuncError, TemplateError};
 
-/// A parsed template. Cheap to clone.
+use super::template_funcs::{FUNCTIONS, call};
+
+/// Samples as the template `query` function returns them: `(labels, value)`.
+pub type QuerySamples = Vec<(BTreeMap<String, String>, f64)>;
+
+/// Answers the template `query` function: PromQL text → samples.
+pub type QueryFn<'a> = dyn Fn(&str) -> Result<QuerySamples, String> + 'a;
+
+/// Length of the definitions Prometheus prepends to alert templates
+/// (`{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}`
+/// `{{$externalURL := .ExternalURL}}{{$value := .Value}}`), which shifts its error columns.
+const PROMETHEUS_HEADER_LEN: usize = 112;
+
+/// Prometheus' dialect of Go templates.
+static PROMETHEUS: Dialect = Dialect {
+    functions: FUNCTIONS,
+    predefined_vars: &["labels", "externalLabels", "externalURL", "value"],
+    variables: true,
+    rejected_keywords: &[],
+    label: "Prometheus templates",
+    typed_comparison_errors: false,
+    first_line_col_offset: PROMETHEUS_HEADER_LEN,
+};
+
+/// A parsed alert template. Cheap to clone.
 #[derive(Clone, Debug)]
-pub struct Template {
-    name: String,
-    pub(super) nodes: Vec<Node>,
-    /// Templates named by `define` and `block`.
-    defs: HashMap<String, Vec<Node>>,
-}
-
-#[derive(Clone, Debug)]
-pub(super) enum Node {
-    Text(String),
-    Action {
-        pos: Pos,
-        decl: Vec<String>,
-        /// `$x = ...` (assignment) rather than `$x := ...` (declaration).
-        assign: bool,
-        pipe: Pipeline,
-    },
-    If {
-        cond: Pipeline,
-        then: Vec<Node>,
-        otherwise: Vec<Node>,
-    },
-    Range {
-        pos: Pos,
-        decl: Vec<String>,
-        pipe: Pipeline,
-        body: Vec<Node>,
-        otherwise: Vec<Node>,
-    },
-    With {
-        decl: Vec<String>,
-        pipe: Pipeline,
-        body: Vec<Node>,
-        otherwise: Vec<Node>,
-    },
-    /// `{{ template "name" pipeline }}` (also what `block` leaves in place).
-    Call {
-        pos: Pos,
-        name: String,
-        pipe: Option<Pipeline>,
-    },
-    Break,
-    Continue,
-}
-
-/// Line and column (1-based) of an action, for error messages.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Pos {
-    pub line: usize,
-    /// 0-based byte offset within the line.
-    pub col: usize,
-    /// Byte offset in the template.
-    pub byte: usize,
-}
-
-pub(super) type Pipeline = Vec<Command>;
-
-#[derive(Clone, Debug)]
-pub(super) struct Command {
-    pub args: Vec<Operand>,
-    /// Where the command starts, and its text, for Go-style execution errors.
-    pub pos: Pos,
-    pub text: String,
-    /// Where each argument is (a field chain: its second element, as Go reports it) and its
-    /// text.
-    pub arg_pos: Vec<Pos>,
-    pub arg_text: Vec<String>,
-}
-
-#[derive(Clone, Debug)]
-pub(super) enum Operand {
-    /// `.a.b` (empty path: `.`).
-    Field(Vec<String>),
-    /// `$name.a.b` (`$` alone is the root data).
-    Var(String, Vec<String>),
-    Str(String),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Nil,
-    Func(String),
-    Sub(Pipeline, Vec<String>),
-}
+pub struct Template(gotemplate::Template);
 
 /// What a template sees: the data (`.`) and the predefined variables.
 #[derive(Clone, Debug, Default)]
@@ -114,6 +49,18 @@ pub struct TemplateData {
     pub dot: Value,
     /// Variables available from the start, without the `$`.
     pub vars: Vec<(String, Value)>,
+}
+
+/// A sample as templates see it: `.Labels` and `.Value`.
+pub fn sample_value(labels: &BTreeMap<String, String>, v: f64) -> Value {
+    Value::Map(BTreeMap::from([
+        ("Labels".to_owned(), string_map(labels)),
+        ("Value".to_owned(), Value::Float(v)),
+    ]))
+}
+
+fn string_map(m: &BTreeMap<String, String>) -> Value {
+    Value::Map(m.iter().map(|(k, v)| (k.clone(), Value::Str(v.clone()))).collect())
 }
 
 impl TemplateData {
@@ -126,12 +73,9 @@ impl TemplateData {
         external_url: &str,
         value: f64,
     ) -> Self {
-        let strs = |m: &BTreeMap<String, String>| {
-            Value::Map(m.iter().map(|(k, v)| (k.clone(), Value::Str(v.clone()))).collect())
-        };
         let vars = vec![
-            ("labels".to_owned(), strs(labels)),
-            ("externalLabels".to_owned(), strs(external_labels)),
+            ("labels".to_owned(), string_map(labels)),
+            ("externalLabels".to_owned(), string_map(external_labels)),
             ("externalURL".to_owned(), Value::Str(external_url.to_owned())),
             ("value".to_owned(), Value::Float(value)),
         ];
@@ -145,27 +89,51 @@ impl TemplateData {
     }
 }
 
+/// One run of an alert template: its data and the `query` function.
+pub(super) struct AlertEnv<'a> {
+    data: &'a TemplateData,
+    /// Answers `query` (None: it fails).
+    pub query: Option<&'a QueryFn<'a>>,
+}
+
+impl Env for AlertEnv<'_> {
+    fn field(&self, name: &str) -> Cow<'_, Value> {
+        const EMPTY: &Value = &Value::Str(String::new());
+        match &self.data.dot {
+            Value::Map(m) => Cow::Borrowed(m.get(name).unwrap_or(EMPTY)),
+            _ => Cow::Borrowed(EMPTY),
+        }
+    }
+
+    fn root(&self) -> Value {
+        self.data.dot.clone()
+    }
+
+    fn vars(&self) -> Vec<(String, Value)> {
+        self.data.vars.clone()
+    }
+
+    fn call(&self, name: &str, args: Vec<Value>) -> Result<Value, FuncError> {
+        call(name, args, self)
+    }
+}
+
 impl Template {
     /// Parses `src`; `name` appears in error messages (Prometheus uses `__alert_<name>`).
-    pub fn parse(name: &str, src: &str) -> Result<Template, String> {
-        let (nodes, defs) = parse_template(name, src)?;
-        Ok(Template {
-            name: name.to_owned(),
-            nodes,
-            defs,
-        })
+    pub fn parse(name: &str, src: &str) -> Result<Template, TemplateError> {
+        gotemplate::Template::parse(name, src, &PROMETHEUS).map(Template)
     }
 
     /// The name given to [`Template::parse`].
     pub fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
 
     /// Runs the template; `query` answers the `query` function (None: it fails).
-    pub fn execute(&self, data: &TemplateData, query: Option<&QueryFn<'_>>) -> Result<String, String> {
-        let mut scope = Scope::new(&self.name, data, query, &self.defs);
+    pub fn execute(&self, data: &TemplateData, query: Option<&QueryFn<'_>>) -> Result<String, TemplateError> {
+        let env = AlertEnv { data, query };
         let mut out = String::new();
-        exec_nodes(&self.nodes, &mut scope, &data.dot, &mut out)?;
+        self.0.execute(&env, &mut out)?;
         Ok(out)
     }
 }

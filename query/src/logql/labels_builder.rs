@@ -196,6 +196,10 @@ impl TemplateData for LabelsBuilder<'_> {
     fn label(&self, name: &str) -> Option<&str> {
         self.get(name)
     }
+
+    fn labels(&self) -> Vec<(&str, &str)> {
+        self.pairs().map(|(n, v, _)| (n, v)).collect()
+    }
 }
 
 /// A snapshot of labels for templates that must not see their own stage's writes.
@@ -211,5 +215,9 @@ impl Snapshot {
 impl TemplateData for Snapshot {
     fn label(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn labels(&self) -> Vec<(&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
     }
 }

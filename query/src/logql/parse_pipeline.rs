@@ -252,7 +252,8 @@ impl Parser {
                 }
                 Tok::Str(s) => {
                     self.bump();
-                    let tpl = Template::parse(&s).map_err(|e| stage_err(&format!("| label_format {dst}={s:?}"), e))?;
+                    let tpl =
+                        Template::parse_label(&s).map_err(|e| stage_err(&format!("| label_format {dst}={s:?}"), e))?;
                     LabelFmt::Template { dst: dst.clone(), tpl }
                 }
                 _ => return Err(self.unexpected_expecting(Some("STRING or IDENTIFIER"))),

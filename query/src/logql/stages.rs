@@ -65,7 +65,7 @@ pub fn run<'a>(
                 );
                 match res {
                     Ok(()) => line = Cow::Owned(out),
-                    Err(e) => lb.set_err(TEMPLATE_ERR, Some(e)),
+                    Err(e) => lb.set_err(TEMPLATE_ERR, Some(e.to_string())),
                 }
             }
             Stage::LabelFormat(fmts) => label_format(fmts, ts_ns, &line, lb),
@@ -183,7 +183,7 @@ fn label_format(fmts: &[LabelFmt], ts_ns: i64, line: &str, lb: &mut LabelsBuilde
                 };
                 match tpl.exec(&ctx, &mut out) {
                     Ok(()) => lb.set_parsed(dst.clone(), out),
-                    Err(e) => lb.set_err(TEMPLATE_ERR, Some(e)),
+                    Err(e) => lb.set_err(TEMPLATE_ERR, Some(e.to_string())),
                 }
             }
         }

@@ -1,33 +1,9 @@
-//! Numbers as Prometheus prints them: Go's `strconv.FormatFloat(v, 'f', -1, 64)` (label values
-//! of `count_values`) and the JSON sample value rule of `util/jsonutil` ('f', or 'e' below 1e-6
-//! and from 1e21; `NaN`, `+Inf`, `-Inf`), and millisecond timestamps as decimal seconds.
+//! Numbers as the Prometheus API prints them: the JSON sample value rule of `util/jsonutil`
+//! ('f', or 'e' below 1e-6 and from 1e21; `NaN`, `+Inf`, `-Inf`) and millisecond timestamps
+//! as decimal seconds. Go's float formats themselves are [`crate::gofmt`]'s (`go_f` is
+//! re-exported for `count_values` label values).
 
-/// Go `FormatFloat(v, 'f', -1, 64)`: shortest round-tripping digits, never an exponent.
-pub fn go_f(v: f64) -> String {
-    if let Some(s) = special(v) {
-        return s.to_owned();
-    }
-    // Rust's Display is the shortest round-trip representation without exponent, like Go's.
-    format!("{v}")
-}
-
-/// Go `FormatFloat(v, 'e', -1, 64)`: shortest digits, exponent with sign and ≥ 2 digits.
-pub fn go_e(v: f64) -> String {
-    if let Some(s) = special(v) {
-        return s.to_owned();
-    }
-    let s = format!("{v:e}");
-    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let (sign, digits) = match exp.strip_prefix('-') {
-        Some(d) => ('-', d),
-        None => ('+', exp),
-    };
-    if digits.len() < 2 {
-        format!("{mant}e{sign}0{digits}")
-    } else {
-        format!("{mant}e{sign}{digits}")
-    }
-}
+pub use crate::gofmt::{go_e, go_f};
 
 /// A sample value as the Prometheus API writes it (without the JSON quotes).
 pub fn sample_value(v: f64) -> String {
@@ -50,18 +26,6 @@ pub fn timestamp(t_ms: i64) -> String {
         format!("{sign}{secs}")
     } else {
         format!("{sign}{secs}.{frac:03}")
-    }
-}
-
-fn special(v: f64) -> Option<&'static str> {
-    if v.is_nan() {
-        Some("NaN")
-    } else if v == f64::INFINITY {
-        Some("+Inf")
-    } else if v == f64::NEG_INFINITY {
-        Some("-Inf")
-    } else {
-        None
     }
 }
 

@@ -1,6 +1,7 @@
 //! Date parts of a Unix time in UTC: `year`, `month`, `day_of_month`, `day_of_week`,
 //! `day_of_year`, `days_in_month`, `hour`, `minute` (the argument defaults to `vector(time())`).
 
+use crate::gofmt::{civil_from_days, days_in_month};
 use crate::promql::labels::drop_metric_name;
 use crate::promql::value::{InstantSample, Vector};
 
@@ -24,34 +25,18 @@ fn part(name: &str, secs: f64) -> f64 {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     let r = match name {
         "year" => y,
         "month" => m,
         "day_of_month" => d,
         "day_of_week" => (days + 4).rem_euclid(7),
-        "day_of_year" => month_days[..(m - 1) as usize].iter().sum::<i64>() + d,
-        "days_in_month" => month_days[(m - 1) as usize],
+        "day_of_year" => (1..m).map(|k| days_in_month(y, k)).sum::<i64>() + d,
+        "days_in_month" => days_in_month(y, m),
         "hour" => sod / 3600,
         "minute" => sod % 3600 / 60,
         _ => return f64::NAN,
     };
     r as f64
-}
-
-/// (year, month 1..=12, day 1..=31) of a day count since 1970-01-01 (Howard Hinnant).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

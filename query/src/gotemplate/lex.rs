@@ -1,7 +1,7 @@
-//! The tokenizer of alert templates: the text inside one `{{ ... }}` action as fields,
+//! The tokenizer of templates: the text inside one `{{ ... }}` action as fields,
 //! variables, literals, words and punctuation.
 
-use super::template::Operand;
+use super::ast::Operand;
 
 /// A number literal as an operand (Go accepts hex too).
 pub(super) fn parse_number(n: &str) -> Option<Operand> {

@@ -1,12 +1,14 @@
-//! The parser of alert templates: actions, blocks (`if`, `range`, `with`, `define`,
-//! `block`), declarations and pipelines, with Go's parse-time checks (undefined variables,
-//! unknown functions, non-executable pipeline stages, `break` outside `range`).
+//! The parser: actions, blocks (`if`, `range`, `with`, `define`, `block`), declarations and
+//! pipelines, with Go's parse-time checks (undefined variables, unknown functions,
+//! non-executable pipeline stages, `break` outside `range`) and the dialect's refusals.
 
 use std::collections::HashMap;
 
-use super::template::{Command, Node, Operand, Pipeline, Pos};
-use super::template_funcs::is_function;
-use super::template_lex::{Span, Tok, parse_number, tokens};
+use super::Dialect;
+use super::ast::{Callee, Command, Node, Operand, Pipeline, Pos};
+use super::builtins::is_builtin;
+use super::error::TemplateError;
+use super::lex::{Span, Tok, parse_number, tokens};
 
 /// Deepest nesting of blocks and parentheses accepted (hostile input cannot blow the stack).
 const MAX_DEPTH: usize = 64;
@@ -15,20 +17,20 @@ const MAX_DEPTH: usize = 64;
 pub(super) type Definitions = HashMap<String, Vec<Node>>;
 
 /// Parses `src` into nodes and the templates it defines.
-pub(super) fn parse_template(name: &str, src: &str) -> Result<(Vec<Node>, Definitions), String> {
+pub(super) fn parse_template(
+    name: &str,
+    src: &str,
+    dialect: &'static Dialect,
+) -> Result<(Vec<Node>, Definitions), TemplateError> {
+    let mut vars: Vec<String> = dialect.predefined_vars.iter().map(|v| (*v).to_owned()).collect();
+    vars.push(String::new());
     let mut p = Parser {
         name,
         src,
+        dialect,
         pos: 0,
         depth: 0,
-        // The variables Prometheus defines in front of every alert template.
-        vars: vec![
-            "labels".into(),
-            "externalLabels".into(),
-            "externalURL".into(),
-            "value".into(),
-            String::new(),
-        ],
+        vars,
         range_depth: 0,
         defs: HashMap::new(),
     };
@@ -58,6 +60,7 @@ impl Toks<'_> {
 struct Parser<'a> {
     name: &'a str,
     src: &'a str,
+    dialect: &'static Dialect,
     pos: usize,
     depth: usize,
     /// Variables in scope (parse-time check, as Go does).
@@ -72,8 +75,22 @@ struct Parser<'a> {
 type End = Option<(String, Pos)>;
 
 impl Parser<'_> {
-    fn err_at(&self, line: usize, msg: &str) -> String {
-        format!("template: {}:{line}: {msg}", self.name)
+    fn err_at(&self, line: usize, msg: &str) -> TemplateError {
+        TemplateError::Parse {
+            name: self.name.to_owned(),
+            line,
+            msg: msg.to_owned(),
+        }
+    }
+
+    /// The tokens of `src`; variables are refused here when the dialect has none.
+    fn tokens(&self, src: &str, line: usize) -> Result<(Vec<Tok>, Vec<Span>), TemplateError> {
+        let (toks, spans) = tokens(src).map_err(|m| self.err_at(line, &m))?;
+        if !self.dialect.variables && toks.iter().any(|t| matches!(t, Tok::Var(..))) {
+            let msg = format!("variables are not supported by {}", self.dialect.label);
+            return Err(self.err_at(line, &msg));
+        }
+        Ok((toks, spans))
     }
 
     fn pos_of(&self, byte: usize) -> Pos {
@@ -87,7 +104,7 @@ impl Parser<'_> {
         Pos { line, col, byte }
     }
 
-    fn enter(&mut self, line: usize) -> Result<(), String> {
+    fn enter(&mut self, line: usize) -> Result<(), TemplateError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(self.err_at(line, "nested too deeply"));
@@ -96,7 +113,7 @@ impl Parser<'_> {
     }
 
     /// Parses nodes until `{{end}}`/`{{else ...}}` (returned) or the end of input.
-    fn list(&mut self) -> Result<(Vec<Node>, End), String> {
+    fn list(&mut self) -> Result<(Vec<Node>, End), TemplateError> {
         let mut nodes = Vec::new();
         loop {
             let rest = &self.src[self.pos..];
@@ -158,6 +175,10 @@ impl Parser<'_> {
                 None => (inner.as_str(), ""),
             };
             let arg_abs = inner_abs + (arg.as_ptr() as usize).saturating_sub(inner.as_ptr() as usize);
+            if self.dialect.rejected_keywords.contains(&kw) {
+                let msg = format!("{kw:?} is not supported by {}", self.dialect.label);
+                return Err(self.err_at(pos.line, &msg));
+            }
             match kw {
                 "end" | "else" => return Ok((nodes, Some((inner.clone(), pos)))),
                 "if" => nodes.push(self.block(BlockKind::If, arg, arg_abs, pos)?),
@@ -214,8 +235,14 @@ impl Parser<'_> {
     }
 
     /// The quoted name after `define`, `template` or `block`, and the tokens after it.
-    fn template_name<'s>(&self, arg: &'s str, base: usize, pos: Pos, kw: &str) -> Result<(String, Toks<'s>), String> {
-        let (mut toks, mut spans) = tokens(arg).map_err(|m| self.err_at(pos.line, &m))?;
+    fn template_name<'s>(
+        &self,
+        arg: &'s str,
+        base: usize,
+        pos: Pos,
+        kw: &str,
+    ) -> Result<(String, Toks<'s>), TemplateError> {
+        let (mut toks, mut spans) = self.tokens(arg, pos.line)?;
         match toks.first() {
             Some(Tok::Str(n)) => {
                 let n = n.clone();
@@ -236,7 +263,7 @@ impl Parser<'_> {
     }
 
     /// Parses a `define`/`block` body up to `{{end}}`; it sees only `$`, as in Go.
-    fn definition(&mut self, name: String, pos: Pos) -> Result<(), String> {
+    fn definition(&mut self, name: String, pos: Pos) -> Result<(), TemplateError> {
         self.enter(pos.line)?;
         let vars = std::mem::replace(&mut self.vars, vec![String::new()]);
         let ranges = std::mem::replace(&mut self.range_depth, 0);
@@ -254,7 +281,7 @@ impl Parser<'_> {
         }
     }
 
-    fn block(&mut self, kind: BlockKind, arg: &str, base: usize, pos: Pos) -> Result<Node, String> {
+    fn block(&mut self, kind: BlockKind, arg: &str, base: usize, pos: Pos) -> Result<Node, TemplateError> {
         self.enter(pos.line)?;
         let scope_len = self.vars.len();
         let r = self.block_inner(kind, arg, base, pos);
@@ -263,7 +290,7 @@ impl Parser<'_> {
         r
     }
 
-    fn block_inner(&mut self, kind: BlockKind, arg: &str, base: usize, pos: Pos) -> Result<Node, String> {
+    fn block_inner(&mut self, kind: BlockKind, arg: &str, base: usize, pos: Pos) -> Result<Node, TemplateError> {
         if arg.is_empty() {
             return Err(self.err_at(pos.line, &format!("missing value for {}", kind.word())));
         }
@@ -330,8 +357,8 @@ impl Parser<'_> {
         base: usize,
         pos: Pos,
         max_decl: usize,
-    ) -> Result<(Vec<String>, Pipeline, bool), String> {
-        let (toks, spans) = tokens(src).map_err(|m| self.err_at(pos.line, &m))?;
+    ) -> Result<(Vec<String>, Pipeline, bool), TemplateError> {
+        let (toks, spans) = self.tokens(src, pos.line)?;
         let t = Toks { toks, spans, src, base };
         let toks = &t.toks;
         let mut i = 0;
@@ -370,14 +397,14 @@ impl Parser<'_> {
         Ok((decl, pipe, assign))
     }
 
-    fn pipeline(&mut self, t: &Toks<'_>, i: &mut usize, line: usize) -> Result<Pipeline, String> {
+    fn pipeline(&mut self, t: &Toks<'_>, i: &mut usize, line: usize) -> Result<Pipeline, TemplateError> {
         self.enter(line)?;
         let r = self.pipeline_inner(t, i, line);
         self.depth -= 1;
         r
     }
 
-    fn pipeline_inner(&mut self, tk: &Toks<'_>, i: &mut usize, line: usize) -> Result<Pipeline, String> {
+    fn pipeline_inner(&mut self, tk: &Toks<'_>, i: &mut usize, line: usize) -> Result<Pipeline, TemplateError> {
         let toks = &tk.toks[..];
         let mut cmds = Vec::new();
         loop {
@@ -419,7 +446,9 @@ impl Parser<'_> {
                         "true" => Operand::Bool(true),
                         "false" => Operand::Bool(false),
                         "nil" => Operand::Nil,
-                        w if is_function(w) => Operand::Func(w.to_owned()),
+                        w if self.dialect.functions.contains(&w) => Operand::Func(w.to_owned(), Callee::Dialect),
+                        "and" | "or" => Operand::Func(w.to_owned(), Callee::AndOr),
+                        w if is_builtin(w) => Operand::Func(w.to_owned(), Callee::Builtin),
                         w => return Err(self.err_at(line, &format!("function {w:?} not defined"))),
                     },
                     Tok::Comma | Tok::Declare | Tok::Assign => {

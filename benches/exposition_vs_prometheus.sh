@@ -4,10 +4,10 @@
 #
 # Prometheus' parser is run through its own `BenchmarkParse` from Debian's prometheus 2.42
 # source package, built with Debian's Go toolchain and Go libraries (no other network than
-# Debian's archive); nerve's through `cargo bench --bench exposition -- prom_testdata` over the
-# very files that benchmark reads (promtestdata.txt: 410 series with HELP/TYPE, 33 KB;
-# promtestdata.nometa.txt: the same series without them). Prints time per pass of each file
-# and the ratio. Goal (issue 3): nerve ≥ 2× Prometheus' throughput per core.
+# Debian's archive); nerve's through `cargo bench -p nerve-proto --bench exposition --
+# prom_testdata` over the very files that benchmark reads (promtestdata.txt: 410 series with
+# HELP/TYPE, 33 KB; promtestdata.nometa.txt: the same series without them). Prints time per
+# pass of each file and the ratio. Goal (issue 3): nerve ≥ 2× Prometheus' throughput per core.
 #
 # Which Prometheus variants compare to what: nerve yields every sample's name, unescaped
 # labels and value; Prometheus' `decode-metric` variant does that and also builds a sorted
@@ -48,8 +48,8 @@ GO_OUT=$(cd "$WORK/gopath/src/github.com/prometheus/prometheus/model/textparse" 
     -benchtime "$BENCHTIME" -cpu 1)
 echo "$GO_OUT" >&2
 
-echo "== nerve (cargo bench --bench exposition -- prom_testdata)" >&2
-PROM_TEXTPARSE_TESTDATA=$TESTDATA cargo bench --bench exposition -- prom_testdata >&2
+echo "== nerve (cargo bench -p nerve-proto --bench exposition -- prom_testdata)" >&2
+PROM_TEXTPARSE_TESTDATA=$TESTDATA cargo bench -p nerve-proto --bench exposition -- prom_testdata >&2
 
 python3 - "$GO_OUT" "$ROOT/target/criterion/prom_testdata" <<'PY'
 import json, os, re, sys

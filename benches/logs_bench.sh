@@ -15,43 +15,29 @@
 #              BIN_DIR [target/release] (where nerve and nerve-logbench are; with SKIP_BUILD=1,
 #              lets a copy of the binaries be measured while the target dir is rebuilt).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+BENCH_TAG=logs-bench
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 BYTES=${BYTES:-1073741824}
 STREAMS=${STREAMS:-50}
 CONCURRENCY=${CONCURRENCY:-4}
 MAX_SECONDS=${MAX_SECONDS:-1200}
-BIN_DIR=${BIN_DIR:-target/release}
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  cargo build --release --features loadgen --bin nerve --bin nerve-logbench
-fi
-TMP=$(mktemp -d)
+build_release --features loadgen --bin nerve --bin nerve-logbench
+make_work_dir nerve-logs-bench
+TMP=$WORK
 NERVE_PID=
-cleanup() {
-  [[ -n "$NERVE_PID" ]] && kill "$NERVE_PID" 2>/dev/null && wait "$NERVE_PID" 2>/dev/null || true
-  [[ "${KEEP_DATA:-0}" == 1 ]] && echo "kept $TMP" >&2 || rm -rf "$TMP"
-}
-trap cleanup EXIT
+STOP_ON_EXIT="NERVE_PID:60"
 cat > "$TMP/nerve.yml" <<YML
 limits:
   logs_ingestion_rate: 4GB
   logs_ingestion_burst: 8GB
 YML
-"$BIN_DIR/nerve" serve --config "$TMP/nerve.yml" --data-dir "$TMP/data" \
-  --http-listen 127.0.0.1:0 --otlp-grpc-listen 127.0.0.1:0 --otlp-http-listen 127.0.0.1:0 \
-  2> "$TMP/nerve.log" &
-NERVE_PID=$!
-ADDR=
-for _ in $(seq 1 300); do
-  ADDR=$(grep -m1 -o 'http server listening addr=[0-9.:]*' "$TMP/nerve.log" | grep -v otlp | sed 's/.*addr=//' || true)
-  [[ -n "$ADDR" ]] && curl -fs "http://$ADDR/-/ready" >/dev/null && break
-  sleep 0.2
-done
-[[ -n "$ADDR" ]] || { echo "nerve did not start" >&2; cat "$TMP/nerve.log" >&2; exit 1; }
+start_nerve_logged "$TMP/data" "$TMP/nerve.log" --config "$TMP/nerve.yml"
+ADDR=$NERVE_ADDR
 RESULT=$("$BIN_DIR/nerve-logbench" --url "http://$ADDR" --pid "$NERVE_PID" --bytes "$BYTES" \
   --streams "$STREAMS" --concurrency "$CONCURRENCY" --max-seconds "$MAX_SECONDS")
 PEAK_RSS_KB=$(grep VmHWM "/proc/$NERVE_PID/status" | awk '{print $2}')
-kill -TERM "$NERVE_PID"
-for _ in $(seq 1 600); do kill -0 "$NERVE_PID" 2>/dev/null || break; sleep 0.1; done
+stop_pid "$NERVE_PID" 60
 NERVE_PID=
 STORED=$(du -sb "$TMP/data/logs" | cut -f1)
 python3 - "$RESULT" "$STORED" "$PEAK_RSS_KB" "${RESULTS_JSON:-}" <<'PY'

@@ -24,92 +24,42 @@
 #   REPS [5]           timed runs per query and server
 #   QUERY_TIMEOUT [120] seconds one query may take (curl --max-time)
 #   SKIP_BUILD [0]     1: use the existing release binaries
-#   NERVE_BIN, LOADGEN_BIN  binaries to use (default: the release build under
-#                      $CARGO_TARGET_DIR or target/); copied to the temp dir at the start,
-#                      since a shared target dir may be rebuilt while this runs
+#   NERVE_BIN, LOADGEN_BIN  binaries to use (default: the release build under BIN_DIR,
+#                      itself $CARGO_TARGET_DIR/release or target/release); copied to the
+#                      temp dir at the start, since a shared target dir may be rebuilt while
+#                      this runs
 #   KEEP_DATA [0]      1: keep the temp dir (data dirs, logs, raw timings)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+BENCH_TAG=promql-bench
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 SERIES=${SERIES:-20000}
 ROUNDS=${ROUNDS:-700}
 REPS=${REPS:-5}
 QUERY_TIMEOUT=${QUERY_TIMEOUT:-120}
-SKIP_BUILD=${SKIP_BUILD:-0}
-KEEP_DATA=${KEEP_DATA:-0}
 INTERVAL_MS=15000
 TWO_HOURS_MS=7200000
 
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-NERVE=${NERVE_BIN:-$TARGET/release/nerve}
-LOADGEN=${LOADGEN_BIN:-$TARGET/release/nerve-loadgen}
+LOADGEN=${LOADGEN_BIN:-$BIN_DIR/nerve-loadgen}
 
-log() { printf '[promql-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-
-for tool in curl jq awk sort ss prometheus; do
-  command -v "$tool" >/dev/null || die "missing tool: $tool (prometheus: apt-get install -y --no-install-recommends prometheus)"
-done
+require_tools curl jq awk sort ss
+SERVERS="nerve prometheus" require_prometheus_if_listed
 ((ROUNDS * INTERVAL_MS < 3 * 3600 * 1000)) || log "warning: data spans ≥ 3 h; block cutting may overlap the queries"
 
-if [[ $SKIP_BUILD != 1 ]]; then
-  log "building release binaries (nice)"
-  nice cargo build --release --bin nerve >&2
-  nice cargo build --release --features loadgen --bin nerve-loadgen >&2
-fi
+build_release --bin nerve
+build_release --features loadgen --bin nerve-loadgen
 [[ -x $NERVE && -x $LOADGEN ]] || die "release binaries missing"
 NERVE_REV=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')
 
-WORK=$(mktemp -d /tmp/nerve-promql-bench.XXXXXX)
+make_work_dir nerve-promql-bench
 cp "$NERVE" "$WORK/nerve"
 cp "$LOADGEN" "$WORK/nerve-loadgen"
 NERVE=$WORK/nerve
 LOADGEN=$WORK/nerve-loadgen
 NERVE_PID=
 PROM_PID=
-stop_pid() { # PID: TERM, wait up to 30 s, then KILL
-  local pid=$1 i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 300; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-}
-cleanup() {
-  stop_pid "$NERVE_PID"
-  stop_pid "$PROM_PID"
-  if [[ $KEEP_DATA == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-  local port i
-  for ((i = 0; i < 200; i++)); do
-    port=$((20000 + RANDOM % 40000))
-    if ! ss -Htln "sport = :$port" 2>/dev/null | grep -q .; then
-      echo "$port"
-      return 0
-    fi
-  done
-  die "no free port found"
-}
-
-wait_ready() { # NAME URL PID
-  local i
-  for ((i = 0; i < 600; i++)); do
-    kill -0 "$3" 2>/dev/null || die "$1 exited during startup: $(tail -5 "$WORK/$1.log")"
-    curl -sf -o /dev/null "$2/-/ready" && return 0
-    sleep 0.1
-  done
-  die "$1 not ready after 60 s"
-}
+STOP_ON_EXIT="NERVE_PID:30 PROM_PID:30"
 
 printf 'global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: none\n    static_configs: []\n' >"$WORK/config.yml"
 
@@ -120,16 +70,15 @@ END_S=$(((START_MS + (ROUNDS - 1) * INTERVAL_MS) / 1000))
 NPORT=$(free_port)
 NERVE_URL=http://127.0.0.1:$NPORT
 mkdir -p "$WORK/nerve-data" "$WORK/prom-data"
-"$NERVE" serve --config "$WORK/config.yml" --data-dir "$WORK/nerve-data" --http-listen "127.0.0.1:$NPORT" \
-  --otlp-grpc-listen 127.0.0.1:0 --otlp-http-listen 127.0.0.1:0 >"$WORK/nerve.log" 2>&1 &
-NERVE_PID=$!
-wait_ready nerve "$NERVE_URL" "$NERVE_PID"
+start_server nerve "$WORK/nerve-data" "$NPORT" "$WORK/config.yml" "$WORK/nerve.log"
+NERVE_PID=$STARTED_PID
+wait_ready nerve "$NERVE_URL" "$NERVE_PID" "$WORK/nerve.log"
 PPORT=$(free_port)
 PROM_URL=http://127.0.0.1:$PPORT
-prometheus --web.enable-remote-write-receiver --storage.tsdb.path="$WORK/prom-data" \
-  --web.listen-address="127.0.0.1:$PPORT" --config.file="$WORK/config.yml" >"$WORK/prometheus.log" 2>&1 &
-PROM_PID=$!
-wait_ready prometheus "$PROM_URL" "$PROM_PID"
+start_server prometheus "$WORK/prom-data" "$PPORT" "$WORK/config.yml" "$WORK/prometheus.log" \
+  --web.enable-remote-write-receiver
+PROM_PID=$STARTED_PID
+wait_ready prometheus "$PROM_URL" "$PROM_PID" "$WORK/prometheus.log"
 log "nerve (pid $NERVE_PID) on $NERVE_URL, prometheus (pid $PROM_PID) on $PROM_URL"
 
 log "loading $SERIES series × $ROUNDS rounds into each"

@@ -24,13 +24,15 @@
 #   BLOCK_TIMEOUT [360]    seconds to wait for the first block after the load
 #   SERVERS ["nerve prometheus"]  which servers to run, in order
 #   SKIP_BUILD [0]         1: use the existing release binaries
+#   BIN_DIR [target/release]  where nerve and nerve-loadgen are (NERVE_BIN overrides nerve)
 #   KEEP_DATA [0]          1: keep the temp dir (data dirs, logs, RSS traces)
 #   RESULTS_JSON []        also write the results as JSON to this file
 #   NERVE_ENV []           extra environment for nerve, e.g. an allocator experiment:
 #                          NERVE_ENV=LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+BENCH_TAG=bench
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 SERIES=${SERIES:-100000}
 ROUNDS=${ROUNDS:-800}
@@ -42,79 +44,29 @@ PRE_ENCODE=${PRE_ENCODE:-1}
 LOAD_TIMEOUT=${LOAD_TIMEOUT:-1500}
 BLOCK_TIMEOUT=${BLOCK_TIMEOUT:-360}
 SERVERS=${SERVERS:-nerve prometheus}
-SKIP_BUILD=${SKIP_BUILD:-0}
-KEEP_DATA=${KEEP_DATA:-0}
 RESULTS_JSON=${RESULTS_JSON:-}
-NERVE_ENV=${NERVE_ENV:-}
 
-NERVE=$ROOT/target/release/nerve
-LOADGEN=$ROOT/target/release/nerve-loadgen
+LOADGEN=$BIN_DIR/nerve-loadgen
 TWO_HOURS_MS=7200000
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-
-for tool in curl jq du awk; do
-  command -v "$tool" >/dev/null || die "missing tool: $tool"
-done
-if [[ " $SERVERS " == *" prometheus "* ]] && ! command -v prometheus >/dev/null; then
-  die "prometheus not found: apt-get install -y --no-install-recommends prometheus"
-fi
+require_tools curl jq du awk ss
+require_prometheus_if_listed
 if ((ROUNDS * INTERVAL_MS <= 3 * 3600 * 1000)); then
   log "warning: ROUNDS × INTERVAL_MS spans ≤ 3 h; Prometheus only compacts a head spanning > 3 h, so no block may appear"
 fi
 
-if [[ $SKIP_BUILD != 1 ]]; then
-  log "building release binaries (nice)"
-  nice cargo build --release --bin nerve >&2
-  nice cargo build --release --features loadgen --bin nerve-loadgen >&2
-fi
+build_release --bin nerve
+build_release --features loadgen --bin nerve-loadgen
 [[ -x $NERVE || " $SERVERS " != *" nerve "* ]] || die "$NERVE missing"
 # Taken now: the shared target/ may be rebuilt by someone else while this runs.
 NERVE_REV=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')
 NERVE_BUILT=$(date -r "$NERVE" '+%F %T' 2>/dev/null || echo '?')
 [[ -x $LOADGEN ]] || die "$LOADGEN missing"
 
-WORK=$(mktemp -d /tmp/nerve-bench.XXXXXX)
+make_work_dir nerve-bench
 SERVER_PID=
 SAMPLER_PID=
-stop_pid() { # PID [seconds]: TERM, wait, then KILL
-  local pid=$1 wait=${2:-30} i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < wait * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  log "pid $pid still alive after ${wait}s: SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-}
-cleanup() {
-  stop_pid "$SAMPLER_PID" 2
-  stop_pid "$SERVER_PID" 30
-  if [[ $KEEP_DATA == 1 ]]; then
-    log "kept $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-  local port i
-  for ((i = 0; i < 200; i++)); do
-    port=$((20000 + RANDOM % 40000))
-    if ! ss -Htln "sport = :$port" 2>/dev/null | grep -q .; then
-      echo "$port"
-      return 0
-    fi
-  done
-  die "no free port found"
-}
+STOP_ON_EXIT="SAMPLER_PID:2 SERVER_PID:30"
 
 # Resident-set sampler: every 200 ms, the max VmRSS (kB) so far goes to $2, and once a
 # second "seconds-since-start kB" is appended to $2.trace.
@@ -127,13 +79,6 @@ rss_sampler() {
     ((i % 5 == 0)) && echo "$((i / 5)) $rss" >>"$out.trace"
     sleep 0.2
   done
-}
-
-# Busy CPU seconds of the whole machine (all CPUs), from /proc/stat.
-machine_busy() { awk '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / 100; exit }' /proc/stat; }
-status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-cpu_seconds() { # utime + stime of PID, in seconds
-  awk '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / 100 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
 # The data of the two runs is identical: the same seed, and the same start, aligned to a 2 h
@@ -164,38 +109,18 @@ first_block() {
 
 run_one() {
   local name=$1
-  local data=$WORK/$name-data port url blocks_root ready=0 i
+  local data=$WORK/$name-data port url blocks_root
   mkdir -p "$data"
   port=$(free_port)
   url=http://127.0.0.1:$port
   case $name in
-  nerve)
-    # shellcheck disable=SC2086 # NERVE_ENV is a list of VAR=value words
-    env $NERVE_ENV "$NERVE" serve --config "$WORK/scrape.yml" --data-dir "$data" --http-listen "127.0.0.1:$port" \
-      --otlp-grpc-listen 127.0.0.1:0 --otlp-http-listen 127.0.0.1:0 >"$WORK/$name.log" 2>&1 &
-    blocks_root=$data/metrics/blocks
-    ;;
-  prometheus)
-    prometheus --web.enable-remote-write-receiver --storage.tsdb.path="$data" \
-      --web.listen-address="127.0.0.1:$port" --config.file="$WORK/scrape.yml" >"$WORK/$name.log" 2>&1 &
-    blocks_root=$data
-    ;;
-  *) die "unknown server $name" ;;
+  nerve) blocks_root=$data/metrics/blocks ;;
+  prometheus) blocks_root=$data ;;
   esac
-  SERVER_PID=$!
+  start_server "$name" "$data" "$port" "$WORK/scrape.yml" "$WORK/$name.log" --web.enable-remote-write-receiver
+  SERVER_PID=$STARTED_PID
   log "$name: pid $SERVER_PID on $url, data $data"
-  for ((i = 0; i < 600; i++)); do
-    kill -0 "$SERVER_PID" 2>/dev/null || {
-      tail -20 "$WORK/$name.log" >&2
-      die "$name exited during startup"
-    }
-    if curl -sf -o /dev/null "$url/-/ready"; then
-      ready=1
-      break
-    fi
-    sleep 0.1
-  done
-  ((ready)) || die "$name not ready after 60 s"
+  wait_ready "$name" "$url" "$SERVER_PID" "$WORK/$name.log"
 
   rss_sampler "$SERVER_PID" "$WORK/$name.rss" &
   SAMPLER_PID=$!
@@ -307,20 +232,9 @@ echo
 nerve_r=$(echo "$results" | jq '.[] | select(.name == "nerve")')
 prom_r=$(echo "$results" | jq '.[] | select(.name == "prometheus")')
 if [[ -n $nerve_r && -n $prom_r ]]; then
-  ratio() { # metric goal-op goal-value label
-    local a b
-    a=$(echo "$nerve_r" | jq "$1")
-    b=$(echo "$prom_r" | jq "$1")
-    awk -v a="$a" -v b="$b" -v op="$2" -v g="$3" -v label="$4" 'BEGIN {
-      if (a == "null" || b == "null" || b == 0) { printf "%-16s n/a (missing figure)\n", label; exit }
-      r = a / b
-      pass = (op == ">=") ? (r >= g) : (r <= g)
-      printf "%-16s nerve/prometheus = %.3f   goal %s %.2f   %s\n", label, r, op, g, pass ? "PASS" : "MISS"
-    }'
-  }
-  ratio '.samples_per_sec' '>=' 2 "samples/s"
-  ratio '.block.bytes_per_sample' '<=' 0.40 "bytes/sample"
-  ratio '.peak_rss_kb' '<=' 0.30 "peak RSS"
+  ratio_line "$nerve_r" "$prom_r" '.samples_per_sec' "samples/s" '>=' 2
+  ratio_line "$nerve_r" "$prom_r" '.block.bytes_per_sample' "bytes/sample" '<=' 0.40
+  ratio_line "$nerve_r" "$prom_r" '.peak_rss_kb' "peak RSS" '<=' 0.30
 fi
 if ((INCOMPLETE)); then
   log "at least one load run did not complete: the figures above are not comparable"

@@ -31,12 +31,14 @@
 #   WARMUP_TIMEOUT [240]     seconds to wait for every target to be up once
 #   SERVERS ["nerve prometheus"]  which servers to run, in order
 #   SKIP_BUILD [0]           1: use the existing release binaries
+#   BIN_DIR [target/release] where nerve and nerve-scrapebench are (NERVE_BIN overrides nerve)
 #   KEEP_DATA [0]            1: keep the temp dir (data dirs, configs, logs)
 #   RESULTS_JSON []          also write the results as JSON to this file
 #   NERVE_ENV []             extra environment for nerve, e.g. RUST_LOG=debug
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+BENCH_TAG=scrape-bench
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 TARGETS=${TARGETS:-1000}
 SERIES=${SERIES:-1000}
@@ -45,28 +47,13 @@ SCRAPE_INTERVAL=${SCRAPE_INTERVAL:-15}
 SCRAPE_TIMEOUT=${SCRAPE_TIMEOUT:-10}
 WARMUP_TIMEOUT=${WARMUP_TIMEOUT:-240}
 SERVERS=${SERVERS:-nerve prometheus}
-SKIP_BUILD=${SKIP_BUILD:-0}
-KEEP_DATA=${KEEP_DATA:-0}
 RESULTS_JSON=${RESULTS_JSON:-}
-NERVE_ENV=${NERVE_ENV:-}
 
-NERVE=$ROOT/target/release/nerve
-BENCH=$ROOT/target/release/nerve-scrapebench
+BENCH=$BIN_DIR/nerve-scrapebench
 
-log() { printf '[scrape-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-
-for tool in curl jq awk getconf ss column; do
-  command -v "$tool" >/dev/null || die "missing tool: $tool"
-done
-if [[ " $SERVERS " == *" prometheus "* ]] && ! command -v prometheus >/dev/null; then
-  die "prometheus not found: apt-get install -y --no-install-recommends prometheus"
-fi
+require_tools curl jq awk getconf ss column
+require_prometheus_if_listed
 ((SCRAPE_TIMEOUT <= SCRAPE_INTERVAL)) || die "SCRAPE_TIMEOUT must not exceed SCRAPE_INTERVAL"
-CLK_TCK=$(getconf CLK_TCK)
 
 # The targets need ~2 descriptors each (listener + keep-alive connection), so does the server.
 want_fds=$((2 * TARGETS + 256))
@@ -75,60 +62,17 @@ if (($(ulimit -n) < want_fds)); then
   (($(ulimit -n) >= want_fds)) || log "warning: ulimit -n is $(ulimit -n), < $want_fds: targets may fail"
 fi
 
-if [[ $SKIP_BUILD != 1 ]]; then
-  log "building release binaries (nice)"
-  nice cargo build --release --features loadgen --bin nerve --bin nerve-scrapebench >&2
-fi
+build_release --features loadgen --bin nerve --bin nerve-scrapebench
 [[ -x $NERVE || " $SERVERS " != *" nerve "* ]] || die "$NERVE missing"
 [[ -x $BENCH ]] || die "$BENCH missing"
 # Taken now: the shared target/ may be rebuilt by someone else while this runs.
 NERVE_REV=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')
 NERVE_BUILT=$(date -r "$NERVE" '+%F %T' 2>/dev/null || echo '?')
 
-WORK=$(mktemp -d /tmp/nerve-scrape-bench.XXXXXX)
+make_work_dir nerve-scrape-bench
 SERVER_PID=
 BENCH_PID=
-stop_pid() { # PID [seconds]: TERM, wait, then KILL
-  local pid=$1 wait=${2:-30} i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < wait * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  log "pid $pid still alive after ${wait}s: SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-}
-cleanup() {
-  stop_pid "$SERVER_PID" 60
-  stop_pid "$BENCH_PID" 10
-  if [[ $KEEP_DATA == 1 ]]; then
-    log "kept $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-  local port i
-  for ((i = 0; i < 200; i++)); do
-    port=$((20000 + RANDOM % 40000))
-    if ! ss -Htln "sport = :$port" 2>/dev/null | grep -q .; then
-      echo "$port"
-      return 0
-    fi
-  done
-  die "no free port found"
-}
-
-cpu_seconds() { # utime + stime of PID, in seconds
-  awk -v hz="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
-}
-# Busy CPU seconds of the whole machine (all CPUs), from /proc/stat.
-machine_busy() { awk -v hz="$CLK_TCK" '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz; exit }' /proc/stat; }
-status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+STOP_ON_EXIT="SERVER_PID:60 BENCH_PID:10"
 
 # query URL EXPR [TIME]: the first result's value of an instant query, or null.
 query() {
@@ -174,32 +118,9 @@ scrape_configs:
 EOF
   port=$(free_port)
   url=http://127.0.0.1:$port
-  case $name in
-  nerve)
-    # shellcheck disable=SC2086 # NERVE_ENV is a list of VAR=value words
-    env $NERVE_ENV "$NERVE" serve --config "$cfg" --data-dir "$data" --http-listen "127.0.0.1:$port" \
-      --otlp-grpc-listen 127.0.0.1:0 --otlp-http-listen 127.0.0.1:0 >"$WORK/$name.log" 2>&1 &
-    ;;
-  prometheus)
-    prometheus --config.file="$cfg" --storage.tsdb.path="$data" \
-      --web.listen-address="127.0.0.1:$port" >"$WORK/$name.log" 2>&1 &
-    ;;
-  *) die "unknown server $name" ;;
-  esac
-  SERVER_PID=$!
-  local ready=0
-  for ((i = 0; i < 600; i++)); do
-    kill -0 "$SERVER_PID" 2>/dev/null || {
-      tail -20 "$WORK/$name.log" >&2
-      die "$name exited during startup"
-    }
-    if curl -sf -o /dev/null --max-time 5 "$url/-/ready"; then
-      ready=1
-      break
-    fi
-    sleep 0.1
-  done
-  ((ready)) || die "$name not ready after 60 s"
+  start_server "$name" "$data" "$port" "$cfg" "$WORK/$name.log"
+  SERVER_PID=$STARTED_PID
+  wait_ready "$name" "$url" "$SERVER_PID" "$WORK/$name.log"
   log "$name: pid $SERVER_PID on $url, data $data"
 
   # 3. Warm-up: every target scraped successfully once.
@@ -314,19 +235,10 @@ echo
 nerve_r=$(echo "$results" | jq '.[] | select(.name == "nerve")')
 prom_r=$(echo "$results" | jq '.[] | select(.name == "prometheus")')
 if [[ -n $nerve_r && -n $prom_r ]]; then
-  ratio() { # jq-path label
-    local a b
-    a=$(echo "$nerve_r" | jq "$1")
-    b=$(echo "$prom_r" | jq "$1")
-    awk -v a="$a" -v b="$b" -v label="$2" 'BEGIN {
-      if (a == "null" || b == "null" || b == 0) { printf "%-22s n/a (missing figure)\n", label; exit }
-      printf "%-22s nerve/prometheus = %.3f\n", label, a / b
-    }'
-  }
-  ratio '.cpu_seconds_per_million_samples' "CPU s per M samples"
-  ratio '.peak_rss_kb' "peak RSS"
-  ratio '.rss_end_kb' "end RSS"
-  ratio '.samples' "samples in window"
+  ratio_line "$nerve_r" "$prom_r" '.cpu_seconds_per_million_samples' "CPU s per M samples"
+  ratio_line "$nerve_r" "$prom_r" '.peak_rss_kb' "peak RSS"
+  ratio_line "$nerve_r" "$prom_r" '.rss_end_kb' "end RSS"
+  ratio_line "$nerve_r" "$prom_r" '.samples' "samples in window"
 fi
 bad=$(echo "$results" | jq --argjson t "$TARGETS" '[.[] | select(.targets_up != $t or (.failed_scrapes // 1) > 0)] | length')
 if ((bad > 0)); then

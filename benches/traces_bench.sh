@@ -15,40 +15,26 @@
 #              CONFIG [] a nerve config file (e.g. one with `traces: {span_metrics: {enabled:
 #              false}}` to measure ingest without span metrics).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+BENCH_TAG=traces-bench
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 SPANS=${SPANS:-1000000}
 CONCURRENCY=${CONCURRENCY:-4}
 MAX_SECONDS=${MAX_SECONDS:-1200}
-BIN_DIR=${BIN_DIR:-target/release}
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  cargo build --release --features loadgen --bin nerve --bin nerve-tracebench
-fi
-TMP=$(mktemp -d)
+build_release --features loadgen --bin nerve --bin nerve-tracebench
+make_work_dir nerve-traces-bench
+TMP=$WORK
 NERVE_PID=
-cleanup() {
-  [[ -n "$NERVE_PID" ]] && kill "$NERVE_PID" 2>/dev/null && wait "$NERVE_PID" 2>/dev/null || true
-  [[ "${KEEP_DATA:-0}" == 1 ]] && echo "kept $TMP" >&2 || rm -rf "$TMP"
-}
-trap cleanup EXIT
+STOP_ON_EXIT="NERVE_PID:60"
 EXTRA=()
 [[ -n "${CONFIG:-}" ]] && EXTRA=(--config "$CONFIG")
-"$BIN_DIR/nerve" serve --data-dir "$TMP/data" "${EXTRA[@]}" \
-  --http-listen 127.0.0.1:0 --otlp-grpc-listen 127.0.0.1:0 --otlp-http-listen 127.0.0.1:0 \
-  2> "$TMP/nerve.log" &
-NERVE_PID=$!
-ADDR=
-for _ in $(seq 1 300); do
-  ADDR=$(grep -m1 -o 'http server listening addr=[0-9.:]*' "$TMP/nerve.log" | grep -v otlp | sed 's/.*addr=//' || true)
-  [[ -n "$ADDR" ]] && curl -fs "http://$ADDR/-/ready" >/dev/null && break
-  sleep 0.2
-done
-[[ -n "$ADDR" ]] || { echo "nerve did not start" >&2; cat "$TMP/nerve.log" >&2; exit 1; }
-OTLP=$(grep -m1 -o 'otlp http server listening addr=[0-9.:]*' "$TMP/nerve.log" | sed 's/.*addr=//')
+start_nerve_logged "$TMP/data" "$TMP/nerve.log" "${EXTRA[@]}"
+ADDR=$NERVE_ADDR
+OTLP=$NERVE_OTLP_ADDR
 RESULT=$("$BIN_DIR/nerve-tracebench" --url "http://$ADDR" --otlp-url "http://$OTLP" --pid "$NERVE_PID" \
   --spans "$SPANS" --concurrency "$CONCURRENCY" --max-seconds "$MAX_SECONDS")
 PEAK_RSS_KB=$(grep VmHWM "/proc/$NERVE_PID/status" | awk '{print $2}')
-kill -TERM "$NERVE_PID"
-for _ in $(seq 1 600); do kill -0 "$NERVE_PID" 2>/dev/null || break; sleep 0.1; done
+stop_pid "$NERVE_PID" 60
 NERVE_PID=
 SEGMENTS=$(du -sb "$TMP/data/traces/partitions" | cut -f1)
 TOTAL=$(du -sb "$TMP/data/traces" | cut -f1)

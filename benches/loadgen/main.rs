@@ -39,7 +39,6 @@
 //! Everything is bounded: `--rounds` rounds, `--max-seconds` of wall time, `--max-retries`
 //! per request, and only loopback URLs are accepted.
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc as std_mpsc};
 use std::thread;
@@ -47,7 +46,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
+use support::{cpu_seconds, loopback_url};
 use tokio::sync::mpsc;
+
+#[path = "../support/mod.rs"]
+mod support;
 
 /// Command-line options.
 #[derive(Parser, Debug, Clone)]
@@ -734,33 +737,6 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)).min(5_000))
 }
 
-/// CPU time (user + system) this process has used so far, from /proc/self/stat.
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    // USER_HZ is 100 on every Linux this runs on.
-    Some((utime + stime) / 100.0)
-}
-
-/// Rejects anything but a loopback http:// URL.
-fn check_url(url: &str) -> Result<reqwest::Url> {
-    let parsed = reqwest::Url::parse(url).with_context(|| format!("invalid --url {url:?}"))?;
-    if parsed.scheme() != "http" {
-        bail!("--url must be http://, got {url:?}");
-    }
-    let host = parsed.host_str().unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    if !loopback {
-        bail!("--url must point at a loopback address (127.0.0.1, ::1 or localhost), got {url:?}");
-    }
-    Ok(parsed)
-}
-
 fn main() {
     // reqwest is built without a default rustls provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -776,7 +752,7 @@ fn main() {
 
 /// Runs the whole load; returns the exit code (0: all sent and accepted).
 fn run(args: &Args) -> Result<i32> {
-    let url = check_url(&args.url)?;
+    let url = loopback_url(&args.url)?;
     if args.series == 0 || args.rounds == 0 || args.batch == 0 || args.concurrency == 0 || args.encoder_threads == 0 {
         bail!("--series, --rounds, --batch, --concurrency and --encoder-threads must be positive");
     }
@@ -924,7 +900,7 @@ fn run(args: &Args) -> Result<i32> {
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(args.request_timeout_seconds))
         .build()?;
-    let cpu0 = cpu_seconds();
+    let cpu0 = cpu_seconds("self");
     let t0 = Instant::now();
     let outcome = runtime.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
@@ -987,7 +963,7 @@ fn run(args: &Args) -> Result<i32> {
         (latencies, failure, hit_deadline)
     });
     let seconds = t0.elapsed().as_secs_f64();
-    let client_cpu = cpu0.zip(cpu_seconds()).map(|(a, b)| b - a);
+    let client_cpu = cpu0.zip(cpu_seconds("self")).map(|(a, b)| b - a);
     let (mut latencies, failure, hit_deadline) = outcome;
     // Senders are gone: the encoders' sends fail and they return.
     stop.store(true, Ordering::Relaxed);
@@ -1169,10 +1145,10 @@ mod tests {
 
     #[test]
     fn only_loopback_urls() {
-        assert!(check_url("http://127.0.0.1:9090/api/v1/write").is_ok());
-        assert!(check_url("http://localhost:1/api/v1/write").is_ok());
-        assert!(check_url("http://[::1]:1/x").is_ok());
-        assert!(check_url("http://10.0.0.1:9090/api/v1/write").is_err());
-        assert!(check_url("https://127.0.0.1/").is_err());
+        assert!(loopback_url("http://127.0.0.1:9090/api/v1/write").is_ok());
+        assert!(loopback_url("http://localhost:1/api/v1/write").is_ok());
+        assert!(loopback_url("http://[::1]:1/x").is_ok());
+        assert!(loopback_url("http://10.0.0.1:9090/api/v1/write").is_err());
+        assert!(loopback_url("https://127.0.0.1/").is_err());
     }
 }

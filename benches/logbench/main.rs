@@ -16,14 +16,17 @@
 //! range query over the last
 //! hour, `--repeat` times each. Prints one JSON line with the figures. Loopback URLs only.
 
-use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
 use nerve_proto::loki::{PushEntry, PushRequest, PushStream, encode_push_protobuf};
+use support::rng::Rng;
+use support::{cpu_seconds_of, encode_query, loopback_url, post_all};
+
+#[path = "../support/mod.rs"]
+mod support;
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -60,17 +63,6 @@ struct Args {
     /// Wall-time bound of the whole run, seconds.
     #[arg(long, default_value_t = 1200)]
     max_seconds: u64,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 const LEVELS: [&str; 5] = ["info", "info", "info", "warn", "error"];
@@ -190,28 +182,6 @@ fn build_bodies(a: &Args) -> (Vec<Vec<u8>>, u64, u64) {
     (bodies, raw, lines)
 }
 
-/// utime + stime of `pid` in seconds.
-fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc/<pid>/stat")?;
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // Fields after the command: state is index 0, utime 11, stime 12 (1-based 14 and 15).
-    Ok((ticks(11) + ticks(12)) / 100.0)
-}
-
-fn encode_q(q: &str) -> String {
-    q.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 async fn timed_query(c: &reqwest::Client, url: &str, repeat: usize) -> Result<(Vec<f64>, String)> {
     let mut times = Vec::new();
     let mut last = String::new();
@@ -234,63 +204,19 @@ async fn main() -> Result<()> {
     // reqwest is built without a default rustls provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let a = Args::parse();
-    let host = a
-        .url
-        .trim_start_matches("http://")
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("");
-    if !host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
-        bail!("--url must be a loopback address, got {}", a.url);
-    }
+    loopback_url(&a.url)?;
     let deadline = Instant::now() + Duration::from_secs(a.max_seconds);
     eprintln!("encoding {} bytes of log lines", a.bytes);
     let (bodies, raw, lines) = build_bodies(&a);
     let bodies = Arc::new(bodies);
     let c = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
     let push_url = format!("{}/loki/api/v1/push", a.url);
-    let cpu0 = cpu_seconds(a.pid)?;
+    let cpu0 = cpu_seconds_of(a.pid)?;
     let t0 = Instant::now();
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..a.concurrency {
-        let (c, url, bodies, next) = (c.clone(), push_url.clone(), bodies.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else {
-                    return Ok::<_, anyhow::Error>(());
-                };
-                if Instant::now() > deadline {
-                    bail!("time limit reached while pushing");
-                }
-                let r = loop {
-                    let r = c
-                        .post(&url)
-                        .header("Content-Type", "application/x-protobuf")
-                        .body(body.clone())
-                        .send()
-                        .await?;
-                    // Back-pressure (indexing behind, rate limit): retry like a Loki client
-                    // would, with a short pause, until the time limit.
-                    if matches!(r.status().as_u16(), 429 | 503) && Instant::now() < deadline {
-                        tokio::time::sleep(Duration::from_millis(250)).await;
-                        continue;
-                    }
-                    break r;
-                };
-                if r.status().as_u16() != 204 {
-                    let s = r.status();
-                    bail!("push {i}: {s}: {}", r.text().await.unwrap_or_default());
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
+    let accepted = |s: reqwest::StatusCode| s.as_u16() == 204;
+    post_all(&c, &push_url, bodies, a.concurrency, deadline, accepted, "push").await?;
     let push_secs = t0.elapsed().as_secs_f64();
-    let push_cpu = cpu_seconds(a.pid)? - cpu0;
+    let push_cpu = cpu_seconds_of(a.pid)? - cpu0;
     eprintln!("pushed {raw} bytes ({lines} lines) in {push_secs:.1} s, nerve CPU {push_cpu:.1} s");
 
     // Wait for the index commit.
@@ -311,7 +237,7 @@ async fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let commit_wait = commit_t.elapsed().as_secs_f64();
-    let commit_cpu = cpu_seconds(a.pid)? - cpu0 - push_cpu;
+    let commit_cpu = cpu_seconds_of(a.pid)? - cpu0 - push_cpu;
 
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos() as i64;
     let start = now - (a.span_secs as i64 + 60) * 1_000_000_000;
@@ -319,7 +245,7 @@ async fn main() -> Result<()> {
     let rare_url = format!(
         "{}/loki/api/v1/query_range?query={}&start={start}&end={}&limit=1000&direction=backward",
         a.url,
-        encode_q(&rare_q),
+        encode_query(&rare_q),
         now + 60_000_000_000
     );
     let (rare_ms, rare_body) = timed_query(&c, &rare_url, a.repeat).await?;
@@ -328,7 +254,7 @@ async fn main() -> Result<()> {
     let metric_url = format!(
         "{}/loki/api/v1/query_range?query={}&start={}&end={now}&step=60",
         a.url,
-        encode_q(metric_q),
+        encode_query(metric_q),
         now - 3_600_000_000_000
     );
     let (metric_ms, _) = timed_query(&c, &metric_url, a.repeat).await?;

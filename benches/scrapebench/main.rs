@@ -45,6 +45,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use clap::Parser;
 use parking_lot::Mutex;
+use support::rng::Rng;
+
+#[path = "../support/mod.rs"]
+mod support;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -71,27 +75,14 @@ struct Args {
     seed: u64,
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64, stream: u64) -> Self {
-        let s = seed ^ (stream.wrapping_add(1)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut r = Rng(if s == 0 { 0x2545_F491_4F6C_DD1D } else { s });
-        for _ in 0..4 {
-            r.next();
-        }
-        r
+/// Target `stream`'s own generator: distinct streams for one seed, never a zero state.
+fn target_rng(seed: u64, stream: u64) -> Rng {
+    let s = seed ^ (stream.wrapping_add(1)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut r = Rng(if s == 0 { 0x2545_F491_4F6C_DD1D } else { s });
+    for _ in 0..4 {
+        r.next();
     }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
+    r
 }
 
 const METHOD_NAMES: [&str; 4] = ["GET", "HEAD", "POST", "PUT"];
@@ -296,7 +287,7 @@ struct Target {
 
 impl Target {
     fn new(template: Arc<Template>, idx: usize, series: usize, seed: u64) -> Self {
-        let mut rng = Rng::new(seed, idx as u64);
+        let mut rng = target_rng(seed, idx as u64);
         let values = template
             .lines
             .iter()

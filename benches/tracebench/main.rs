@@ -16,9 +16,7 @@
 //! service + minDuration over the whole window (`--repeat` times). Prints one JSON line.
 //! Loopback URLs only.
 
-use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -28,6 +26,11 @@ use nerve_proto::otlp_proto::tonic::common::v1::{AnyValue, InstrumentationScope,
 use nerve_proto::otlp_proto::tonic::resource::v1::Resource;
 use nerve_proto::otlp_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span::Event};
 use prost::Message as _;
+use support::rng::Rng;
+use support::{cpu_seconds_of, loopback_url, percentile, post_all};
+
+#[path = "../support/mod.rs"]
+mod support;
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -67,20 +70,6 @@ struct Args {
     /// Wall-time bound of the whole run, seconds.
     #[arg(long, default_value_t = 1200)]
     max_seconds: u64,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 const SERVICES: [&str; 8] = [
@@ -254,25 +243,6 @@ fn build(a: &Args) -> (Vec<Vec<u8>>, Vec<String>) {
     (bodies, ids)
 }
 
-/// utime + stime of `pid` in seconds.
-fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc/<pid>/stat")?;
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    Ok((ticks(11) + ticks(12)) / 100.0)
-}
-
-fn loopback(url: &str) -> bool {
-    let host = url.trim_start_matches("http://").split(['/', ':']).next().unwrap_or("");
-    host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
 async fn lookups(c: &reqwest::Client, urls: &[String], accept: &str, deadline: Instant) -> Result<Vec<f64>> {
     let mut times = Vec::with_capacity(urls.len());
     for u in urls {
@@ -297,9 +267,8 @@ async fn main() -> Result<()> {
     // reqwest is built without a default rustls provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let a = Args::parse();
-    if !loopback(&a.url) || !loopback(&a.otlp_url) {
-        bail!("--url and --otlp-url must be loopback addresses");
-    }
+    loopback_url(&a.url)?;
+    loopback_url(&a.otlp_url)?;
     let deadline = Instant::now() + Duration::from_secs(a.max_seconds);
     eprintln!("encoding {} spans", a.spans);
     let (bodies, ids) = build(&a);
@@ -307,47 +276,12 @@ async fn main() -> Result<()> {
     let bodies = Arc::new(bodies);
     let c = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
     let url = format!("{}/v1/traces", a.otlp_url);
-    let cpu0 = cpu_seconds(a.pid)?;
+    let cpu0 = cpu_seconds_of(a.pid)?;
     let t0 = Instant::now();
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..a.concurrency {
-        let (c, url, bodies, next) = (c.clone(), url.clone(), bodies.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else {
-                    return Ok::<_, anyhow::Error>(());
-                };
-                loop {
-                    if Instant::now() > deadline {
-                        bail!("time limit reached while exporting");
-                    }
-                    let r = c
-                        .post(&url)
-                        .header("Content-Type", "application/x-protobuf")
-                        .body(body.clone())
-                        .send()
-                        .await?;
-                    // 429/503 are retryable in OTLP: back off briefly like an SDK would.
-                    if matches!(r.status().as_u16(), 429 | 503) {
-                        tokio::time::sleep(Duration::from_millis(250)).await;
-                        continue;
-                    }
-                    if !r.status().is_success() {
-                        let st = r.status();
-                        bail!("export {i}: {st}: {}", r.text().await.unwrap_or_default());
-                    }
-                    break;
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
+    let accepted = |s: reqwest::StatusCode| s.is_success();
+    post_all(&c, &url, bodies, a.concurrency, deadline, accepted, "export").await?;
     let push_secs = t0.elapsed().as_secs_f64();
-    let push_cpu = cpu_seconds(a.pid)? - cpu0;
+    let push_cpu = cpu_seconds_of(a.pid)? - cpu0;
     eprintln!(
         "exported {} spans ({bytes} bytes) in {push_secs:.1} s, nerve CPU {push_cpu:.1} s",
         a.spans

@@ -6,36 +6,26 @@
 //! - `histogram_quantile(0.9, sum by (le) (rate(h_bucket[5m])))` over 1k bucket series, as a
 //!   range query over 1 h (step 60 s).
 //!
-//! Data is generated deterministically; loading it takes most of the run. `cargo bench --bench
-//! promql` finishes in a few minutes on 2 cores.
+//! Data is generated deterministically; loading it takes most of the run. `cargo bench -p nerve-query
+//! --bench promql` finishes in a few minutes on 2 cores.
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use nerve_query::promql::Engine;
 use nerve_storage::Labels;
-use nerve_storage::metrics::{SyncPolicy, Tsdb, TsdbOptions};
+use nerve_storage::metrics::Tsdb;
+use support::open_tsdb;
+
+#[path = "../../storage/benches/support/mod.rs"]
+mod support;
 
 /// Scrape interval (ms).
 const STEP_MS: i64 = 15_000;
 /// Start of every data set (ms): a 2 h boundary.
 const T0: i64 = 1_718_000_000_000 / 7_200_000 * 7_200_000;
 const HOUR_MS: i64 = 3_600_000;
-
-fn open() -> (tempfile::TempDir, Arc<Tsdb>) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Tsdb::open(
-        dir.path(),
-        TsdbOptions {
-            sync: SyncPolicy::Never,
-            ..Default::default()
-        },
-    )
-    .expect("open tsdb");
-    (dir, db)
-}
 
 fn labels(pairs: &[(&str, String)]) -> Labels {
     Labels::from_pairs(pairs.iter().map(|(k, v)| ((*k).to_string(), v.clone()))).expect("labels")
@@ -63,7 +53,7 @@ fn counter(i: usize, r: i64) -> f64 {
 }
 
 fn rate_range(c: &mut Criterion) {
-    let (_dir, db) = open();
+    let (_dir, db) = open_tsdb();
     let series: Vec<Labels> = (0..10_000)
         .map(|i| {
             labels(&[
@@ -94,7 +84,7 @@ fn rate_range(c: &mut Criterion) {
 }
 
 fn sum_by_instant(c: &mut Criterion) {
-    let (_dir, db) = open();
+    let (_dir, db) = open_tsdb();
     let series: Vec<Labels> = (0..100_000)
         .map(|i| {
             labels(&[
@@ -123,7 +113,7 @@ fn sum_by_instant(c: &mut Criterion) {
 }
 
 fn histogram_quantile(c: &mut Criterion) {
-    let (_dir, db) = open();
+    let (_dir, db) = open_tsdb();
     let les = [
         "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf",
     ];

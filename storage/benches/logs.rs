@@ -3,24 +3,15 @@
 
 use std::hint::black_box;
 use std::ops::ControlFlow;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nerve_storage::logs::{Direction, LogEntry, LogStore, LogStoreOptions, LogStream, Select, now_ns};
 use nerve_storage::wal::SyncPolicy;
 use nerve_storage::{Labels, Matcher};
+use support::rng::Rng;
 
-/// Deterministic xorshift64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+mod support;
 
 const LEVELS: [&str; 4] = ["info", "info", "warn", "error"];
 const PATHS: [&str; 5] = ["/api/orders", "/api/users", "/health", "/api/cart", "/login"];
@@ -87,6 +78,24 @@ fn opts() -> LogStoreOptions {
     }
 }
 
+/// Time of pushing `sample` into `iters` fresh stores (and committing it into the index when
+/// `commit`); opening each store is not timed.
+fn push_into_fresh_stores(iters: u64, sample: &[LogStream], commit: bool) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LogStore::open(dir.path(), opts()).unwrap();
+        let input = sample.to_vec();
+        let t = Instant::now();
+        black_box(s.push(input, now_ns()).unwrap());
+        if commit {
+            s.flush().unwrap();
+        }
+        total += t.elapsed();
+    }
+    total
+}
+
 fn push_and_commit(c: &mut Criterion) {
     let mut g = c.benchmark_group("logs");
     g.sample_size(10);
@@ -94,33 +103,10 @@ fn push_and_commit(c: &mut Criterion) {
     let (sample, bytes) = batch(&mut rng, now_ns() - 3_600_000_000_000, 20_000, 0);
     g.throughput(Throughput::Bytes(bytes));
     g.bench_function("push_20k_lines", |b| {
-        b.iter_custom(|iters| {
-            let mut total = std::time::Duration::ZERO;
-            for _ in 0..iters {
-                let dir = tempfile::tempdir().unwrap();
-                let s = LogStore::open(dir.path(), opts()).unwrap();
-                let input = sample.clone();
-                let t = Instant::now();
-                black_box(s.push(input, now_ns()).unwrap());
-                total += t.elapsed();
-            }
-            total
-        })
+        b.iter_custom(|iters| push_into_fresh_stores(iters, &sample, false))
     });
     g.bench_function("push_and_commit_20k_lines", |b| {
-        b.iter_custom(|iters| {
-            let mut total = std::time::Duration::ZERO;
-            for _ in 0..iters {
-                let dir = tempfile::tempdir().unwrap();
-                let s = LogStore::open(dir.path(), opts()).unwrap();
-                let input = sample.clone();
-                let t = Instant::now();
-                s.push(input, now_ns()).unwrap();
-                s.flush().unwrap();
-                total += t.elapsed();
-            }
-            total
-        })
+        b.iter_custom(|iters| push_into_fresh_stores(iters, &sample, true))
     });
     g.finish();
 }

@@ -11,23 +11,14 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nerve_storage::metrics::chunk::{DecChunk, DecIter, XorChunk, XorIter};
 use nerve_storage::metrics::{Sample, block_chunk};
 use nerve_storage::wal::{SyncPolicy, Wal, WalOptions};
+use support::rng::Rng;
+
+mod support;
 
 /// Samples per series: 2 h at a 15 s scrape interval, what one block chunk holds.
 const SAMPLES: usize = 480;
 /// Prometheus' head chunk size.
 const HEAD_CHUNK_SAMPLES: usize = 120;
-
-/// Deterministic xorshift64 stream, so runs are comparable.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// The series shapes the codecs are measured on: a busy counter, a two-decimal gauge and noise,
 /// all scraped every 15 s.
@@ -58,7 +49,7 @@ fn workloads() -> Vec<(&'static str, Vec<Sample>)> {
                 cents as f64 / 100.0
             }),
         ),
-        ("random", series(&mut |r| (r.next() >> 11) as f64 / (1u64 << 53) as f64)),
+        ("random", series(&mut |r| r.unit())),
     ]
 }
 

@@ -10,18 +10,9 @@ use nerve_storage::traces::{
     AttrValue, KeyValue, Resource, Scope, Span, SpanKind, SpanStore, SpanStoreOptions, StatusCode, TraceId, codec,
 };
 use nerve_storage::wal::SyncPolicy;
+use support::rng::Rng;
 
-/// Deterministic xorshift64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+mod support;
 
 const SERVICES: [&str; 4] = ["frontend", "cart", "checkout", "payment"];
 

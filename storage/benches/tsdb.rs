@@ -5,8 +5,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use nerve_storage::metrics::{SyncPolicy, Tsdb, TsdbOptions};
 use nerve_storage::{Labels, MatchOp, Matcher};
+use support::open_tsdb;
+
+mod support;
 
 fn series(n: usize) -> Vec<Labels> {
     (0..n)
@@ -31,15 +33,7 @@ fn head_append(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(8));
     let ls = series(10_000);
     g.throughput(Throughput::Elements(ls.len() as u64));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Tsdb::open(
-        dir.path(),
-        TsdbOptions {
-            sync: SyncPolicy::Never,
-            ..Default::default()
-        },
-    )
-    .expect("open");
+    let (_dir, db) = open_tsdb();
     let mut t = 0i64;
     g.bench_function("10k_series_one_round_batches_of_2000", |b| {
         b.iter(|| {
@@ -58,15 +52,7 @@ fn head_append(c: &mut Criterion) {
 
 fn postings(c: &mut Criterion) {
     let mut g = c.benchmark_group("postings");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Tsdb::open(
-        dir.path(),
-        TsdbOptions {
-            sync: SyncPolicy::Never,
-            ..Default::default()
-        },
-    )
-    .expect("open");
+    let (_dir, db) = open_tsdb();
     let ls = series(100_000);
     for chunk in ls.chunks(5000) {
         let mut app = db.appender();

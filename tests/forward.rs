@@ -8,39 +8,25 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Nerve, client, encode, eventually, free_port, require};
+use common::{Nerve, Peer, client, encode, eventually, free_port, remote_write, require, start_prometheus};
 use nerve_proto::prompb::{Label, Sample, TimeSeries, WriteRequest};
 use serde_json::{Value, json};
 
 /// Series → samples `(t_ms, value bits)`.
 type Expected = BTreeMap<String, Vec<(i64, u64)>>;
 
-struct Prometheus(Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_prometheus(dir: &Path, port: u16) -> Prometheus {
+fn start_peer_prometheus(dir: &Path, port: u16) -> Peer {
     std::fs::create_dir_all(dir).unwrap();
     let cfg = dir.join("prometheus.yml");
     std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n").unwrap();
-    let p = Prometheus(
-        Command::new(require("prometheus"))
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
+    let p = start_prometheus(
+        &require("prometheus"),
+        &cfg,
+        &dir.join("tsdb"),
+        port,
+        &["--web.enable-remote-write-receiver"],
     );
     let ready = eventually(Duration::from_secs(60), || {
         client()
@@ -82,15 +68,7 @@ fn write_batch(n: &Nerve, b: usize, t0: i64, exp: &mut Expected) {
         }
         req.timeseries.push(ts);
     }
-    let r = client()
-        .post(n.url("/api/v1/write"))
-        .header("Content-Type", "application/x-protobuf")
-        .header("Content-Encoding", "snappy")
-        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-        .body(nerve_proto::encode_v1(&req))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 204, "{}", r.text().unwrap_or_default());
+    remote_write(n, nerve_proto::encode_v1(&req));
 }
 
 /// What Prometheus holds for `forward_test`, in the same shape.
@@ -152,7 +130,7 @@ fn remote_write_forwarding_reaches_prometheus_and_survives_its_outage() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let prom_dir = dir.path().join("prom");
-    let prom = start_prometheus(&prom_dir, port);
+    let prom = start_peer_prometheus(&prom_dir, port);
     let cfg = dir.path().join("nerve.yml");
     std::fs::write(
         &cfg,
@@ -184,7 +162,7 @@ fn remote_write_forwarding_reaches_prometheus_and_survives_its_outage() {
     let n = Nerve::start(&data, &args);
     write_batch(&n, 2, t0, &mut exp);
 
-    let _prom = start_prometheus(&prom_dir, port);
+    let _prom = start_peer_prometheus(&prom_dir, port);
     wait_for(port, &exp, "after the outage");
     let drained = eventually(Duration::from_secs(30), || {
         (metric(&n, "nerve_forward_pending_bytes") == 0.0).then_some(())

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Nerve, client, encode, eventually};
+use common::{Nerve, client, encode, eventually, loki_push_json, post_otlp_json, remote_write};
 use nerve_proto::prompb::{Label, Sample, TimeSeries, WriteRequest};
 use serde_json::{Value, json};
 
@@ -76,15 +76,7 @@ fn write_up(n: &Nerve) {
             .collect(),
         ..Default::default()
     };
-    let r = client()
-        .post(n.url("/api/v1/write"))
-        .header("Content-Encoding", "snappy")
-        .header("Content-Type", "application/x-protobuf")
-        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-        .body(nerve_proto::encode_v1(&req))
-        .send()
-        .expect("remote write");
-    assert_eq!(r.status().as_u16(), 204);
+    remote_write(n, nerve_proto::encode_v1(&req));
 }
 
 fn push_logs(n: &Nerve, app: &str, lines: usize) {
@@ -97,14 +89,7 @@ fn push_logs(n: &Nerve, app: &str, lines: usize) {
             ])
         })
         .collect();
-    let body = json!({"streams": [{"stream": {"app": app}, "values": values}]});
-    let r = client()
-        .post(n.url("/loki/api/v1/push"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .expect("push");
-    assert_eq!(r.status(), 204, "{}", r.text().unwrap_or_default());
+    loki_push_json(n, &json!({"streams": [{"stream": {"app": app}, "values": values}]}));
 }
 
 /// Item 1: deep PromQL (query, format_query, match[]) is 400 `bad_data` naming the limit,
@@ -395,13 +380,7 @@ fn trace_search_limits_are_clamped() {
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "svc"}}]},
         "scopeSpans": [{"scope": {"name": "t"}, "spans": spans}]
     }]});
-    let r = client()
-        .post(n.otlp_http_url("/v1/traces"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    post_otlp_json(&n, "/v1/traces", &body);
     let jaeger = |limit: &str| -> usize {
         let v = n.get_json(&format!("/jaeger/api/traces?service=svc&limit={limit}"));
         v["data"].as_array().map_or(0, Vec::len)

@@ -9,7 +9,7 @@ mod hardening_storage_util;
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Nerve, client, encode, eventually};
+use common::{Nerve, client, encode, eventually, numbered_files, post_otlp_json, remote_write};
 use hardening_storage_util::*;
 use nerve_storage::metrics::record::{Record, decode};
 
@@ -28,7 +28,7 @@ fn metrics_wal_damage_in_a_middle_segment_loses_only_the_damaged_record() {
         remote_write(&n, request("walcrash", r, 200, 20, t0, 100, &mut exp));
     }
     n.kill9();
-    let segs = numbered(&dir.path().join("metrics/wal"));
+    let segs = numbered_files(&dir.path().join("metrics/wal"));
     assert!(segs.len() >= 3, "want several WAL segments: {segs:?}");
     // A samples record in the middle of the second segment.
     let seg = &segs[1];
@@ -245,13 +245,13 @@ fn damaged_trace_segments_are_quarantined() {
     let start_ns = (now_ms() as u64 - 60_000) * 1_000_000;
     // Trace A goes into a segment (a clean stop flushes the head).
     let n = Nerve::start(dir.path(), &[]);
-    post_trace(&n, &otlp_trace(TRACE_A, "svc-a", start_ns));
+    post_otlp_json(&n, "/v1/traces", &otlp_trace(TRACE_A, "svc-a", start_ns));
     assert!(n.stop().success());
     let segs = segments(dir.path());
     assert_eq!(segs.len(), 1, "{segs:?}");
     // Trace B stays in the WAL (kill -9 before any flush).
     let n = Nerve::start(dir.path(), &[]);
-    post_trace(&n, &otlp_trace(TRACE_B, "svc-b", start_ns + 1000));
+    post_otlp_json(&n, "/v1/traces", &otlp_trace(TRACE_B, "svc-b", start_ns + 1000));
     n.kill9();
     // A truncated segment: quarantined at start.
     let len = std::fs::metadata(&segs[0]).unwrap().len();
@@ -352,7 +352,7 @@ fn log_wal_damage_in_a_middle_segment_loses_only_the_damaged_push() {
         pushes.push(entries.into_iter().map(|e| e.1).collect());
     }
     n.kill9();
-    let segs = numbered(&dir.path().join("logs/wal"));
+    let segs = numbered_files(&dir.path().join("logs/wal"));
     assert!(segs.len() >= 3, "want several WAL segments: {segs:?}");
     let seg = &segs[1];
     let mut bytes = std::fs::read(seg).unwrap();

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Nerve, client, encode, eventually};
+use common::{Nerve, client, encode, eventually, grpc_runtime};
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_otlp::{LogExporter, Protocol, WithExportConfig as _};
@@ -80,11 +80,7 @@ fn check(n: &Nerve, service: &str) {
 fn grpc_exporter_logs_are_queryable() {
     let dir = tempfile::tempdir().unwrap();
     let n = Nerve::start(dir.path(), &[]);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = grpc_runtime();
     let p = {
         let _guard = rt.enter();
         let exporter = LogExporter::builder()

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Nerve, client, encode, eventually};
+use common::{Nerve, client, encode, eventually, grpc_runtime};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_otlp::{MetricExporter, Protocol, WithExportConfig as _};
@@ -106,11 +106,7 @@ fn grpc_exporter_series_are_queryable() {
     );
     // tonic needs a Tokio runtime for its connection; the SDK's reader thread drives the
     // export futures.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = grpc_runtime();
     let provider = {
         let _guard = rt.enter();
         let exporter = MetricExporter::builder()

@@ -5,19 +5,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{Nerve, client, eventually, free_port, require};
-
-struct Prometheus(Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Nerve, client, eventually, free_port, require, start_prometheus};
 
 fn series_set(v: &serde_json::Value) -> BTreeSet<String> {
     v["data"]
@@ -67,16 +58,7 @@ remote_write:
         ),
     )
     .unwrap();
-    let prom = Prometheus(
-        Command::new(prom_bin)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("prom").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
+    let prom = start_prometheus(&prom_bin, &cfg, &dir.path().join("prom"), port, &[]);
     let prom_url = format!("http://127.0.0.1:{port}");
     // Wait for a few sends: Prometheus's own series show up in nerve.
     let got = eventually(Duration::from_secs(90), || {

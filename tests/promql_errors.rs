@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::fmt::Write as _;
 
-use common::{Nerve, client};
+use common::{Nerve, post_form, remote_write};
 use nerve_proto::prompb::{Label, Sample, TimeSeries, WriteRequest};
 use serde_json::Value;
 
@@ -42,40 +41,12 @@ fn load(n: &Nerve) {
         ],
         ..Default::default()
     };
-    let r = client()
-        .post(n.url("/api/v1/write"))
-        .header("Content-Encoding", "snappy")
-        .header("Content-Type", "application/x-protobuf")
-        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-        .body(nerve_proto::encode_v1(&req))
-        .send()
-        .expect("remote write");
-    assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap_or_default());
-}
-
-fn url_encode(s: &str) -> String {
-    let mut o = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            o.push(b as char);
-        } else {
-            let _ = write!(o, "%{b:02X}");
-        }
-    }
-    o
+    remote_write(n, nerve_proto::encode_v1(&req));
 }
 
 /// Form-POSTs `params` to `path`; the JSON body plus `httpStatus`.
 fn post(n: &Nerve, path: &str, params: &[(&str, &str)]) -> Value {
-    let body: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect();
-    let r = client()
-        .post(n.url(path))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body.join("&"))
-        .send()
-        .expect("query");
-    let status = r.status().as_u16();
-    let text = r.text().unwrap_or_default();
+    let (status, text) = post_form(&n.url(path), params);
     let mut v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {status} {e}: {text}"));
     v["httpStatus"] = status.into();
     v

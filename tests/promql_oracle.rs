@@ -17,10 +17,10 @@ mod queries;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Nerve, client, eventually, free_port, require};
+use common::{Nerve, client, eventually, free_port, post_form, remote_write, require, start_prometheus};
 use nerve_proto::prompb::{Label, Sample, TimeSeries, WriteRequest};
 use serde_json::Value;
 
@@ -33,15 +33,6 @@ type Case = (String, Vec<(&'static str, String)>, &'static str);
 /// Lowest acceptable share of identical (query, time/range) results. Measured: 3213/3213
 /// (100%); the margin covers date functions and alignment moving with the wall clock.
 const MIN_MATCH_RATE: f64 = 0.998;
-
-struct Prometheus(Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn escape_om(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -83,7 +74,8 @@ fn openmetrics(data: &[SeriesData]) -> String {
     s
 }
 
-fn remote_write(n: &Nerve, data: &[SeriesData]) {
+/// Remote-writes the data set, 8 series per request.
+fn load_dataset(n: &Nerve, data: &[SeriesData]) {
     for chunk in data.chunks(8) {
         let req = WriteRequest {
             timeseries: chunk
@@ -108,40 +100,12 @@ fn remote_write(n: &Nerve, data: &[SeriesData]) {
                 .collect(),
             ..Default::default()
         };
-        let r = client()
-            .post(n.url("/api/v1/write"))
-            .header("Content-Encoding", "snappy")
-            .header("Content-Type", "application/x-protobuf")
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-            .body(nerve_proto::encode_v1(&req))
-            .send()
-            .expect("remote write");
-        assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap_or_default());
+        remote_write(n, nerve_proto::encode_v1(&req));
     }
-}
-
-fn url_encode(s: &str) -> String {
-    let mut o = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            o.push(b as char);
-        } else {
-            let _ = write!(o, "%{b:02X}");
-        }
-    }
-    o
 }
 
 fn post(base: &str, path: &str, params: &[(&str, String)]) -> Value {
-    let body: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect();
-    let r = client()
-        .post(format!("{base}{path}"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body.join("&"))
-        .send()
-        .expect("query");
-    let status = r.status().as_u16();
-    let text = r.text().unwrap_or_default();
+    let (status, text) = post_form(&format!("{base}{path}"), params);
     let mut v: Value =
         serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({"status":"unparsable","body":text}));
     v["httpStatus"] = status.into();
@@ -322,16 +286,7 @@ fn promql_matches_prometheus() {
     let port = free_port();
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(&cfg, "global:\n  evaluation_interval: 1m\n").unwrap();
-    let _prom = Prometheus(
-        Command::new(prom_bin)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", prom_data.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
+    let _prom = start_prometheus(&prom_bin, &cfg, &prom_data, port, &[]);
     let prom_url = format!("http://127.0.0.1:{port}");
     eventually(Duration::from_secs(60), || {
         client()
@@ -343,7 +298,7 @@ fn promql_matches_prometheus() {
     .expect("prometheus ready");
 
     let n = Nerve::start(&dir.path().join("nerve"), &[]);
-    remote_write(&n, &data);
+    load_dataset(&n, &data);
     let nerve_url = format!("http://{}", n.addr);
 
     let sec = |ms: i64| format!("{}.{:03}", ms / 1000, ms % 1000);

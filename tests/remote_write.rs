@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Nerve, client, eventually};
+use common::{Nerve, client, eventually, numbered_files};
 use nerve_proto::prompb::{Label, Sample, TimeSeries, WriteRequest};
 use nerve_storage::metrics::{SyncPolicy, Tsdb, TsdbOptions};
 use nerve_storage::{MatchOp, Matcher};
@@ -244,20 +244,7 @@ fn torn_wal_tail_starts_and_keeps_everything_before_the_tear() {
     send_all(&n, vec![body]);
     n.kill9();
     let wal = dir.path().join("metrics/wal");
-    let mut segs: Vec<_> = std::fs::read_dir(&wal)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.is_file()
-                && p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .chars()
-                    .all(|c| c.is_ascii_digit())
-        })
-        .collect();
-    segs.sort();
+    let segs = numbered_files(&wal);
     let seg = segs
         .iter()
         .rev()

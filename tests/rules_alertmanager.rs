@@ -9,23 +9,13 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Nerve, client, eventually, free_port, require};
-
-/// A child process killed (by its PID) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Nerve, Peer, client, eventually, free_port, require};
 
 /// Starts Alertmanager on a free port, clustering off, with its own storage dir.
-fn alertmanager(dir: &Path) -> (Proc, String) {
+fn alertmanager(dir: &Path) -> (Peer, String) {
     let bin = require("prometheus-alertmanager");
     let cfg = dir.join("am.yml");
     std::fs::write(
@@ -45,7 +35,7 @@ fn alertmanager(dir: &Path) -> (Proc, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start alertmanager");
-    let p = Proc(child);
+    let p = Peer(child);
     let url = format!("http://{addr}/-/ready");
     eventually(Duration::from_secs(30), || {
         client().get(&url).send().ok().filter(|r| r.status().is_success())
@@ -88,7 +78,7 @@ const RULES: &str = r#"groups:
 
 struct Setup {
     _dir: tempfile::TempDir,
-    _am: Proc,
+    _am: Peer,
     am_addr: String,
     target: String,
     rules_file: std::path::PathBuf,

@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Nerve, client, eventually};
+use common::{Nerve, eventually, loki_push_json};
 use serde_json::{Value, json};
 
 /// Collects the bodies POSTed to a local webhook.
@@ -91,14 +91,10 @@ fn log_rule_fires_on_an_error_burst() {
             .enumerate()
             .map(|(i, l)| json!([(t + i as i64).to_string(), l]))
             .collect();
-        let body = json!({"streams": [{"stream": {"app": "checkout", "env": "prod"}, "values": values}]});
-        let r = client()
-            .post(n.url("/loki/api/v1/push"))
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap_or_default());
+        loki_push_json(
+            &n,
+            &json!({"streams": [{"stream": {"app": "checkout", "env": "prod"}, "values": values}]}),
+        );
     };
     push((0..3).map(|i| format!("level=info msg=\"order {i} ok\"")).collect());
     push(vec!["level=error msg=\"one error\"".into()]);

@@ -4,20 +4,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Nerve, client, eventually, free_port, require};
-
-/// A child process killed (by its PID) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Nerve, client, eventually, free_port, require, start_prometheus};
 
 /// (expression value, template). Each becomes one alert whose single series carries
 /// `instance="db1.example.com:9100"` and `job="node"`. Left out on purpose: printing a whole
@@ -150,16 +139,7 @@ fn annotations_render_like_prometheus() {
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(&cfg, "global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\n").unwrap();
     let port = free_port();
-    let _prom = Proc(
-        Command::new(prom_bin)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("prom").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
+    let _prom = start_prometheus(&prom_bin, &cfg, &dir.path().join("prom"), port, &[]);
     let cfg_arg = cfg.to_string_lossy().into_owned();
     let n = Nerve::start(&dir.path().join("data"), &["--config", &cfg_arg]);
     let get = |url: String| client().get(url).send().ok()?.text().ok();

@@ -7,25 +7,15 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Nerve, client, eventually, free_port, require};
+use common::{Nerve, Peer, client, eventually, free_port, require, start_prometheus};
 use nerve_storage::Matcher;
 use nerve_storage::metrics::{Sample, Tsdb, TsdbOptions, is_stale_nan};
 
-/// A child process killed (by its PID) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts node_exporter on a free port with a few fast, stable collectors.
-fn node_exporter() -> (Proc, String) {
+fn node_exporter() -> (Peer, String) {
     let bin = require("prometheus-node-exporter");
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
@@ -43,7 +33,7 @@ fn node_exporter() -> (Proc, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start node exporter");
-    let p = Proc(child);
+    let p = Peer(child);
     let url = format!("http://{addr}/metrics");
     eventually(Duration::from_secs(30), || {
         client().get(&url).send().ok().filter(|r| r.status().is_success())
@@ -217,16 +207,7 @@ fn same_series_as_prometheus_when_scraping_the_same_target() {
     let cfg_arg = cfg.to_string_lossy().into_owned();
     let n = Nerve::start(&dir.path().join("nerve"), &["--config", &cfg_arg]);
     let prom_port = free_port();
-    let _prom = Proc(
-        Command::new(prom_bin)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("prom").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
+    let _prom = start_prometheus(&prom_bin, &cfg, &dir.path().join("prom"), prom_port, &[]);
     let prom_series = |q: &str| -> Option<BTreeSet<String>> {
         let body = client()
             .get(format!("http://127.0.0.1:{prom_port}{q}"))

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Nerve, client, encode, eventually};
+use common::{Nerve, encode, eventually, post_otlp_json};
 use serde_json::{Value, json};
 
 /// A span in OTLP JSON.
@@ -29,13 +29,7 @@ fn export(n: &Nerve, service: &str, spans: Vec<Value>) {
     let body = json!({"resourceSpans": [{
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
         "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}]}]});
-    let r = client()
-        .post(n.otlp_http_url("/v1/traces"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    post_otlp_json(n, "/v1/traces", &body);
 }
 
 /// `{labels-as-string: value}` of an instant query's vector.

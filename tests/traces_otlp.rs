@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Nerve, client, encode, eventually};
+use common::{Nerve, client, encode, eventually, grpc_runtime};
 use opentelemetry::trace::{
     Link, Span as _, SpanContext, SpanKind, Status, TraceContextExt as _, TraceFlags, TraceState, Tracer as _,
     TracerProvider as _,
@@ -359,11 +359,7 @@ fn check(n: &Nerve, service: &str, trace_id: &str, root_id: &str, child_id: &str
 fn grpc_exporter_traces_read_back_through_jaeger_and_tempo() {
     let dir = tempfile::tempdir().unwrap();
     let n = Nerve::start(dir.path(), &[]);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = grpc_runtime();
     let (p, ids) = {
         let _guard = rt.enter();
         let exporter = SpanExporter::builder()

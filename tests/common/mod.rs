@@ -270,3 +270,112 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A peer process (Prometheus, Alertmanager, node_exporter) killed when dropped.
+pub struct Peer(pub Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts Debian's Prometheus (`bin`, from [`require`]) on 127.0.0.1:`port` with config `cfg`
+/// and TSDB dir `data`, output discarded; `extra` flags are appended.
+pub fn start_prometheus(bin: &Path, cfg: &Path, data: &Path, port: u16, extra: &[&str]) -> Peer {
+    Peer(
+        Command::new(bin)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    )
+}
+
+/// POSTs a snappy-compressed remote-write 1.0 body to nerve and asserts 204.
+pub fn remote_write(n: &Nerve, body: Vec<u8>) {
+    let r = n
+        .http
+        .post(n.url("/api/v1/write"))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(body)
+        .send()
+        .expect("remote write");
+    let s = r.status().as_u16();
+    assert_eq!(s, 204, "{}", r.text().unwrap_or_default());
+}
+
+/// POSTs a Loki push body (JSON) and asserts 204.
+pub fn loki_push_json(n: &Nerve, body: &serde_json::Value) {
+    let r = n
+        .http
+        .post(n.url("/loki/api/v1/push"))
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .expect("loki push");
+    let s = r.status().as_u16();
+    assert_eq!(s, 204, "{}", r.text().unwrap_or_default());
+}
+
+/// POSTs an OTLP/HTTP JSON body to `path` (`/v1/traces`, `/v1/logs`, ...) on nerve's OTLP
+/// listener and asserts 200.
+pub fn post_otlp_json(n: &Nerve, path: &str, body: &serde_json::Value) {
+    let r = n
+        .http
+        .post(n.otlp_http_url(path))
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .expect("OTLP export");
+    let s = r.status().as_u16();
+    assert_eq!(s, 200, "{}", r.text().unwrap_or_default());
+}
+
+/// The Tokio runtime the OTLP gRPC exporters (tonic) need for their connection.
+pub fn grpc_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// The files of `dir` whose names are all digits (WAL segments, checkpoints), sorted.
+pub fn numbered_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Form-POSTs `params` (percent-encoded) to `url`: the status and the body text.
+pub fn post_form<V: AsRef<str>>(url: &str, params: &[(&str, V)]) -> (u16, String) {
+    let body: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode(v.as_ref()))).collect();
+    let r = client()
+        .post(url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body.join("&"))
+        .send()
+        .expect("form POST");
+    let status = r.status().as_u16();
+    (status, r.text().unwrap_or_default())
+}

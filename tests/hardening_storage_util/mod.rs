@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::common::{Nerve, client, encode};
+use crate::common::{Nerve, client, encode, loki_push_json};
 use nerve_proto::prompb::{Label, Sample, TimeSeries, WriteRequest};
 use nerve_storage::metrics::{SyncPolicy, Tsdb, TsdbOptions};
 use nerve_storage::{MatchOp, Matcher};
@@ -53,19 +53,6 @@ pub fn request(name: &str, r: usize, nseries: usize, per: usize, t0: i64, step: 
     nerve_proto::encode_v1(&req)
 }
 
-pub fn remote_write(n: &Nerve, body: Vec<u8>) {
-    let r = client()
-        .post(n.url("/api/v1/write"))
-        .header("Content-Type", "application/x-protobuf")
-        .header("Content-Encoding", "snappy")
-        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-        .body(body)
-        .send()
-        .unwrap();
-    let s = r.status().as_u16();
-    assert_eq!(s, 204, "{}", r.text().unwrap_or_default());
-}
-
 /// `nerve_storage_quarantined_total{signal=...}` from `/metrics`.
 pub fn quarantined(n: &Nerve, signal: &str) -> u64 {
     let text = client().get(n.url("/metrics")).send().unwrap().text().unwrap();
@@ -87,24 +74,6 @@ pub fn quarantine(data: &Path, signal: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    v.sort();
-    v
-}
-
-pub fn numbered(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.is_file()
-                && p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
-        })
-        .collect();
     v.sort();
     v
 }
@@ -164,41 +133,35 @@ pub fn block_range(b: &Path) -> (i64, i64) {
 }
 
 pub fn query_range(n: &Nerve, q: &str, start_ms: i64, end_ms: i64) -> Value {
-    let r = client()
-        .get(n.url(&format!(
+    get_200_json(
+        n,
+        &format!(
             "/api/v1/query_range?query={}&start={}&end={}&step=30",
             encode(q),
             start_ms as f64 / 1000.0,
             end_ms as f64 / 1000.0
-        )))
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    let body = r.text().unwrap();
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
+        ),
+    )
 }
 
 pub fn loki_push(n: &Nerve, stream: &str, entries: &[(i64, String)]) {
     let values: Vec<Value> = entries.iter().map(|(t, l)| json!([t.to_string(), l])).collect();
-    let body = json!({"streams": [{"stream": {"job": stream}, "values": values}]});
-    let r = client()
-        .post(n.url("/loki/api/v1/push"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap_or_default());
+    loki_push_json(n, &json!({"streams": [{"stream": {"job": stream}, "values": values}]}));
 }
 
 pub fn loki_range(n: &Nerve, q: &str, start_ns: i64, end_ns: i64) -> Value {
-    let r = client()
-        .get(n.url(&format!(
+    get_200_json(
+        n,
+        &format!(
             "/loki/api/v1/query_range?query={}&start={start_ns}&end={end_ns}&direction=forward&limit=5000",
             encode(q)
-        )))
-        .send()
-        .unwrap();
+        ),
+    )
+}
+
+/// GET `path_and_query`, assert 200 and return the body's JSON.
+fn get_200_json(n: &Nerve, path_and_query: &str) -> Value {
+    let r = client().get(n.url(path_and_query)).send().unwrap();
     let status = r.status().as_u16();
     let body = r.text().unwrap();
     assert_eq!(status, 200, "{body}");
@@ -229,16 +192,6 @@ pub fn otlp_trace(trace: &str, service: &str, start_ns: u64) -> Value {
              "startTimeUnixNano": start_ns.to_string(), "endTimeUnixNano": (start_ns + 1_000_000).to_string()}
         ]}]
     }]})
-}
-
-pub fn post_trace(n: &Nerve, body: &Value) {
-    let r = client()
-        .post(n.otlp_http_url("/v1/traces"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
 }
 
 pub fn jaeger_trace(n: &Nerve, trace: &str) -> (u16, Value) {

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Nerve, client, encode, eventually, loki_push_json, post_otlp_json, remote_write};
+use common::{Nerve, client, encode, eventually, loki_push_json, post_form, post_otlp_json, remote_write};
 use nerve_proto::prompb::{Label, Sample, TimeSeries, WriteRequest};
 use serde_json::{Value, json};
 
@@ -17,22 +17,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-/// POSTs `pairs` as a form to `path`; returns the status and the body.
-fn post_form(n: &Nerve, path: &str, pairs: &[(&str, &str)]) -> (u16, String) {
-    let body: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect();
-    let r = client()
-        .post(n.url(path))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body.join("&"))
-        .send()
-        .expect("POST");
-    let status = r.status().as_u16();
-    (status, r.text().unwrap_or_default())
 }
 
 /// `/-/healthy` answers 200: the process survived.
@@ -106,7 +90,7 @@ fn deep_promql_is_refused_and_nerve_survives() {
         vec!["up"; 5000].join(" + "),
     ];
     for q in &deep {
-        let (status, body) = post_form(&n, "/api/v1/query", &[("query", q)]);
+        let (status, body) = post_form(&n.url("/api/v1/query"), &[("query", q)]);
         assert_eq!(status, 400, "{}: {body}", &q[..20]);
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["errorType"], "bad_data");
@@ -117,25 +101,25 @@ fn deep_promql_is_refused_and_nerve_survives() {
         );
         assert_alive(&mut n);
     }
-    let (status, body) = post_form(&n, "/api/v1/format_query", &[("query", &deep[2])]);
+    let (status, body) = post_form(&n.url("/api/v1/format_query"), &[("query", &deep[2])]);
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("the limit is 256"), "{body}");
-    let (status, body) = post_form(&n, "/api/v1/series", &[("match[]", &deep[2])]);
+    let (status, body) = post_form(&n.url("/api/v1/series"), &[("match[]", &deep[2])]);
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("the limit is 256"), "{body}");
     let long = format!("up{{a=\"{}\"}}", "x".repeat(300_000));
-    let (status, body) = post_form(&n, "/api/v1/query", &[("query", &long)]);
+    let (status, body) = post_form(&n.url("/api/v1/query"), &[("query", &long)]);
     assert_eq!(status, 400, "{}", &body[..200.min(body.len())]);
     assert!(body.contains("too long") && body.contains("262144 bytes"), "{body}");
     assert_alive(&mut n);
     // Just inside the limit: evaluated on the query threads' stack.
     let ok = format!("{}up{}", "sum(".repeat(255), ")".repeat(255));
-    let (status, body) = post_form(&n, "/api/v1/query", &[("query", &ok)]);
+    let (status, body) = post_form(&n.url("/api/v1/query"), &[("query", &ok)]);
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["data"]["result"][0]["value"][1], "3");
     let ok = format!("{}1", "-".repeat(256));
-    let (status, body) = post_form(&n, "/api/v1/query", &[("query", &ok)]);
+    let (status, body) = post_form(&n.url("/api/v1/query"), &[("query", &ok)]);
     assert_eq!(status, 200, "{body}");
     assert_alive(&mut n);
 }
@@ -158,7 +142,7 @@ fn deep_and_long_logql_and_traceql_are_refused() {
         format!("{{app=\"a\"}} |= \"{}\"", "x".repeat(300_000)),
     ];
     for q in &logql {
-        let (status, body) = post_form(&n, "/loki/api/v1/query_range", &[("query", q), ("limit", "10")]);
+        let (status, body) = post_form(&n.url("/loki/api/v1/query_range"), &[("query", q), ("limit", "10")]);
         assert!(
             (400..500).contains(&status),
             "{status}: {}",
@@ -195,7 +179,7 @@ fn subquery_bomb_is_refused_before_spending_memory() {
     let mut n = Nerve::start(dir.path(), &[]);
     write_up(&n);
     let t0 = Instant::now();
-    let (status, body) = post_form(&n, "/api/v1/query", &[("query", "max_over_time(up[1y:1ms])")]);
+    let (status, body) = post_form(&n.url("/api/v1/query"), &[("query", "max_over_time(up[1y:1ms])")]);
     let took = t0.elapsed();
     assert_eq!(status, 422, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
@@ -208,8 +192,7 @@ fn subquery_bomb_is_refused_before_spending_memory() {
     // The same inside a range query, and nested.
     let now = now_ms() / 1000;
     let (status, body) = post_form(
-        &n,
-        "/api/v1/query_range",
+        &n.url("/api/v1/query_range"),
         &[
             ("query", "max_over_time(max_over_time(up[1m:1ms])[1d:1s])"),
             ("start", &(now - 3600).to_string()),
@@ -221,7 +204,7 @@ fn subquery_bomb_is_refused_before_spending_memory() {
     let hwm = vm_hwm(&n);
     assert!(hwm < 300 << 20, "VmHWM {} MiB", hwm >> 20);
     // A reasonable subquery still answers.
-    let (status, body) = post_form(&n, "/api/v1/query", &[("query", "max_over_time(up[5m:15s])")]);
+    let (status, body) = post_form(&n.url("/api/v1/query"), &[("query", "max_over_time(up[5m:15s])")]);
     assert_eq!(status, 200, "{body}");
     assert_alive(&mut n);
 }
@@ -240,21 +223,19 @@ fn logql_metric_queries_are_bounded_in_series_and_samples() {
     push_logs(&n, "a", 3000);
     let ready = eventually(Duration::from_secs(30), || {
         let (status, body) = post_form(
-            &n,
-            "/loki/api/v1/query_range",
+            &n.url("/loki/api/v1/query_range"),
             &[("query", r#"{app="a"}"#), ("limit", "1")],
         );
         (status == 200 && body.contains("line 2999")).then_some(())
     });
     assert!(ready.is_some(), "pushed lines never became readable");
     let q = r#"sum(count_over_time({app="a"} | pattern "line <n> <_>" [1h]))"#;
-    let (status, body) = post_form(&n, "/loki/api/v1/query", &[("query", q)]);
+    let (status, body) = post_form(&n.url("/loki/api/v1/query"), &[("query", q)]);
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("too many samples"), "{body}");
     // 1500 lines are under the sample bound; one series per line is over Loki's 500 series.
     let (status, body) = post_form(
-        &n,
-        "/loki/api/v1/query",
+        &n.url("/loki/api/v1/query"),
         &[(
             "query",
             r#"count_over_time({app="a"} | pattern "line <n> <_>" | n < 1500 [1h])"#,
@@ -266,8 +247,7 @@ fn logql_metric_queries_are_bounded_in_series_and_samples() {
         "{body}"
     );
     let (status, body) = post_form(
-        &n,
-        "/loki/api/v1/query",
+        &n.url("/loki/api/v1/query"),
         &[(
             "query",
             r#"sum(count_over_time({app="a"} | pattern "line <n> <_>" | n < 1500 [1h]))"#,
@@ -296,11 +276,14 @@ fn logql_answers_are_bounded_and_timeout_is_honoured() {
             .sum()
     };
     let got = eventually(Duration::from_secs(30), || {
-        let (status, body) = post_form(&n, "/loki/api/v1/query_range", &[("query", q), ("limit", "100")]);
+        let (status, body) = post_form(&n.url("/loki/api/v1/query_range"), &[("query", q), ("limit", "100")]);
         (status == 200 && lines(&body) == 100).then_some(())
     });
     assert!(got.is_some(), "pushed lines never became readable");
-    let (status, body) = post_form(&n, "/loki/api/v1/query_range", &[("query", q), ("limit", "1000000000")]);
+    let (status, body) = post_form(
+        &n.url("/loki/api/v1/query_range"),
+        &[("query", q), ("limit", "1000000000")],
+    );
     assert_eq!(status, 400, "{body}");
     assert_eq!(
         body.trim(),
@@ -315,25 +298,26 @@ fn logql_answers_are_bounded_and_timeout_is_honoured() {
     assert!(r.text().unwrap().contains("(1000000000 > 5000)"));
     // Metric queries are not limited by it, as in Loki.
     let (status, body) = post_form(
-        &n,
-        "/loki/api/v1/query_range",
+        &n.url("/loki/api/v1/query_range"),
         &[("query", r#"count_over_time({app="a"}[1m])"#), ("limit", "1000000000")],
     );
     assert_eq!(status, 200, "{body}");
     // 3000 lines are more than 64KB of JSON: refused whole, naming the limit.
-    let (status, body) = post_form(&n, "/loki/api/v1/query_range", &[("query", q), ("limit", "5000")]);
+    let (status, body) = post_form(&n.url("/loki/api/v1/query_range"), &[("query", q), ("limit", "5000")]);
     assert_eq!(status, 422, "{}", &body[..200.min(body.len())]);
     assert!(body.contains("limits.query_max_response_bytes (65536 bytes)"), "{body}");
     // The request's `timeout`: a microsecond has passed before the first step is checked.
     for query in [q, r#"sum(count_over_time({app="a"}[1m]))"#] {
         let (status, body) = post_form(
-            &n,
-            "/loki/api/v1/query_range",
+            &n.url("/loki/api/v1/query_range"),
             &[("query", query), ("limit", "100"), ("timeout", "0.000001")],
         );
         assert_eq!(status, 504, "{query}: {body}");
         assert!(body.starts_with("request timed out"), "{body}");
-        let (status, _) = post_form(&n, "/loki/api/v1/query_range", &[("query", query), ("limit", "100")]);
+        let (status, _) = post_form(
+            &n.url("/loki/api/v1/query_range"),
+            &[("query", query), ("limit", "100")],
+        );
         assert_eq!(status, 200, "{query} without timeout");
     }
     // PromQL answers are capped the same way: 7201 points are more than 64KB of JSON.
@@ -345,7 +329,7 @@ fn logql_answers_are_bounded_and_timeout_is_honoured() {
     ];
     let mut params: Vec<(&str, &str)> = range.iter().map(|(k, v)| (*k, v.as_str())).collect();
     params.push(("step", "0.5"));
-    let (status, body) = post_form(&n, "/api/v1/query_range", &params);
+    let (status, body) = post_form(&n.url("/api/v1/query_range"), &params);
     assert_eq!(status, 422, "{}", &body[..200.min(body.len())]);
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["errorType"], "execution");
@@ -355,7 +339,7 @@ fn logql_answers_are_bounded_and_timeout_is_honoured() {
     );
     params.pop();
     params.push(("step", "60"));
-    let (status, body) = post_form(&n, "/api/v1/query_range", &params);
+    let (status, body) = post_form(&n.url("/api/v1/query_range"), &params);
     assert_eq!(status, 200, "{body}");
     assert_alive(&mut n);
 }

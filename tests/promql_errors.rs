@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use common::{Nerve, post_form, remote_write};
 use nerve_proto::prompb::{Label, Sample, TimeSeries, WriteRequest};
 use serde_json::Value;

@@ -105,7 +105,8 @@ fn load_dataset(n: &Nerve, data: &[SeriesData]) {
 }
 
 fn post(base: &str, path: &str, params: &[(&str, String)]) -> Value {
-    let (status, text) = post_form(&format!("{base}{path}"), params);
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, text) = post_form(&format!("{base}{path}"), &params);
     let mut v: Value =
         serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({"status":"unparsable","body":text}));
     v["httpStatus"] = status.into();

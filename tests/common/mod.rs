@@ -314,29 +314,26 @@ pub fn remote_write(n: &Nerve, body: Vec<u8>) {
 
 /// POSTs a Loki push body (JSON) and asserts 204.
 pub fn loki_push_json(n: &Nerve, body: &serde_json::Value) {
-    let r = n
-        .http
-        .post(n.url("/loki/api/v1/push"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .expect("loki push");
-    let s = r.status().as_u16();
-    assert_eq!(s, 204, "{}", r.text().unwrap_or_default());
+    post_json_expecting(n, &n.url("/loki/api/v1/push"), body, 204);
 }
 
 /// POSTs an OTLP/HTTP JSON body to `path` (`/v1/traces`, `/v1/logs`, ...) on nerve's OTLP
 /// listener and asserts 200.
 pub fn post_otlp_json(n: &Nerve, path: &str, body: &serde_json::Value) {
+    post_json_expecting(n, &n.otlp_http_url(path), body, 200);
+}
+
+/// POSTs `body` as JSON to `url` with nerve's client and asserts the status is `want`.
+fn post_json_expecting(n: &Nerve, url: &str, body: &serde_json::Value, want: u16) {
     let r = n
         .http
-        .post(n.otlp_http_url(path))
+        .post(url)
         .header("Content-Type", "application/json")
         .body(body.to_string())
         .send()
-        .expect("OTLP export");
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
     let s = r.status().as_u16();
-    assert_eq!(s, 200, "{}", r.text().unwrap_or_default());
+    assert_eq!(s, want, "{}", r.text().unwrap_or_default());
 }
 
 /// The Tokio runtime the OTLP gRPC exporters (tonic) need for their connection.
@@ -367,9 +364,13 @@ pub fn numbered_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Form-POSTs `params` (percent-encoded) to `url`: the status and the body text.
-pub fn post_form<V: AsRef<str>>(url: &str, params: &[(&str, V)]) -> (u16, String) {
-    let body: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode(v.as_ref()))).collect();
+/// Form-POSTs `params` (names and values percent-encoded) to `url`: the status and the body
+/// text.
+pub fn post_form(url: &str, params: &[(&str, &str)]) -> (u16, String) {
+    let body: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
     let r = client()
         .post(url)
         .header("Content-Type", "application/x-www-form-urlencoded")

@@ -180,7 +180,7 @@ sleep 3 # one maintenance pass quarantines segments/blocks marked by reads
 for signal in metrics logs traces; do
   echo "quarantined $signal=$(quarantined "$signal")"
 done
-grep -E 'damaged records skipped|damaged storage unit (quarantined|copied)|damaged log data skipped|torn tail' "$WORK/log" \
+grep -E 'damaged records skipped|damaged storage unit quarantined|damaged log data skipped|torn tail' "$WORK/log" \
   | sed -E 's/^.*(ERROR|WARN) //' | cut -c1-400 || true
 stop
 # Damage found while running (e.g. an index checksum) is quarantined at the next start.
@@ -190,6 +190,6 @@ for signal in metrics logs traces; do
   readable=$("readable_$signal" "$WORK/acked.$signal.u")
   echo "after restart: $signal unreadable=$((ACKED[$signal] - readable)) quarantined=$(quarantined "$signal")"
 done
-grep -E 'damaged storage unit (quarantined|copied)' "$WORK/log" | sed -E 's/^.*(ERROR|WARN) //' | cut -c1-400 || true
+grep -E 'damaged storage unit quarantined' "$WORK/log" | sed -E 's/^.*(ERROR|WARN) //' | cut -c1-400 || true
 stop
 echo "corruption phase: acknowledged=$((ACKED[metrics] + ACKED[logs] + ACKED[traces]))"

@@ -228,12 +228,19 @@ fn same_series_as_prometheus_when_scraping_the_same_target() {
         ok.then_some(())
     });
     let (theirs, ours) = last;
-    assert!(
-        same.is_some(),
-        "series differ.\nonly in prometheus: {:#?}\nonly in nerve: {:#?}",
-        theirs.difference(&ours).collect::<Vec<_>>(),
-        ours.difference(&theirs).collect::<Vec<_>>()
-    );
+    if same.is_none() {
+        // Say why Prometheus has what it has (it once had no series at all in CI).
+        let targets = client()
+            .get(format!("http://127.0.0.1:{prom_port}/api/v1/targets"))
+            .send()
+            .and_then(|r| r.text())
+            .unwrap_or_else(|e| e.to_string());
+        panic!(
+            "series differ.\nonly in prometheus: {:#?}\nonly in nerve: {:#?}\nprometheus targets: {targets}",
+            theirs.difference(&ours).collect::<Vec<_>>(),
+            ours.difference(&theirs).collect::<Vec<_>>()
+        );
+    }
     assert!(ours.iter().all(|s| s.contains("env=side-by-side")));
     assert!(!ours.iter().any(|s| s.contains("go_memstats_")));
     assert!(n.stop().success());

@@ -87,15 +87,22 @@ pub(crate) fn move_in(store_dir: &Path, signal: Signal, unit: &Path, reason: &st
         .map_or_else(|| "unit".to_string(), |n| n.to_string_lossy().into_owned());
     let to = destination(store_dir, &name)?;
     std::fs::rename(unit, &to).map_err(|e| Error::io(unit, e))?;
+    counted(signal, unit, &to, reason, "moved");
+    Ok(to)
+}
+
+/// Counts one quarantined unit of `signal` and logs the ERROR naming it, where it went, how
+/// (`moved`, or `copied` when the file stays and reads skip its damaged part) and why.
+fn counted(signal: Signal, unit: &Path, to: &Path, reason: &str, how: &str) {
     note(signal, 1);
     tracing::error!(
         signal = signal.as_str(),
         file = %unit.display(),
         quarantined_to = %to.display(),
+        how,
         reason,
         "damaged storage unit quarantined; the rest keeps serving"
     );
-    Ok(to)
 }
 
 /// Copies the WAL file `unit` as `name` into the quarantine of the store holding the WAL
@@ -143,14 +150,7 @@ pub(crate) fn copy_once(
     }
     let to = destination(store_dir, name)?;
     std::fs::copy(unit, &to).map_err(|e| Error::io(&to, e))?;
-    note(signal, 1);
-    tracing::error!(
-        signal = signal.as_str(),
-        file = %unit.display(),
-        quarantined_to = %to.display(),
-        reason,
-        "damaged storage unit copied to quarantine; reads skip it, the rest keeps serving"
-    );
+    counted(signal, unit, &to, reason, "copied");
     Ok(Some(to))
 }
 

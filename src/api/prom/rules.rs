@@ -81,27 +81,15 @@ struct ApiGroup {
     last_evaluation: String,
 }
 
-/// Prometheus' `strconv.FormatFloat(v, 'e', -1, 64)`: `1e+00`, `1.5e-01`.
-fn value_e(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    let s = format!("{v:e}");
-    let (m, x) = s.split_once('e').unwrap_or((&s, "0"));
-    let x: i32 = x.parse().unwrap_or(0);
-    format!("{m}e{}{:02}", if x < 0 { '-' } else { '+' }, x.abs())
-}
-
+/// An alert as the API shows it; the value as Prometheus prints it,
+/// `strconv.FormatFloat(v, 'e', -1, 64)` (`1e+00`, `1.5e-01`).
 fn api_alert(a: &Alert) -> ApiAlert {
     ApiAlert {
         labels: a.labels.clone(),
         annotations: a.annotations.clone(),
         state: a.state.as_str(),
         active_at: rfc3339_ms(a.active_at_ms),
-        value: value_e(a.value),
+        value: nerve_query::gofmt::go_e(a.value),
         keep_firing_since: a.keep_firing_since_ms.map(rfc3339_ms),
     }
 }
@@ -241,10 +229,10 @@ mod tests {
     use axum::http::{Request, StatusCode};
     use tower::ServiceExt;
 
-    use super::value_e;
     use crate::config::limits::LimitsConfig;
     use crate::servers::http::{Policies, router};
     use crate::state::AppState;
+    use nerve_query::gofmt::go_e as value_e;
 
     async fn get(app: &axum::Router, uri: &str) -> (StatusCode, serde_json::Value) {
         let resp = app

@@ -2,6 +2,8 @@
 //! RFC 3339 with optional fractional seconds, exactly as Prometheus' `parseTime` accepts them,
 //! including its two out-of-range sentinels for "the beginning/end of time".
 
+use nerve_query::gofmt::{days_from_civil, days_in_month};
+
 /// Prometheus' `MinTime` in milliseconds: the default `start` of metadata endpoints.
 pub const MIN_TIME_MS: i64 = (i64::MIN / 1000 + 62_135_596_801) * 1000;
 /// Prometheus' `MaxTime` in milliseconds: the default `end` of metadata endpoints.
@@ -111,30 +113,6 @@ fn num_at(s: &str, r: std::ops::Range<usize>) -> Option<i64> {
     } else {
         None
     }
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -147,8 +147,11 @@ fn damaged_metrics_blocks_are_quarantined_and_queries_warn() {
     // After the damaged blocks every sample reads back, without warnings.
     let last = exp.values().flat_map(|s| s.iter().map(|x| x.0)).max().unwrap();
     let cmax = cmax.max(imax);
-    let v = query_range(&n, "count_over_time(blk[1m])", cmax + 60_000, last);
-    assert!(v["warnings"].is_null(), "{v}");
+    // (When the damaged blocks happen to hold the last samples, there is no range after them.)
+    if cmax + 60_000 <= last {
+        let v = query_range(&n, "count_over_time(blk[1m])", cmax + 60_000, last);
+        assert!(v["warnings"].is_null(), "{v}");
+    }
     assert!(n.stop().success());
     let got = read_back(dir.path(), "blk");
     for (key, want) in &exp {
